@@ -1,0 +1,48 @@
+// weft's command line: one entry point, one small module per command.
+import { readFileSync } from 'node:fs';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  version: {
+    summary: 'print the weft version',
+    async run() {
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+      console.log(pkg.version);
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'weft: a userspace overlay data plane (VXLAN, IP-in-IP, UDP) for container clusters',
+    '',
+    'usage: weft <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'Run `weft <command> --help` for the options of one command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  if (name === '--version') return commands.version!.run([]);
+  const command = commands[name];
+  if (!command) {
+    console.error(`weft: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
