@@ -1,0 +1,22 @@
+// Decapsulation for flannel's legacy "udp" backend: the UDP payload is the
+// inner IP packet. Only the sender and the inner packet can be checked.
+
+import { DROP_SHORT, FORWARD } from '../drop.js';
+import { ECN_UNKNOWN } from '../ecn.js';
+import { IPV4_MIN_HEADER_LENGTH } from '../header/ipv4.js';
+import type { DecapContext } from './context.js';
+import { checkSender, deliverInner } from './deliver.js';
+
+export function decapUdp(
+  ctx: DecapContext,
+  b: Uint8Array,
+  off: number,
+  len: number,
+  srcAddr: number,
+  outerEcn: number = ECN_UNKNOWN,
+): number {
+  if (len < IPV4_MIN_HEADER_LENGTH) return DROP_SHORT;
+  const sender = checkSender(ctx, srcAddr);
+  if (sender !== FORWARD) return sender;
+  return deliverInner(ctx, b, off, len, outerEcn);
+}

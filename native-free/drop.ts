@@ -1,0 +1,64 @@
+// The fixed set of reasons a packet is not forwarded. Encapsulation and
+// decapsulation return one of these codes (0 means "forward"); workers count
+// drops in a Float64Array indexed by code, and metrics export them by name.
+// Codes are stable: add new ones at the end, never renumber.
+
+export const FORWARD = 0;
+
+/** Shorter than the headers it must carry. */
+export const DROP_SHORT = 1;
+/** VXLAN I flag clear (RFC 7348 §5: the VNI is not valid). */
+export const DROP_BAD_FLAGS = 2;
+/** VXLAN VNI is not this network's. */
+export const DROP_BAD_VNI = 3;
+/** Outer source address is not a known node (and unknown peers are refused). */
+export const DROP_UNKNOWN_PEER = 4;
+/** Inner destination MAC is not this node's VTEP MAC. */
+export const DROP_NOT_FOR_US = 5;
+/** Inner frame carries an 802.1Q / 802.1ad tag. */
+export const DROP_VLAN_TAGGED = 6;
+/** Inner IP version, header length, total length or header checksum wrong. */
+export const DROP_BAD_INNER = 7;
+/** TTL is zero (RFC 2003 §3.1: never encapsulate or deliver TTL 0). */
+export const DROP_TTL_EXPIRED = 8;
+/** Inner EtherType is neither IPv4 nor IPv6 (ARP and others are not tunnelled). */
+export const DROP_NOT_IP = 9;
+/** Outer IPv4 header of an IP-in-IP packet malformed, or its protocol is not 4. */
+export const DROP_BAD_OUTER = 10;
+/** Outer CE over an inner Not-ECT packet (RFC 6040 §4.2: the decapsulator drops). */
+export const DROP_ECN_CE_NOT_ECT = 11;
+/** No route: the inner destination is in no known peer's subnet. */
+export const DROP_NO_ROUTE = 12;
+/** Larger than the tunnel MTU with DF set: answered with ICMP "fragmentation needed". */
+export const DROP_TOO_BIG = 13;
+/** An IPv6 inner packet on a backend that carries only IPv4 (IP-in-IP is protocol 4). */
+export const DROP_UNSUPPORTED_FAMILY = 14;
+
+export const DROP_REASONS = [
+  'forward',
+  'short',
+  'bad_flags',
+  'bad_vni',
+  'unknown_peer',
+  'not_for_us',
+  'vlan_tagged',
+  'bad_inner',
+  'ttl_expired',
+  'not_ip',
+  'bad_outer',
+  'ecn_ce_not_ect',
+  'no_route',
+  'too_big',
+  'unsupported_family',
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Number of codes, for sizing counter arrays. */
+export const REASON_COUNT = DROP_REASONS.length;
+
+export function reasonName(code: number): DropReason {
+  const name = DROP_REASONS[code];
+  if (name === undefined) throw new RangeError(`unknown drop code ${code}`);
+  return name;
+}
