@@ -25,6 +25,8 @@ export interface BenchResult {
 export interface BenchOptions {
   rounds: number;
   roundMs: number;
+  /** Keep running rounds until at least this many operations were timed (heap-growth checks). */
+  minTotalOps: number;
 }
 
 let sink = 0;
@@ -53,7 +55,7 @@ export function runCase(c: BenchCase, opts: BenchOptions): BenchResult {
   const heapBefore = process.memoryUsage().heapUsed;
   const rates: number[] = [];
   let total = 0;
-  for (let r = 0; r < opts.rounds; r++) {
+  for (let r = 0; r < opts.rounds || total < opts.minTotalOps; r++) {
     const t0 = process.hrtime.bigint();
     sink ^= step(n);
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -65,7 +67,7 @@ export function runCase(c: BenchCase, opts: BenchOptions): BenchResult {
   const heapGrowthBytes = exposed ? process.memoryUsage().heapUsed - heapBefore : null;
   rates.sort((a, b) => a - b);
   const median = rates[Math.floor(rates.length / 2)]!;
-  return { name: c.name, unit: c.unit, opsPerSec: Math.round(median), rounds: opts.rounds, heapGrowthBytes, opsMeasured: total };
+  return { name: c.name, unit: c.unit, opsPerSec: Math.round(median), rounds: rates.length, heapGrowthBytes, opsMeasured: total };
 }
 
 /** Keeps the accumulated results observable so no step can be eliminated. */
