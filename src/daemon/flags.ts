@@ -1,0 +1,145 @@
+// `weft run` flags, named as flanneld names them where flanneld has them.
+// Parsing only: nothing here touches the host. Every error names the flag and
+// the fix, and is raised before the daemon changes anything.
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { WeftError } from '../../native-free/errors.js';
+
+export class FlagError extends WeftError {
+  constructor(message: string) {
+    super('ERR_WEFT_FLAG', message);
+  }
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+export interface RunFlags {
+  etcdEndpoints: string[];
+  etcdPrefix: string;
+  etcdCafile: string | null;
+  etcdCertfile: string | null;
+  etcdKeyfile: string | null;
+  registryFile: string;
+  iface: string | null;
+  publicIp: string | null;
+  subnetFile: string;
+  stateDir: string;
+  healthzIp: string;
+  healthzPort: number;
+  workers: number;
+  logLevel: LogLevel;
+  acceptUnknownPeers: boolean;
+}
+
+interface FlagSpec {
+  type: 'string' | 'boolean';
+  default?: string | boolean;
+  help: string;
+}
+
+export const RUN_FLAGS: Record<string, FlagSpec> = {
+  'etcd-endpoints': { type: 'string', default: '', help: 'comma-separated etcd endpoints; empty: the local file registry (--registry-file)' },
+  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix of the network config and subnet leases' },
+  'etcd-cafile': { type: 'string', help: 'CA certificate to verify etcd with (TLS)' },
+  'etcd-certfile': { type: 'string', help: 'client certificate for etcd (TLS)' },
+  'etcd-keyfile': { type: 'string', help: 'client key for etcd (TLS)' },
+  'registry-file': { type: 'string', default: '/var/lib/weft/registry.json', help: 'the registry used when no etcd endpoint is given (one-machine labs)' },
+  iface: { type: 'string', help: 'interface whose IPv4 address is the underlay address (default: the one of the default route)' },
+  'public-ip': { type: 'string', help: 'IPv4 address other nodes send to (default: the address of --iface)' },
+  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'where to write the subnet file the CNI plugin reads' },
+  'state-dir': { type: 'string', default: '/var/lib/weft', help: 'where this node keeps its VTEP MAC across restarts' },
+  'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'address of /healthz, /readyz and /metrics' },
+  'healthz-port': { type: 'string', default: '0', help: 'port of /healthz, /readyz and /metrics (0: off)' },
+  workers: { type: 'string', help: 'data-plane worker threads (default: number of cores)' },
+  'log-level': { type: 'string', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
+  'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
+  help: { type: 'boolean', default: false, help: 'show this help' },
+};
+
+export function runUsage(): string {
+  const rows = Object.entries(RUN_FLAGS).map(([name, f]) => {
+    const def = f.default !== undefined && f.default !== '' && f.type === 'string' ? ` (default ${f.default})` : '';
+    return `  --${name}${f.type === 'string' ? ' <value>' : ''}\n      ${f.help}${def}`;
+  });
+  return ['usage: weft run [flags]', '', 'flags:', ...rows].join('\n');
+}
+
+function integer(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new FlagError(`--${name} is "${text}": it must be a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+function ipv4(name: string, text: string): string {
+  const parts = text.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+    throw new FlagError(`--${name} is "${text}": it must be an IPv4 address such as 198.51.100.7`);
+  }
+  return text;
+}
+
+function endpoints(text: string): string[] {
+  if (text.trim() === '') return [];
+  return text.split(',').map((e) => {
+    const url = e.trim();
+    if (!/^https?:\/\/[^/\s]+$/.test(url)) {
+      throw new FlagError(`--etcd-endpoints has "${url}": each endpoint must look like http://198.51.100.1:2379 or https://host:2379`);
+    }
+    return url;
+  });
+}
+
+/** Parses argv; returns null when --help was asked for. */
+export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | null {
+  const options = Object.fromEntries(Object.entries(RUN_FLAGS).map(([k, f]) => [k, { type: f.type }]));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Record<string, string | boolean | undefined> });
+  } catch (e) {
+    throw new FlagError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}; run "weft run --help" for the flags`);
+  }
+  if (values['help'] === true) return null;
+  const get = (name: string): string | undefined => {
+    const v = values[name] ?? envValue(name, env) ?? RUN_FLAGS[name]!.default;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const bool = (name: string): boolean => {
+    const v = values[name] ?? envValue(name, env) ?? RUN_FLAGS[name]!.default;
+    return v === true || v === 'true' || v === '1';
+  };
+  const logLevel = get('log-level')!;
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new FlagError(`--log-level is "${logLevel}": use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const prefix = get('etcd-prefix')!;
+  if (!prefix.startsWith('/') || prefix.endsWith('/')) {
+    throw new FlagError(`--etcd-prefix is "${prefix}": it must start with "/" and not end with one, like /coreos.com/network`);
+  }
+  const publicIp = get('public-ip');
+  const workers = get('workers');
+  return {
+    etcdEndpoints: endpoints(get('etcd-endpoints')!),
+    etcdPrefix: prefix,
+    etcdCafile: get('etcd-cafile') ?? null,
+    etcdCertfile: get('etcd-certfile') ?? null,
+    etcdKeyfile: get('etcd-keyfile') ?? null,
+    registryFile: get('registry-file')!,
+    iface: get('iface') ?? null,
+    publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),
+    subnetFile: get('subnet-file')!,
+    stateDir: get('state-dir')!,
+    healthzIp: ipv4('healthz-ip', get('healthz-ip')!),
+    healthzPort: integer('healthz-port', get('healthz-port')!, 0, 65535),
+    workers: workers === undefined ? availableParallelism() : integer('workers', workers, 1, 256),
+    logLevel: logLevel as LogLevel,
+    acceptUnknownPeers: bool('accept-unknown-peers'),
+  };
+}
+
+/** flanneld reads FLANNELD_<FLAG>; weft also reads WEFT_<FLAG>, which wins. */
+function envValue(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  const key = name.toUpperCase().replace(/-/g, '_');
+  return env[`WEFT_${key}`] ?? env[`FLANNELD_${key}`];
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { FlagError, parseRunFlags } from '../../src/daemon/flags.js';
+
+describe('weft run flags', () => {
+  it('has flannel defaults', () => {
+    const f = parseRunFlags([], {})!;
+    expect(f.etcdPrefix).toBe('/coreos.com/network');
+    expect(f.subnetFile).toBe('/run/flannel/subnet.env');
+    expect(f.etcdEndpoints).toEqual([]);
+    expect(f.healthzPort).toBe(0);
+    expect(f.workers).toBeGreaterThanOrEqual(1);
+    expect(f.acceptUnknownPeers).toBe(false);
+  });
+
+  it('reads flags in both spellings and from the environment', () => {
+    const f = parseRunFlags(['--etcd-endpoints=http://198.51.100.1:2379,http://198.51.100.2:2379', '--workers', '3', '--accept-unknown-peers'], {
+      FLANNELD_PUBLIC_IP: '198.51.100.9',
+      WEFT_LOG_LEVEL: 'debug',
+    })!;
+    expect(f.etcdEndpoints).toEqual(['http://198.51.100.1:2379', 'http://198.51.100.2:2379']);
+    expect(f.workers).toBe(3);
+    expect(f.acceptUnknownPeers).toBe(true);
+    expect(f.publicIp).toBe('198.51.100.9');
+    expect(f.logLevel).toBe('debug');
+  });
+
+  it('returns null for --help', () => {
+    expect(parseRunFlags(['--help'], {})).toBeNull();
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'.*weft run --help/],
+    [['--workers', '0'], /--workers is "0": it must be a whole number from 1 to 256/],
+    [['--workers', 'many'], /--workers is "many"/],
+    [['--healthz-port', '70000'], /--healthz-port is "70000"/],
+    [['--public-ip', '10.244.1'], /--public-ip is "10.244.1": it must be an IPv4 address/],
+    [['--log-level', 'loud'], /--log-level is "loud": use one of trace/],
+    [['--etcd-endpoints', 'etcd:2379'], /--etcd-endpoints has "etcd:2379"/],
+    [['--etcd-prefix', 'coreos.com/network'], /--etcd-prefix is "coreos.com\/network"/],
+  ])('rejects %j with a message naming the flag and the fix', (argv, message) => {
+    expect(() => parseRunFlags(argv, {})).toThrow(FlagError);
+    expect(() => parseRunFlags(argv, {})).toThrow(message);
+  });
+});
