@@ -1,0 +1,40 @@
+import type { AddressInfo } from 'node:net';
+import { expect, it } from 'vitest';
+import { DROP_BAD_VNI, DROP_REASONS } from '../../native-free/drop.js';
+import { DROPS, RX_PACKETS, TX_BYTES, TX_PACKETS, createCounters, sumRows, workerRow } from '../../src/daemon/counters.js';
+import { startHealthServer } from '../../src/daemon/http.js';
+import { renderMetrics } from '../../src/daemon/metrics.js';
+
+it('sums worker rows and renders every counter and every drop reason', () => {
+  const sab = createCounters(2);
+  workerRow(sab, 0)[TX_PACKETS] = 3;
+  workerRow(sab, 1)[TX_PACKETS] = 4;
+  workerRow(sab, 1)[TX_BYTES] = 1000;
+  workerRow(sab, 0)[DROPS + DROP_BAD_VNI] = 2;
+  workerRow(sab, 1)[RX_PACKETS] = 9;
+  const text = renderMetrics({ backend: 'vxlan', totals: sumRows(sab), peers: 2, workers: 2, workerRestarts: 1 });
+  expect(text).toContain('weft_tx_packets_total{backend="vxlan"} 7\n');
+  expect(text).toContain('weft_tx_bytes_total{backend="vxlan"} 1000\n');
+  expect(text).toContain('weft_rx_packets_total{backend="vxlan"} 9\n');
+  expect(text).toContain('weft_rx_bytes_total{backend="vxlan"} 0\n');
+  expect(text).toContain('weft_dropped_packets_total{reason="bad_vni"} 2\n');
+  for (const r of DROP_REASONS.slice(1)) expect(text).toContain(`weft_dropped_packets_total{reason="${r}"}`);
+  expect(text).toContain('weft_peers 2\n');
+  expect(text).toContain('weft_worker_restarts_total 1\n');
+});
+
+it('serves healthz, readyz and metrics', async () => {
+  let ready = false;
+  const server = await startHealthServer('127.0.0.1', 0, { ready: () => ready, metrics: () => 'weft_peers 0\n' });
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    ready = true;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toBe('weft_peers 0\n');
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  } finally {
+    server.close();
+  }
+});
