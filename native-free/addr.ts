@@ -217,8 +217,7 @@ export function parseCidr(text: string): Cidr {
   const max = v6 ? 128 : 32;
   const len = parseDecimal(t.slice(slash + 1), max);
   if (len < 0) throw new InvalidArgumentError(`invalid CIDR prefix ${quote(t)}: length must be a decimal 0-${max}`);
-  const c = v6 ? cidr6(t, addrText, len) : cidr4(t, addrText, len);
-  return c;
+  return v6 ? cidr6(t, addrText, len) : cidr4(t, addrText, len);
 }
 
 function cidr4(t: string, addrText: string, len: number): Cidr {

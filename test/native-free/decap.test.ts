@@ -42,7 +42,7 @@ const vxlanCases: [string, (o: Uint8Array) => void, number?][] = [
   ['not_for_us', (o) => (o[PAYLOAD_AT + 8 + 5] = 0x99)],
   ['vlan_tagged', (o) => { o[PAYLOAD_AT + 8 + 12] = 0x81; o[PAYLOAD_AT + 8 + 13] = 0x00; }],
   ['not_ip', (o) => { o[PAYLOAD_AT + 8 + 12] = 0x08; o[PAYLOAD_AT + 8 + 13] = 0x06; }],
-  ['bad_inner', (o) => (o[INNER + 11] ^= 0xff)], // header checksum
+  ['bad_inner', (o) => (o[INNER + 11] = o[INNER + 11]! ^ 0xff)], // header checksum
   ['bad_inner', (o) => { o[INNER] = 0x65; refixInnerChecksum(o); }], // version 6 under EtherType IPv4
   ['bad_inner', (o) => { o[INNER] = 0x44; refixInnerChecksum(o); }], // IHL 4
   ['bad_inner', (o) => { o[INNER + 2] = 0x05; refixInnerChecksum(o); }], // total length past the frame
@@ -142,7 +142,7 @@ describe('decapIpip reasons', () => {
     ['bad_outer', (o) => (o[3] = 0xff)],
     ['unknown_peer', (o) => (o[15] = 9)],
     ['bad_inner', (o) => (o[20] = 0x60)],
-    ['bad_inner', (o) => (o[31] ^= 1)],
+    ['bad_inner', (o) => (o[31] = o[31]! ^ 1)],
   ];
   it.each(cases)('%s', (reason, mutate) => {
     const o = ipipFrame(mutate);
