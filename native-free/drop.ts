@@ -33,6 +33,12 @@ export const DROP_NO_ROUTE = 12;
 export const DROP_TOO_BIG = 13;
 /** An IPv6 inner packet on a backend that carries only IPv4 (IP-in-IP is protocol 4). */
 export const DROP_UNSUPPORTED_FAMILY = 14;
+/** The kernel refused to send it (sendmmsg error for that datagram, or the socket buffer stayed full). */
+export const DROP_TX_ERROR = 15;
+/** The kernel refused it on the TUN (write error). */
+export const DROP_TUN_ERROR = 16;
+/** A datagram longer than the receive buffer (cut by the kernel). */
+export const DROP_TRUNCATED = 17;
 
 export const DROP_REASONS = [
   'forward',
@@ -50,6 +56,9 @@ export const DROP_REASONS = [
   'no_route',
   'too_big',
   'unsupported_family',
+  'tx_error',
+  'tun_error',
+  'truncated',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

@@ -1,0 +1,127 @@
+// Turns batches of lease events from the registry into route and peer table
+// updates that workers see at once (the tables live in shared memory).
+//
+// A peer is a node, keyed by its underlay address; a node may hold more than
+// one lease for a while (an old one not yet expired), so routes are per
+// subnet and point at the node's peer id, which lives while any route does.
+import { parseCidr, parseIPv4, formatIPv4 } from '../../native-free/addr.js';
+import type { LpmTable } from '../../native-free/table/lpm.js';
+import type { PeerTable } from '../../native-free/table/peers.js';
+import type { Lease, LeaseEvent } from '../registry/types.js';
+
+export interface PeerInfo {
+  subnet: string;
+  publicIp: string;
+  vtepMac: string | null;
+  since: string;
+}
+
+export interface SyncLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+interface Route {
+  peer: number;
+  publicIp: number;
+  mac: string | null;
+  since: Date;
+}
+
+export class PeerSync {
+  private readonly routes = new Map<string, Route>();
+  private readonly refs = new Map<number, number>(); // peer id → routes using it
+
+  constructor(
+    private readonly routeTable: LpmTable,
+    private readonly peerTable: PeerTable,
+    private readonly self: { subnet: string },
+    private readonly backend: 'vxlan' | 'ipip' | 'udp',
+    private readonly vni: number,
+    private readonly log: SyncLogger,
+  ) {}
+
+  /** Applies one batch; a bad lease is logged and skipped, the rest still apply. */
+  apply(batch: readonly LeaseEvent[]): void {
+    for (const ev of batch) {
+      if (ev.lease.subnet === this.self.subnet) continue;
+      try {
+        if (ev.type === 'removed') this.remove(ev.lease.subnet);
+        else this.upsert(ev.lease);
+      } catch (e) {
+        this.log.warn({ subnet: ev.lease.subnet, err: (e as Error).message }, 'lease skipped');
+      }
+    }
+  }
+
+  get size(): number {
+    return this.refs.size;
+  }
+
+  list(): PeerInfo[] {
+    return [...this.routes].map(([subnet, r]) => ({ subnet, publicIp: formatIPv4(r.publicIp), vtepMac: r.mac, since: r.since.toISOString() }));
+  }
+
+  private upsert(lease: Lease): void {
+    const { publicIp, mac } = this.endpointOf(lease);
+    const cur = this.routes.get(lease.subnet);
+    if (cur && cur.publicIp === publicIp && cur.mac === mac) return; // a renewal
+    const cidr = parseCidr(lease.subnet);
+    if (cidr.family !== 4) throw new Error(`subnet ${lease.subnet} is not IPv4`);
+    const peer = this.peerFor(publicIp, mac);
+    // Insert replaces the old route in one step: no window without a route.
+    this.routeTable.insert(cidr.addr, cidr.len, peer);
+    this.refs.set(peer, (this.refs.get(peer) ?? 0) + 1);
+    if (cur) this.release(cur.peer);
+    this.routes.set(lease.subnet, { peer, publicIp, mac, since: new Date() });
+    this.log.info({ subnet: lease.subnet, publicIp: lease.attrs.PublicIP, vtepMac: mac }, 'peer subnet added');
+  }
+
+  private remove(subnet: string): void {
+    const r = this.routes.get(subnet);
+    if (!r) return;
+    const cidr = parseCidr(subnet);
+    if (cidr.family === 4) this.routeTable.remove(cidr.addr, cidr.len);
+    this.routes.delete(subnet);
+    this.release(r.peer);
+    this.log.info({ subnet }, 'peer subnet removed');
+  }
+
+  /** Drops one route's hold on a peer; the last one removes the peer. */
+  private release(peer: number): void {
+    const left = (this.refs.get(peer) ?? 1) - 1;
+    if (left > 0) {
+      this.refs.set(peer, left);
+      return;
+    }
+    this.refs.delete(peer);
+    this.peerTable.remove(peer);
+  }
+
+  /** The peer id for a node, created or updated (a restarted node may bring a new MAC). */
+  private peerFor(publicIp: number, mac: string | null): number {
+    const macBytes = mac ?? syntheticMac(publicIp);
+    const id = this.peerTable.findByUnderlay(publicIp);
+    if (id < 0) return this.peerTable.add(publicIp, macBytes);
+    this.peerTable.update(id, { mac: macBytes });
+    for (const r of this.routes.values()) if (r.peer === id) r.mac = mac;
+    return id;
+  }
+
+  private endpointOf(lease: Lease): { publicIp: number; mac: string | null } {
+    const publicIp = parseIPv4(lease.attrs.PublicIP);
+    // flannel's udp backend leaves BackendType empty.
+    const type = lease.attrs.BackendType || 'udp';
+    if (type !== this.backend) throw new Error(`lease backend "${type}" differs from this network's "${this.backend}"`);
+    if (this.backend !== 'vxlan') return { publicIp, mac: null };
+    const data = lease.attrs.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null | undefined;
+    if (typeof data?.VtepMAC !== 'string') throw new Error('vxlan lease has no BackendData.VtepMAC');
+    if (data.VNI !== undefined && data.VNI !== this.vni) throw new Error(`vxlan lease has VNI ${String(data.VNI)}, this network uses ${this.vni}`);
+    return { publicIp, mac: data.VtepMAC.toLowerCase() };
+  }
+}
+
+/** ipip and udp peers have no MAC; the peer table wants a unique one: 02:ff + the address. */
+function syntheticMac(addr: number): Uint8Array {
+  return Uint8Array.from([0x02, 0xff, addr >>> 24, (addr >>> 16) & 255, (addr >>> 8) & 255, addr & 255]);
+}

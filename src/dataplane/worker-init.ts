@@ -1,0 +1,40 @@
+// What the main thread hands each data-plane worker. Everything is
+// structured-cloneable: numbers, plain objects and SharedArrayBuffers. File
+// descriptors are plain numbers, valid in every thread of the process.
+import type { BackendType } from '../../native-free/encap/context.js';
+import type { LpmState } from '../../native-free/table/lpm.js';
+import type { PeerState } from '../../native-free/table/peers.js';
+
+export interface WorkerInit {
+  index: number;
+  backend: BackendType;
+  /** This worker's TUN queue (nonblocking). */
+  tunFd: number;
+  /** Socket to send encapsulated packets on. */
+  txFd: number;
+  /** Socket to receive from, or -1 (IP-in-IP: only worker 0 reads the one raw socket). */
+  rxFd: number;
+  localUnderlay: number;
+  localMac: number[];
+  /** This node's tunnel address, the source of ICMP errors it writes to the TUN. */
+  tunnelAddr: number;
+  vni: number;
+  /** Destination port of encapsulated packets (vxlan, udp). */
+  port: number;
+  /** Tunnel MTU: the largest inner packet. */
+  mtu: number;
+  acceptUnknownPeers: boolean;
+  routes: LpmState;
+  peers: PeerState;
+  /** Per-worker counter rows (src/daemon/counters.ts). */
+  counters: SharedArrayBuffer;
+  /** Int32Array: [0] stop flag, [1 + index] heartbeat. */
+  control: SharedArrayBuffer;
+  /** Packets per batch (recvmmsg/sendmmsg size, TUN reads per round). */
+  batch: number;
+  /** Bytes per packet slot, headroom included. */
+  slotSize: number;
+}
+
+export const CONTROL_STOP = 0;
+export const HEADROOM = 64;

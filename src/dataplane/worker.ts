@@ -1,0 +1,72 @@
+// A data-plane worker thread. Its loop, per round:
+//
+//   poll(TUN queue, socket, 100 ms)      ← parks only when both are idle
+//   TUN readable    → TxPath.pump(): read ≤ batch packets, encapsulate, sendmmsg
+//   socket readable → RxPath.pump(): recvmmsg ≤ batch, decapsulate, write to TUN
+//   stop flag set   → return (the main thread owns and closes the fds)
+//
+// Route and peer tables are shared memory written by the main thread; this
+// thread only reads them, so route changes apply to the next packet.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createDecapContext, type DecapContext } from '../../native-free/decap/context.js';
+import { decapIpip } from '../../native-free/decap/ipip.js';
+import { decapUdp } from '../../native-free/decap/udp.js';
+import { decapVxlan } from '../../native-free/decap/vxlan.js';
+import { createEncapContext } from '../../native-free/encap/context.js';
+import { encapIpip } from '../../native-free/encap/ipip.js';
+import { encapUdp } from '../../native-free/encap/udp.js';
+import { encapVxlan } from '../../native-free/encap/vxlan.js';
+import { LpmTable } from '../../native-free/table/lpm.js';
+import { PeerTable } from '../../native-free/table/peers.js';
+import { workerRow } from '../daemon/counters.js';
+import { PollSet } from './poll-set.js';
+import { type Decap, RxPath } from './rx-path.js';
+import { type Encap, TxPath } from './tx-path.js';
+import { CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
+
+const IDLE_POLL_MS = 100;
+
+const decapIpipFrom: Decap = (ctx: DecapContext, b, off, len) => decapIpip(ctx, b, off, len);
+const decapVxlanFrom: Decap = (ctx, b, off, len, src) => decapVxlan(ctx, b, off, len, src);
+const decapUdpFrom: Decap = (ctx, b, off, len, src) => decapUdp(ctx, b, off, len, src);
+
+const ENCAP: Record<WorkerInit['backend'], Encap> = { vxlan: encapVxlan, ipip: encapIpip, udp: encapUdp };
+const DECAP: Record<WorkerInit['backend'], Decap> = { vxlan: decapVxlanFrom, ipip: decapIpipFrom, udp: decapUdpFrom };
+
+export function runWorker(init: WorkerInit): void {
+  const routes = LpmTable.attach(init.routes);
+  const peers = PeerTable.attach(init.peers);
+  const localMac = Uint8Array.from(init.localMac);
+  const counters = workerRow(init.counters, init.index);
+  const control = new Int32Array(init.control);
+  const encapCtx = createEncapContext(
+    {
+      localUnderlay: init.localUnderlay,
+      localMac,
+      vni: init.vni,
+      port: init.port,
+      mtu: init.mtu,
+      // Kernel sockets add the outer IPv4 (and UDP) header: we write what follows it.
+      outerHeaders: false,
+      udpChecksum: false,
+      ttl: 64,
+    },
+    routes,
+    null,
+    peers,
+  );
+  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers }, peers);
+  const tx = new TxPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, init.batch, init.slotSize, HEADROOM);
+  const rx = init.rxFd >= 0 ? new RxPath(init.rxFd, init.tunFd, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize) : null;
+  const poll = new PollSet(init.tunFd, init.rxFd);
+
+  while (Atomics.load(control, CONTROL_STOP) === 0) {
+    const ready = poll.wait(IDLE_POLL_MS);
+    if (ready & PollSet.FIRST) tx.pump();
+    if (rx !== null && ready & PollSet.SECOND) rx.pump();
+  }
+}
+
+if (parentPort !== null && workerData !== undefined && (workerData as { kind?: string }).kind === 'weft-dataplane') {
+  runWorker((workerData as { init: WorkerInit }).init);
+}

@@ -1,0 +1,425 @@
+// The subnet registry on etcd v3, in flannel's layout (pkg/subnet/etcd/registry.go):
+//   <prefix>/config                  the network config (JSON)
+//   <prefix>/subnets/10.244.3.0-24   a lease: LeaseAttrs JSON, attached to a 24 h etcd lease
+//
+// Renewal, mapped from flannel: flannel does not keep etcd leases alive. Its
+// updateSubnet grants a NEW 24 h lease and re-puts the value attached to it, and
+// CompleteLease calls it when --subnet-lease-renew-margin (60 min) is left. weft
+// does the same (see renew.ts), with two differences: the rewrite is a transaction
+// conditional on the key's mod_revision, so a node never overwrites a lease someone
+// else rewrote or deleted (LeaseLostError instead), and the superseded etcd lease is
+// revoked at once rather than left to run out.
+import { readFileSync } from 'node:fs';
+import { Etcd3, isRecoverableError, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, parseSubnetKey, subnetKey, subnetsPrefix } from './codec.js';
+import type { NetworkConfig } from './config.js';
+import { ConfigError, LeaseLostError, NoNetworkConfigError, RegistryError, RegistryUnavailableError } from './errors.js';
+import { WeftError } from '../../native-free/errors.js';
+import { acquireLease, diffLeases, leaseIdentity, loadNetworkConfig, SUBNET_LEASE_TTL_MS, sleep, type LeaseStore } from './registry.js';
+import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
+
+export interface EtcdRegistryOptions {
+  /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
+  endpoints: string[];
+  /** flannel's --etcd-prefix; default /coreos.com/network. */
+  prefix?: string;
+  /** flannel's --etcd-cafile, --etcd-certfile, --etcd-keyfile (PEM files). */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** flannel's --etcd-username / --etcd-password. */
+  username?: string;
+  password?: string;
+  /** Deadline of each etcd request, and so how fast "unreachable" is reported. Default 5000 ms. */
+  timeoutMs?: number;
+  logger?: RegistryLogger;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+export function createEtcdRegistry(opts: EtcdRegistryOptions): SubnetRegistry {
+  return new EtcdRegistry(opts);
+}
+
+function readPem(what: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`etcd ${what} "${path}" cannot be read (${(err as Error).message}): give a readable PEM file`);
+  }
+}
+
+function clientOptions(opts: EtcdRegistryOptions, timeoutMs: number): IOptions {
+  if (opts.endpoints.length === 0) throw new ConfigError('etcd endpoints are empty: give at least one, e.g. http://127.0.0.1:2379');
+  if ((opts.certFile === undefined) !== (opts.keyFile === undefined)) {
+    throw new ConfigError('etcd certFile and keyFile must be given together (client certificate and its key)');
+  }
+  const options: IOptions = {
+    hosts: opts.endpoints,
+    dialTimeout: timeoutMs,
+    // Watch reconnects back off 100 ms .. 5 s, like flannel's watchSubnets.
+    faultHandling: { watchBackoff: backoff(100) },
+  };
+  if (opts.caFile !== undefined || opts.certFile !== undefined) {
+    // Unlike flannel (TLS only with cert+key), a CA alone also turns TLS on: server-only TLS.
+    // grpc's createSsl takes null for "the system roots"; etcd3's type insists on a Buffer.
+    options.credentials = {
+      rootCertificate: opts.caFile !== undefined ? readPem('caFile', opts.caFile) : (null as unknown as Buffer),
+      ...(opts.keyFile !== undefined ? { privateKey: readPem('keyFile', opts.keyFile) } : {}),
+      ...(opts.certFile !== undefined ? { certChain: readPem('certFile', opts.certFile) } : {}),
+    };
+  }
+  if (opts.username !== undefined) options.auth = { username: opts.username, password: opts.password ?? '' };
+  return options;
+}
+
+type Backoff = { readonly duration: number; next(): Backoff };
+function backoff(ms: number): Backoff {
+  return { duration: ms, next: () => backoff(Math.min(ms * 2, 5000)) };
+}
+
+class EtcdStore implements LeaseStore {
+  readonly where: string;
+  constructor(
+    readonly client: Etcd3,
+    readonly prefix: string,
+    endpoints: string[],
+    private readonly timeoutMs: number,
+    private readonly log?: RegistryLogger,
+  ) {
+    this.where = `etcd ${endpoints.join(',')}`;
+  }
+
+  /** One etcd call with a deadline; failures become WeftErrors that name the endpoint. */
+  async rpc<T>(what: string, call: (options: { deadline: number }) => Promise<T>): Promise<T> {
+    try {
+      return await call({ deadline: Date.now() + this.timeoutMs });
+    } catch (err) {
+      if (err instanceof WeftError) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      const transient = typeof err === 'object' && err !== null && (isRecoverableError(err as Error) || 'isBrokenCircuitError' in err);
+      if (transient) {
+        throw new RegistryUnavailableError(
+          `${this.where} is unreachable (${what} failed within ${this.timeoutMs} ms: ${msg}): check the endpoint and that etcd is running`,
+          { cause: err },
+        );
+      }
+      if (/auth|permission/i.test(msg)) {
+        throw new RegistryUnavailableError(`${this.where} refused to ${what} (${msg}): check the username, password and role of this node`, { cause: err });
+      }
+      throw new RegistryError(`${this.where}: could not ${what}: ${msg}`, { cause: err });
+    }
+  }
+
+  async readConfig(): Promise<string> {
+    const key = configKey(this.prefix);
+    const res = await this.rpc('read the network config', (o) => this.client.kv.range({ key: Buffer.from(key) }, o));
+    const kv = res.kvs[0];
+    if (!kv) {
+      throw new NoNetworkConfigError(
+        `no network config at ${key} in ${this.where}: write one with ` +
+          `etcdctl put ${key} '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}' (etcd v3 API: keys written with the v2 API are not seen)`,
+      );
+    }
+    return kv.value.toString();
+  }
+
+  async list(): Promise<{ leases: Lease[]; revision: number }> {
+    const start = Buffer.from(subnetsPrefix(this.prefix));
+    const end = Buffer.from(start);
+    end[end.length - 1]! += 1; // "…/subnets/" → "…/subnets0": the whole prefix
+    const res = await this.rpc('list the subnet leases', (o) => this.client.kv.range({ key: start, range_end: end }, o));
+    const leases = await Promise.all(res.kvs.map((kv) => this.toLease(kv)));
+    return { leases: leases.filter((l): l is Lease => l !== null), revision: Number(res.header.revision) };
+  }
+
+  /** A stored key/value as a Lease, or null (with a warning) when it is not one, as flannel skips bad nodes. */
+  async toLease(kv: IKeyValue): Promise<Lease | null> {
+    const key = kv.key.toString();
+    const names = parseSubnetKey(this.prefix, key);
+    if (!names) {
+      this.log?.warn(`ignoring ${key} in ${this.where}: not a subnet key like ${subnetKey(this.prefix, '10.244.3.0/24')}`);
+      return null;
+    }
+    let attrs: LeaseAttrs;
+    try {
+      attrs = decodeLeaseAttrs(kv.value.toString());
+    } catch (err) {
+      this.log?.warn(`ignoring ${key} in ${this.where}: ${(err as Error).message}`);
+      return null;
+    }
+    return { ...names, attrs, expiration: await this.expiration(kv.lease), revision: Number(kv.mod_revision) };
+  }
+
+  /**
+   * A key's expiry from its etcd lease (flannel asks TimeToLive too); null for a key
+   * without lease (a reservation). Throws when etcd cannot say: guessing would turn a
+   * lease into a reservation on reuse.
+   */
+  private async expiration(leaseId: string): Promise<Date | null> {
+    if (leaseId === '0') return null;
+    const res = await this.rpc('read a lease TTL', (o) => this.client.leaseClient.leaseTimeToLive({ ID: leaseId }, o));
+    return new Date(Date.now() + Math.max(0, Number(res.TTL)) * 1000); // -1: expired or revoked just now
+  }
+
+  private async grant(ttlMs: number): Promise<{ id: string; ttlMs: number }> {
+    if (ttlMs === 0) return { id: '0', ttlMs: 0 };
+    const res = await this.rpc('grant a lease', (o) => this.client.leaseClient.leaseGrant({ TTL: Math.round(ttlMs / 1000) }, o));
+    return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
+  }
+
+  /** Best effort: an unrevoked lease only lingers until its TTL (flannel logs and moves on too). */
+  private async revoke(id: string | undefined): Promise<void> {
+    if (id === undefined || id === '0') return;
+    try {
+      await this.rpc('revoke a lease', (o) => this.client.leaseClient.leaseRevoke({ ID: id }, o));
+    } catch (err) {
+      this.log?.warn((err as Error).message);
+    }
+  }
+
+  async create(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
+    const key = Buffer.from(subnetKey(this.prefix, subnet));
+    const value = Buffer.from(encodeLeaseAttrs(attrs));
+    const grant = await this.grant(ttlMs);
+    let res;
+    try {
+      // flannel's createSubnet: put only if Version(key) == 0, i.e. the key does not exist.
+      res = await this.rpc('create a subnet lease', (o) =>
+        this.client.kv.txn(
+          { compare: [{ key, target: 'Version', result: 'Equal', version: 0 }], success: [{ request_put: { key, value, lease: grant.id } }] },
+          o,
+        ),
+      );
+    } catch (err) {
+      await this.revoke(grant.id);
+      throw err;
+    }
+    if (!res.succeeded) {
+      await this.revoke(grant.id);
+      return null;
+    }
+    return { subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: Number(res.header.revision) };
+  }
+
+  async replace(lease: Lease, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
+    const key = Buffer.from(subnetKey(this.prefix, lease.subnet, lease.ipv6Subnet));
+    const value = Buffer.from(encodeLeaseAttrs(attrs));
+    const grant = await this.grant(ttlMs);
+    let res;
+    try {
+      res = await this.rpc('rewrite a subnet lease', (o) =>
+        this.client.kv.txn(
+          {
+            compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: lease.revision }],
+            success: [{ request_range: { key } }, { request_put: { key, value, lease: grant.id } }],
+          },
+          o,
+        ),
+      );
+    } catch (err) {
+      await this.revoke(grant.id);
+      throw err;
+    }
+    if (!res.succeeded) {
+      await this.revoke(grant.id);
+      return null;
+    }
+    const old = res.responses[0]?.response_range?.kvs[0]?.lease;
+    if (old !== grant.id) await this.revoke(old);
+    const out: Lease = { subnet: lease.subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: Number(res.header.revision) };
+    if (lease.ipv6Subnet !== undefined) out.ipv6Subnet = lease.ipv6Subnet;
+    return out;
+  }
+
+  async remove(lease: Lease): Promise<boolean> {
+    const key = Buffer.from(subnetKey(this.prefix, lease.subnet, lease.ipv6Subnet));
+    const res = await this.rpc('delete a subnet lease', (o) =>
+      this.client.kv.txn(
+        {
+          compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: lease.revision }],
+          success: [{ request_range: { key } }, { request_delete_range: { key } }],
+        },
+        o,
+      ),
+    );
+    if (res.succeeded) await this.revoke(res.responses[0]?.response_range?.kvs[0]?.lease);
+    return res.succeeded;
+  }
+}
+
+function expiry(grant: { ttlMs: number }): Date | null {
+  return grant.ttlMs === 0 ? null : new Date(Date.now() + grant.ttlMs);
+}
+
+/** A watch callback turned into something an async loop can wait on. */
+class Inbox<T> {
+  private items: T[] = [];
+  private wake: (() => void) | undefined;
+  push(item: T): void {
+    this.items.push(item);
+    this.wake?.();
+  }
+  /** The next item, or undefined once `signal` aborted. */
+  async take(signal: AbortSignal): Promise<T | undefined> {
+    while (this.items.length === 0 && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          this.wake = undefined;
+          resolve();
+        };
+        this.wake = done;
+        signal.addEventListener('abort', done);
+      });
+    }
+    return signal.aborted ? undefined : this.items.shift();
+  }
+}
+
+type WatchItem = { kind: 'data'; res: IWatchResponse } | { kind: 'canceled'; err: Error };
+
+class EtcdRegistry implements SubnetRegistry {
+  private readonly store: EtcdStore;
+  private readonly log: RegistryLogger | undefined;
+  private readonly closing = new AbortController();
+  private readonly watchers = new Set<Watcher>();
+
+  constructor(opts: EtcdRegistryOptions) {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const client = new Etcd3(clientOptions(opts, timeoutMs));
+    this.log = opts.logger;
+    this.store = new EtcdStore(client, opts.prefix ?? DEFAULT_PREFIX, opts.endpoints, timeoutMs, opts.logger);
+  }
+
+  getNetworkConfig(): Promise<NetworkConfig> {
+    return loadNetworkConfig(this.store);
+  }
+
+  acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
+    return acquireLease(this.store, attrs, opts, this.log);
+  }
+
+  async renewLease(lease: Lease): Promise<Lease> {
+    const renewed = await this.store.replace(lease, lease.attrs, lease.expiration === null ? 0 : SUBNET_LEASE_TTL_MS);
+    if (!renewed) {
+      throw new LeaseLostError(
+        `lease ${lease.subnet} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
+      );
+    }
+    return renewed;
+  }
+
+  releaseLease(lease: Lease): Promise<boolean> {
+    return this.store.remove(lease);
+  }
+
+  async *watchLeases(signal: AbortSignal): AsyncGenerator<LeaseEvent[]> {
+    const stop = AbortSignal.any([signal, this.closing.signal]);
+    const known = new Map<string, Lease>();
+    const first = await this.store.list();
+    yield diffLeases(known, first.leases);
+    let next = first.revision + 1;
+    let quickCancels = 0;
+    while (!stop.aborted) {
+      const inbox = new Inbox<WatchItem>();
+      const watcher = this.store.client.watch().prefix(subnetsPrefix(this.store.prefix)).startRevision(String(next)).watcher();
+      this.watchers.add(watcher);
+      // Listeners go on before any response can arrive: an 'error' without one would crash the process.
+      watcher.on('data', (res) => inbox.push({ kind: 'data', res }));
+      watcher.on('error', (err) => inbox.push({ kind: 'canceled', err }));
+      let canceled = false;
+      let delivered = false;
+      try {
+        for (;;) {
+          const item = await inbox.take(stop);
+          if (item === undefined) return;
+          if (item.kind === 'canceled') {
+            canceled = true;
+            this.log?.warn(
+              `${this.store.where} canceled the lease watch from revision ${next} (${item.err.message.replace(/:\s*$/, '')}), ` +
+                'most likely compacted: listing the leases again',
+            );
+            break;
+          }
+          delivered = true;
+          let events: LeaseEvent[];
+          try {
+            events = await this.toEvents(item.res, known);
+          } catch (err) {
+            // Most likely etcd went away mid-batch: a fresh listing below converges instead.
+            this.log?.warn(`${(err as Error).message}: listing the leases again`);
+            break;
+          }
+          next = Number(item.res.header.revision) + 1;
+          if (events.length > 0) yield events;
+        }
+      } finally {
+        // A canceled watcher is already gone from etcd3's manager (cancel() would wait
+        // forever), and one close() took is being canceled there: cancel each once.
+        const ours = this.watchers.delete(watcher);
+        if (ours && !canceled) await cancelQuietly(watcher);
+      }
+      // A watch canceled again and again before delivering anything (e.g. no permission
+      // to watch) must not spin: back off like flannel, 100 ms .. 5 s.
+      quickCancels = delivered ? 0 : quickCancels + 1;
+      if (quickCancels > 1) await sleep(Math.min(100 * 2 ** (quickCancels - 2), 5000), stop);
+      const fresh = await this.relist(stop);
+      if (fresh === undefined) return;
+      next = fresh.revision + 1;
+      const events = diffLeases(known, fresh.leases);
+      if (events.length > 0) yield events;
+    }
+  }
+
+  /** Lists until it works (backing off 100 ms .. 5 s like flannel), or undefined when stopped. */
+  private async relist(stop: AbortSignal): Promise<{ leases: Lease[]; revision: number } | undefined> {
+    for (let delay = 100; !stop.aborted; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await this.store.list();
+      } catch (err) {
+        this.log?.warn(`${(err as Error).message}; retrying in ${delay} ms`);
+        await sleep(delay, stop);
+      }
+    }
+    return undefined;
+  }
+
+  private async toEvents(res: IWatchResponse, known: Map<string, Lease>): Promise<LeaseEvent[]> {
+    // Decode (and look up TTLs) in parallel, then apply strictly in order.
+    const decoded = await Promise.all(res.events.map((ev) => (ev.type === 'Delete' ? null : this.store.toLease(ev.kv))));
+    const events: LeaseEvent[] = [];
+    res.events.forEach((ev, i) => {
+      const names = parseSubnetKey(this.store.prefix, ev.kv.key.toString());
+      if (!names) return;
+      const id = leaseIdentity(names);
+      const lease = ev.type === 'Delete' ? known.get(id) : decoded[i];
+      if (!lease) return;
+      if (ev.type === 'Delete') known.delete(id);
+      else known.set(id, lease);
+      events.push({ type: ev.type === 'Delete' ? 'removed' : 'added', lease });
+    });
+    return events;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
+    // Detach watchers first: a watcher left on a closed client retries forever.
+    const watchers = [...this.watchers];
+    this.watchers.clear();
+    await Promise.all(watchers.map(cancelQuietly));
+    this.store.client.close();
+  }
+}
+
+async function cancelQuietly(watcher: Watcher): Promise<void> {
+  watcher.removeAllListeners('error');
+  watcher.on('error', () => {});
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    watcher.cancel().catch(() => {}),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000))),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,34 @@
+// The subnet registry's public face. etcd when endpoints are given (shared with
+// flannel nodes), else one local file (single machine, labs).
+import { createEtcdRegistry, type EtcdRegistryOptions } from './etcd.js';
+import { DEFAULT_REGISTRY_FILE, FileRegistry, type FileRegistryOptions } from './file.js';
+import type { SubnetRegistry } from './types.js';
+
+export interface OpenRegistryOptions {
+  /** etcd settings; used when `etcd.endpoints` is non-empty. */
+  etcd?: EtcdRegistryOptions;
+  /** The file registry's settings otherwise; path defaults to DEFAULT_REGISTRY_FILE. */
+  file?: Partial<FileRegistryOptions>;
+}
+
+export function openSubnetRegistry(opts: OpenRegistryOptions = {}): SubnetRegistry {
+  if (opts.etcd && opts.etcd.endpoints.length > 0) return createEtcdRegistry(opts.etcd);
+  return new FileRegistry({ ...opts.file, path: opts.file?.path ?? DEFAULT_REGISTRY_FILE });
+}
+
+export type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry, VxlanLeaseData } from './types.js';
+export type { BackendConfig, IpipBackendConfig, NetworkConfig, UdpBackendConfig, VxlanBackendConfig } from './config.js';
+export {
+  DEFAULT_VNI,
+  FLANNEL_VXLAN_KERNEL_DEFAULT_PORT,
+  parseNetworkConfig,
+  SUPPORTED_BACKENDS,
+  UDP_DEFAULT_PORT,
+  WEFT_VXLAN_DEFAULT_PORT,
+} from './config.js';
+export { DEFAULT_PREFIX, decodeLeaseAttrs, encodeLeaseAttrs, vxlanLeaseData } from './codec.js';
+export { createEtcdRegistry, type EtcdRegistryOptions } from './etcd.js';
+export { DEFAULT_REGISTRY_FILE, FileRegistry, type FileRegistryOptions } from './file.js';
+export { DEFAULT_RENEW_MARGIN_MS, keepLeaseRenewed, type RenewOptions } from './renew.js';
+export { SUBNET_LEASE_TTL_MS } from './registry.js';
+export * from './errors.js';

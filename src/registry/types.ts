@@ -1,0 +1,88 @@
+// The subnet registry, in the spirit of flannel's subnet.Manager
+// (flannel pkg/subnet/subnet.go), shared by weft and flannel nodes.
+
+import type { NetworkConfig } from './config.js';
+
+/**
+ * What a node publishes with its lease. Field names and casing are flannel's
+ * LeaseAttrs (pkg/lease/lease.go) because the JSON is shared with flannel nodes.
+ */
+export interface LeaseAttrs {
+  /** The node's underlay IPv4 address, the tunnel endpoint. Leases are matched to nodes by it. */
+  PublicIP: string;
+  /** flannel writes `null` when absent; weft is IPv4-only and never sets it. */
+  PublicIPv6?: string | null;
+  /** "vxlan", "ipip"; flannel's udp backend leaves it empty (omitted). */
+  BackendType?: string;
+  /** Backend-specific JSON; for vxlan a VxlanLeaseData. */
+  BackendData?: unknown;
+  BackendV6Data?: unknown;
+}
+
+/** BackendData of a vxlan lease (flannel pkg/backend/vxlan/vxlan_network.go vxlanLeaseAttrs). */
+export interface VxlanLeaseData {
+  VNI: number;
+  /** Lower-case colon-separated MAC, as Go's net.HardwareAddr prints it. */
+  VtepMAC: string;
+}
+
+export interface Lease {
+  /** e.g. "10.244.3.0/24"; stored under the key `<prefix>/subnets/10.244.3.0-24`. */
+  subnet: string;
+  /** Only on dual-stack flannel leases (`…-24&fc00::-64` keys); weft reads them but never writes them. */
+  ipv6Subnet?: string;
+  attrs: LeaseAttrs;
+  /** When the lease runs out unless renewed; null for a key with no TTL (a reservation). */
+  expiration: Date | null;
+  /** Store revision at which this value was written (etcd mod_revision); renew and release compare it. */
+  revision: number;
+}
+
+/** 'added' means created or rewritten (a renewal is an 'added' with a later expiration). */
+export interface LeaseEvent {
+  type: 'added' | 'removed';
+  lease: Lease;
+}
+
+export interface AcquireOptions {
+  /**
+   * A subnet this node held before, e.g. FLANNEL_SUBNET from its subnet file
+   * ("10.244.3.1/24" is fine: host bits are ignored). Used when this node has no
+   * lease under its PublicIP and the subnet is free and fits the config.
+   */
+  preferSubnet?: string;
+}
+
+export interface SubnetRegistry {
+  /** Reads and validates `<prefix>/config`. */
+  getNetworkConfig(): Promise<NetworkConfig>;
+  /**
+   * Leases a subnet for this node with compare-and-create, like flannel's
+   * LocalManager.AcquireLease: this node's earlier lease (same PublicIP) if it still
+   * fits the config, else `preferSubnet`, else a random free subnet between SubnetMin
+   * and SubnetMax. Throws SubnetsExhaustedError when none is free.
+   */
+  acquireLease(attrs: LeaseAttrs, opts?: AcquireOptions): Promise<Lease>;
+  /**
+   * Extends the lease to a fresh 24 h, only if it is still the value we wrote
+   * (same revision); otherwise throws LeaseLostError. Returns the updated lease.
+   */
+  renewLease(lease: Lease): Promise<Lease>;
+  /** Deletes the lease if it is still ours; false if it was already gone or taken over. */
+  releaseLease(lease: Lease): Promise<boolean>;
+  /**
+   * Batches of lease events: first the current leases (one batch of 'added', possibly
+   * empty), then changes as they happen. When the registry cannot replay what was
+   * missed (etcd compaction), the next batch is the difference between what was last
+   * emitted and a fresh listing, so a consumer that applies every batch converges.
+   * Ends when `signal` aborts or the registry is closed.
+   */
+  watchLeases(signal: AbortSignal): AsyncIterable<LeaseEvent[]>;
+  close(): Promise<void>;
+}
+
+/** Optional sink for the registry's own notices (pino's logger fits). */
+export interface RegistryLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+}

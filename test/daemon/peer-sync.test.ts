@@ -1,0 +1,62 @@
+import { expect, it } from 'vitest';
+import { LpmTable } from '../../native-free/table/lpm.js';
+import { PeerTable } from '../../native-free/table/peers.js';
+import { PeerSync } from '../../src/dataplane/peer-sync.js';
+import type { Lease, LeaseEvent } from '../../src/registry/types.js';
+
+function lease(subnet: string, ip: string, mac = '0a:00:00:00:00:01', type = 'vxlan', vni = 1): Lease {
+  return { subnet, attrs: { PublicIP: ip, BackendType: type, BackendData: { VNI: vni, VtepMAC: mac } }, expiration: null, revision: 1 };
+}
+const add = (l: Lease): LeaseEvent => ({ type: 'added', lease: l });
+const del = (l: Lease): LeaseEvent => ({ type: 'removed', lease: l });
+const ip4 = (s: string) => s.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+
+function setup() {
+  const routes = LpmTable.create({ family: 4, capacity: 100 });
+  const peers = PeerTable.create({ capacity: 100 });
+  const warnings: string[] = [];
+  const sync = new PeerSync(routes, peers, { subnet: '10.244.1.0/24' }, 'vxlan', 1, { info() {}, warn: (o) => warnings.push((o as { err: string }).err) });
+  return { routes, peers, sync, warnings };
+}
+
+it('adds, renews, moves and removes peers; skips its own lease', () => {
+  const { routes, peers, sync } = setup();
+  sync.apply([add(lease('10.244.1.0/24', '198.51.100.1')), add(lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02'))]);
+  expect(routes.lookup4(ip4('10.244.1.9'))).toBe(-1);
+  const id = routes.lookup4(ip4('10.244.2.9'));
+  expect(peers.underlayOf(id)).toBe(ip4('198.51.100.2'));
+  sync.apply([add(lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02'))]); // renewal
+  expect(sync.size).toBe(1);
+  // The node comes back with a new MAC (lost its state): same peer, new MAC.
+  sync.apply([add(lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:22'))]);
+  expect(peers.get(routes.lookup4(ip4('10.244.2.9')))!.mac).toEqual(Uint8Array.from([10, 0, 0, 0, 0, 0x22]));
+  sync.apply([del(lease('10.244.2.0/24', '198.51.100.2'))]);
+  expect(routes.lookup4(ip4('10.244.2.9'))).toBe(-1);
+  expect(peers.findByUnderlay(ip4('198.51.100.2'))).toBe(-1);
+  expect(sync.size).toBe(0);
+});
+
+it('keeps a node while any of its leases lives', () => {
+  const { peers, sync } = setup();
+  sync.apply([add(lease('10.244.2.0/24', '198.51.100.2')), add(lease('10.244.3.0/24', '198.51.100.2'))]);
+  sync.apply([del(lease('10.244.2.0/24', '198.51.100.2'))]);
+  expect(peers.findByUnderlay(ip4('198.51.100.2'))).toBeGreaterThanOrEqual(0);
+  sync.apply([del(lease('10.244.3.0/24', '198.51.100.2'))]);
+  expect(peers.findByUnderlay(ip4('198.51.100.2'))).toBe(-1);
+});
+
+it('skips leases it cannot use, with a warning, and applies the rest of the batch', () => {
+  const { sync, warnings } = setup();
+  sync.apply([
+    add(lease('10.244.4.0/24', '198.51.100.4', '0a:00:00:00:00:04', 'ipip')),
+    add(lease('10.244.5.0/24', '198.51.100.5', '0a:00:00:00:00:05', 'vxlan', 7)),
+    add(lease('10.244.6.0/24', 'not-an-ip')),
+    add({ ...lease('10.244.7.0/24', '198.51.100.7'), attrs: { PublicIP: '198.51.100.7', BackendType: 'vxlan' } }),
+    add(lease('10.244.8.0/24', '198.51.100.8', '0a:00:00:00:00:08')),
+  ]);
+  expect(warnings.length).toBe(4);
+  expect(warnings.join()).toMatch(/"ipip" differs/);
+  expect(warnings.join()).toMatch(/VNI 7/);
+  expect(warnings.join()).toMatch(/VtepMAC/);
+  expect(sync.list().map((p) => p.subnet)).toEqual(['10.244.8.0/24']);
+});
