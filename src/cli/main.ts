@@ -1,5 +1,6 @@
 // weft's command line: one entry point, one small module per command.
 import { readFileSync } from 'node:fs';
+import { runCommand } from './run.js';
 
 interface Command {
   summary: string;
@@ -7,6 +8,10 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  run: {
+    summary: 'run the node daemon: lease a subnet, program the TUN, forward packets',
+    run: runCommand,
+  },
   version: {
     summary: 'print the weft version',
     async run() {

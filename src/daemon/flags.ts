@@ -30,6 +30,8 @@ export interface RunFlags {
   workers: number;
   logLevel: LogLevel;
   acceptUnknownPeers: boolean;
+  tunName: string;
+  renewMarginMinutes: number;
 }
 
 interface FlagSpec {
@@ -53,6 +55,8 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'healthz-port': { type: 'string', default: '0', help: 'port of /healthz, /readyz and /metrics (0: off)' },
   workers: { type: 'string', help: 'data-plane worker threads (default: number of cores)' },
   'log-level': { type: 'string', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
+  'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
+  'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
@@ -135,7 +139,16 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     workers: workers === undefined ? availableParallelism() : integer('workers', workers, 1, 256),
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
+    tunName: tunName(get('tun-name')!),
+    renewMarginMinutes: integer('subnet-lease-renew-margin', get('subnet-lease-renew-margin')!, 1, 1439),
   };
+}
+
+function tunName(text: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(text) || text === '.' || text === '..') {
+    throw new FlagError(`--tun-name is "${text}": use 1-15 letters, digits, ".", "-" or "_"`);
+  }
+  return text;
 }
 
 /** flanneld reads FLANNELD_<FLAG>; weft also reads WEFT_<FLAG>, which wins. */

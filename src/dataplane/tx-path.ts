@@ -9,6 +9,10 @@ import type { EncapContext } from '../../native-free/encap/context.js';
 import { FRAG_NEEDED_MAX_LENGTH, writeFragNeeded } from '../../native-free/icmp-too-big.js';
 import { MmsgVector, PacketSlab, sendBatch } from '../sys/mmsg.js';
 import { readPacket, writePacket } from '../sys/tun.js';
+import { waitWritable } from '../sys/socket.js';
+
+/** How long a round waits for room in a full socket buffer before dropping the rest. */
+const SEND_WAIT_MS = 10;
 
 export type Encap = (ctx: EncapContext, b: Uint8Array, off: number, len: number) => number;
 
@@ -69,7 +73,8 @@ export class TxPath {
         continue;
       }
       if (sent === 0) {
-        // Socket buffer full even after the kernel's own wait: drop the rest of the round.
+        // Socket buffer full: wait briefly for room (backpressure), else drop the rest.
+        if (waitWritable(this.txFd, SEND_WAIT_MS)) continue;
         this.counters[DROPS + DROP_TX_ERROR]! += n - first;
         return;
       }

@@ -1,0 +1,35 @@
+// `weft run`: parse flags (errors before anything changes), start the daemon,
+// stop cleanly on SIGTERM / SIGINT.
+import { WeftError } from '../../native-free/errors.js';
+import { parseRunFlags, runUsage } from '../daemon/flags.js';
+import { startDaemon } from '../daemon/run.js';
+
+export async function runCommand(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseRunFlags(argv);
+  } catch (e) {
+    console.error(`weft run: ${(e as Error).message}`);
+    return 2;
+  }
+  if (flags === null) {
+    console.log(runUsage());
+    return 0;
+  }
+  let daemon;
+  try {
+    daemon = await startDaemon(flags);
+  } catch (e) {
+    const code = e instanceof WeftError ? ` [${e.code}]` : '';
+    console.error(`weft run: ${(e as Error).message}${code}`);
+    return 1;
+  }
+  const onSignal = (sig: string) => {
+    console.error(`weft run: ${sig}, stopping`);
+    void daemon.stop();
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  await daemon.done;
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}

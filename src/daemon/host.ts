@@ -1,0 +1,120 @@
+// What the daemon changes on the host, applied all-or-nothing and undone on
+// exit: a multi-queue TUN (one queue per worker) with this node's tunnel
+// address (/32) and MTU, one route for the whole cluster network through it,
+// and the underlay sockets.
+import { existsSync, writeFileSync } from 'node:fs';
+import { WeftError } from '../../native-free/errors.js';
+import { configureLink } from '../sys/link.js';
+import { closeQuietly } from '../sys/libc.js';
+import { deleteRoute, replaceRoute } from '../sys/netlink.js';
+import { openIpip } from '../sys/raw.js';
+import { closeTun, openTun, type Tun } from '../sys/tun.js';
+import { openUdp } from '../sys/udp.js';
+
+export class HostError extends WeftError {
+  constructor(message: string) {
+    super('ERR_WEFT_HOST', message);
+  }
+}
+
+export interface HostPlan {
+  tunName: string;
+  queues: number;
+  mtu: number;
+  /** First address of the lease subnet, given to the TUN as /32. */
+  tunnelAddr: string;
+  /** The cluster network, routed through the TUN. */
+  network: { addr: string; len: number };
+  backend: 'vxlan' | 'ipip' | 'udp';
+  /** Underlay address to bind to. */
+  bindAddr: string;
+  port: number;
+}
+
+const SOCKET_BUFFER = 4 * 1024 * 1024;
+
+export class Host {
+  private constructor(
+    readonly plan: HostPlan,
+    readonly tun: Tun,
+    /** Per worker: the socket it sends on and the one it reads (-1: none). */
+    readonly txFds: number[],
+    readonly rxFds: number[],
+    private readonly owned: number[],
+    private routed: boolean,
+  ) {}
+
+  /** Applies the plan; on any failure undoes what it did and throws. */
+  static apply(plan: HostPlan): Host {
+    if (existsSync(`/sys/class/net/${plan.tunName}`)) {
+      throw new HostError(`interface ${plan.tunName} already exists: another weft may be running here; stop it, or delete the interface (ip link del ${plan.tunName})`);
+    }
+    const owned: number[] = [];
+    let tun: Tun | null = null;
+    let routed = false;
+    try {
+      tun = openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true });
+      disableIpv6(tun.name);
+      configureLink(tun.name, { mtu: plan.mtu, address: [plan.tunnelAddr, 32], up: true });
+      const { txFds, rxFds } = openSockets(plan, owned);
+      replaceRoute({ dst: plan.network.addr, prefixLen: plan.network.len, dev: tun.name });
+      routed = true;
+      return new Host(plan, tun, txFds, rxFds, owned, routed);
+    } catch (e) {
+      owned.forEach(closeQuietly);
+      if (tun) closeTun(tun); // the device, its address and its routes go with its last queue
+      throw e;
+    }
+  }
+
+  /** Removes the route and closes every fd; the TUN device goes with its last queue. */
+  teardown(): void {
+    if (this.routed) {
+      try {
+        deleteRoute({ dst: this.plan.network.addr, prefixLen: this.plan.network.len, dev: this.tun.name });
+      } catch {
+        // already gone with the device
+      }
+      this.routed = false;
+    }
+    this.owned.forEach(closeQuietly);
+    this.owned.length = 0;
+    closeTun(this.tun);
+  }
+}
+
+/**
+ * weft carries IPv4 only: without this the kernel sends IPv6 router and
+ * neighbour solicitations into the TUN, which would only be dropped.
+ */
+function disableIpv6(name: string): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1');
+  } catch {
+    // no IPv6 in this kernel: nothing to disable
+  }
+}
+
+function openSockets(plan: HostPlan, owned: number[]): { txFds: number[]; rxFds: number[] } {
+  const txFds: number[] = [];
+  const rxFds: number[] = [];
+  if (plan.backend === 'ipip') {
+    // Every raw IPPROTO_IPIP socket gets a copy of every packet: one socket,
+    // read by worker 0 only, sent on by all.
+    const fd = openIpip({ bindAddr: plan.bindAddr, rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER });
+    owned.push(fd);
+    for (let i = 0; i < plan.queues; i++) {
+      txFds.push(fd);
+      rxFds.push(i === 0 ? fd : -1);
+    }
+    return { txFds, rxFds };
+  }
+  for (let i = 0; i < plan.queues; i++) {
+    // SO_REUSEPORT: the kernel spreads flows over the workers' sockets.
+    const fd = openUdp(plan.bindAddr, plan.port, { rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER });
+    owned.push(fd);
+    txFds.push(fd);
+    rxFds.push(fd);
+  }
+  return { txFds, rxFds };
+}

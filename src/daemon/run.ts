@@ -1,0 +1,245 @@
+// `weft run`: the node daemon. Order matters, so that a bad flag or config is
+// refused before anything on the host changes, and everything the daemon adds
+// is removed on SIGTERM (the lease stays, so a restart gets the same subnet):
+//
+//   flags → underlay → registry + network config → VTEP MAC → lease
+//   → tables → host (TUN, route, sockets) → workers → subnet file → ready
+//   … lease events → tables; lease renewal; /healthz /readyz /metrics …
+//   SIGTERM → workers stop → host teardown → subnet file removed
+import { rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { pino, type Logger } from 'pino';
+import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
+import { LpmTable } from '../../native-free/table/lpm.js';
+import { PeerTable } from '../../native-free/table/peers.js';
+import { IPIP_OVERHEAD } from '../../native-free/encap/ipip.js';
+import { UDP_OVERHEAD } from '../../native-free/encap/udp.js';
+import { VXLAN_OVERHEAD } from '../../native-free/encap/vxlan.js';
+import { PeerSync } from '../dataplane/peer-sync.js';
+import { WorkerPool } from '../dataplane/pool.js';
+import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
+import { keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
+import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
+import type { RunFlags } from './flags.js';
+import { Host } from './host.js';
+import { startHealthServer } from './http.js';
+import { renderMetrics } from './metrics.js';
+import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
+import { resolveUnderlay, type Underlay } from './underlay.js';
+import { loadOrCreateVtepMac } from './vtep-mac.js';
+import { DROP_REASONS } from '../../native-free/drop.js';
+
+const TABLE_CAPACITY = 10_000;
+const BATCH = 64;
+
+const OVERHEAD = { vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: UDP_OVERHEAD } as const;
+
+export interface Daemon {
+  /** Resolves when the daemon has stopped and cleaned up. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Node {
+  underlay: Underlay;
+  config: NetworkConfig;
+  lease: Lease;
+  mac: string;
+  mtu: number;
+  port: number;
+}
+
+function portOf(config: NetworkConfig): number {
+  return config.Backend.Type === 'ipip' ? 0 : config.Backend.Port;
+}
+
+/** The tunnel MTU: the configured one (vxlan MTU key), else underlay MTU − overhead. */
+function tunnelMtu(config: NetworkConfig, underlayMtu: number): number {
+  if (config.Backend.Type === 'vxlan' && config.Backend.MTU !== null) return config.Backend.MTU;
+  return underlayMtu - OVERHEAD[config.Backend.Type];
+}
+
+async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
+  const underlay = resolveUnderlay(flags.iface, flags.publicIp);
+  const config = await registry.getNetworkConfig();
+  if (config.Backend.Type === 'vxlan' && !config.Backend.PortConfigured) {
+    log.warn({ port: config.Backend.Port }, 'Backend.Port is not set: weft uses 4789, flannel nodes would use 8472; set it to mix them');
+  }
+  const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
+  const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
+  const type = config.Backend.Type;
+  const lease = await registry.acquireLease(
+    {
+      PublicIP: underlay.address,
+      BackendType: type,
+      ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
+    },
+    preferSubnet ? { preferSubnet } : {},
+  );
+  log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
+  return { underlay, config, lease, mac, mtu: tunnelMtu(config, underlay.mtu), port: portOf(config) };
+}
+
+export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
+  const registry = openSubnetRegistry({
+    etcd: {
+      endpoints: flags.etcdEndpoints,
+      prefix: flags.etcdPrefix,
+      ...(flags.etcdCafile ? { caFile: flags.etcdCafile } : {}),
+      ...(flags.etcdCertfile ? { certFile: flags.etcdCertfile } : {}),
+      ...(flags.etcdKeyfile ? { keyFile: flags.etcdKeyfile } : {}),
+      logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    },
+    file: { path: flags.registryFile, prefix: flags.etcdPrefix },
+  });
+  let node: Node;
+  try {
+    node = await join(flags, registry, log);
+  } catch (e) {
+    await registry.close();
+    throw e;
+  }
+  const { config, lease, underlay } = node;
+  const backend = config.Backend.Type;
+  const vni = backend === 'vxlan' ? config.Backend.VNI : 0;
+  const subnet = parseCidr(lease.subnet);
+  const network = parseCidr(config.Network);
+  if (subnet.family !== 4 || network.family !== 4) throw new Error('weft is IPv4-only');
+  const subnetAddr = subnet.addr;
+  const networkAddr = network.addr;
+  const tunnelAddr = formatIPv4(subnetAddr);
+
+  const routes = LpmTable.create({ family: 4, capacity: TABLE_CAPACITY, shared: true });
+  const peers = PeerTable.create({ capacity: TABLE_CAPACITY, shared: true });
+  const sync = new PeerSync(routes, peers, { subnet: lease.subnet }, backend, vni, log);
+
+  let host: Host;
+  try {
+    host = Host.apply({
+      tunName: flags.tunName,
+      queues: flags.workers,
+      mtu: node.mtu,
+      tunnelAddr,
+      network: { addr: formatIPv4(networkAddr), len: network.len },
+      backend,
+      bindAddr: underlay.address,
+      port: node.port,
+    });
+  } catch (e) {
+    await registry.close();
+    throw e;
+  }
+  log.info({ tun: host.tun.name, queues: flags.workers, mtu: node.mtu, tunnelAddr, network: config.Network }, 'host programmed');
+
+  const counters = createCounters(flags.workers);
+  const slotSize = HEADROOM + Math.ceil(Math.max(underlay.mtu, node.mtu + OVERHEAD[backend]) / 64) * 64;
+  const inits: Omit<WorkerInit, 'control'>[] = host.tun.fds.map((tunFd, index) => ({
+    index,
+    backend,
+    tunFd,
+    txFd: host.txFds[index]!,
+    rxFd: host.rxFds[index]!,
+    localUnderlay: parseIPv4(underlay.address),
+    localMac: Array.from(parseMac(node.mac)),
+    tunnelAddr: subnetAddr,
+    vni,
+    port: node.port,
+    mtu: node.mtu,
+    acceptUnknownPeers: flags.acceptUnknownPeers,
+    routes: routes.state(),
+    peers: peers.state(),
+    counters,
+    batch: BATCH,
+    slotSize,
+  }));
+  const pool = new WorkerPool(inits, log);
+  pool.start();
+
+  const abort = new AbortController();
+  let ready = false;
+  let subnetFileWritten = false;
+  let stopping: Promise<void> | null = null;
+  let server: Server | null = null;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      ready = false;
+      abort.abort();
+      await pool.stop();
+      host.teardown();
+      if (subnetFileWritten) await rm(flags.subnetFile, { force: true });
+      server?.close();
+      await registry.close();
+      log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');
+      resolveDone();
+    })();
+    return stopping;
+  };
+
+  const fail = (err: unknown, msg: string): void => {
+    log.fatal({ err: (err as Error).message }, msg);
+    process.exitCode = 1;
+    void stop();
+  };
+
+  // Peers: the first batch is the snapshot; readiness needs it applied.
+  void (async () => {
+    try {
+      for await (const batch of registry.watchLeases(abort.signal)) {
+        sync.apply(batch);
+        if (!subnetFileWritten) {
+          await writeSubnetFile(flags.subnetFile, {
+            network: config.Network,
+            subnet: `${formatIPv4(subnetAddr + 1)}/${subnet.len}`,
+            mtu: node.mtu,
+            ipMasq: false,
+          });
+          subnetFileWritten = true;
+          ready = true;
+          log.info({ peers: sync.size, subnetFile: flags.subnetFile }, 'ready');
+        }
+      }
+    } catch (e) {
+      if (!abort.signal.aborted) fail(e, 'watching leases failed');
+    }
+  })();
+
+  void keepLeaseRenewed(registry, lease, {
+    signal: abort.signal,
+    renewMarginMs: flags.renewMarginMinutes * 60_000,
+    onRenewed: (l) => log.info({ subnet: l.subnet, expiration: l.expiration }, 'lease renewed'),
+    onError: (e) => log.warn({ err: (e as Error).message }, 'lease renewal failed; retrying'),
+  }).catch((e) => {
+    if (!abort.signal.aborted) fail(e, 'lease lost');
+  });
+
+  const status = () => ({
+    lease: { subnet: lease.subnet, publicIp: underlay.address, expiration: lease.expiration },
+    backend,
+    vni,
+    port: node.port,
+    vtepMac: node.mac,
+    mtu: node.mtu,
+    tun: host.tun.name,
+    ready,
+    peers: sync.list(),
+    workers: inits.map((_, i) => {
+      const row = workerRow(counters, i);
+      return { index: i, txPackets: row[0], txBytes: row[1], rxPackets: row[2], rxBytes: row[3] };
+    }),
+    workerRestarts: pool.restarts,
+    drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
+  });
+
+  if (flags.healthzPort > 0) {
+    server = await startHealthServer(flags.healthzIp, flags.healthzPort, {
+      ready: () => ready,
+      metrics: () => renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts }),
+      status,
+    });
+    log.info({ ip: flags.healthzIp, port: flags.healthzPort }, 'serving /healthz /readyz /metrics');
+  }
+  return { done, stop };
+}
