@@ -3,10 +3,11 @@
 // a seeded generator, so every run measures the same work and the loop itself
 // allocates nothing.
 //
-//   lpm-lookup-10k        10,000 random IPv4 prefixes /8../32, uniformly random
-//                         addresses (most resolve in the root or one level down)
-//   lpm-lookup-10k-deep   same table, addresses inside random inserted prefixes
-//                         (walks as deep as the prefix: the cache-missing case)
+//   lpm-lookup-10k        10,000 random IPv4 prefixes /8../32, addresses inside
+//                         random inserted prefixes (walks as deep as the prefix:
+//                         the cache-missing case, what a data plane sees)
+//   lpm-lookup-10k-random same table, uniformly random addresses (most resolve
+//                         in the root or one level down: the easy case)
 //   lpm6-lookup-10k       10,000 random IPv6 prefixes (90% /16../64, 10% /128),
 //                         addresses inside them, read from packet-like bytes
 //   lpm6-lookup-cluster   10,000 /64 node subnets under one /48 (a v6 cluster)
@@ -177,8 +178,8 @@ const peerWriteMac: BenchCase = {
 };
 
 export const cases: BenchCase[] = [
-  lookup4Case('lpm-lookup-10k', false),
-  lookup4Case('lpm-lookup-10k-deep', true),
+  lookup4Case('lpm-lookup-10k', true),
+  lookup4Case('lpm-lookup-10k-random', false),
   lookup6Case('lpm6-lookup-10k', false),
   lookup6Case('lpm6-lookup-cluster', true),
   peerByUnderlay,
