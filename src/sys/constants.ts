@@ -1,0 +1,122 @@
+// Linux x86_64 numbers used by the syscall layer.
+//
+// Read from this machine's headers (linux-libc-dev 6.1, glibc 2.36) by compiling
+// a probe that prints each macro, sizeof and offsetof — not typed from memory.
+// They are ABI: stable across kernels, but only valid for x86_64 (ioctl request
+// numbers and struct layouts differ on other architectures; libc.ts refuses to
+// load elsewhere).
+
+// <fcntl.h>, <poll.h>
+export const O_RDWR = 0x2;
+export const O_NONBLOCK = 0x800;
+export const O_CLOEXEC = 0x80000;
+export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+// <linux/if_tun.h>
+export const TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
+export const TUNSETOFFLOAD = 0x400454d0; // _IOW('T', 208, unsigned int)
+export const TUNSETVNETHDRSZ = 0x400454d8; // _IOW('T', 216, int)
+export const IFF_TUN = 0x0001;
+export const IFF_MULTI_QUEUE = 0x0100;
+export const IFF_NO_PI = 0x1000;
+export const IFF_VNET_HDR = 0x4000;
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+
+// <linux/sockios.h>, <net/if.h>
+export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+export const SIOCSIFADDR = 0x8916;
+export const SIOCSIFNETMASK = 0x891c;
+export const SIOCGIFMTU = 0x8921;
+export const SIOCSIFMTU = 0x8922;
+export const SIOCGIFINDEX = 0x8933;
+export const IFF_UP = 0x1;
+export const IFNAMSIZ = 16;
+
+// struct ifreq: char ifr_name[16]; then a union at offset 16
+// (short flags | int mtu | int ifindex | struct sockaddr); sizeof 40.
+export const IFREQ_SIZE = 40;
+export const IFREQ_UNION = 16;
+
+// <sys/socket.h>, <netinet/in.h>
+export const AF_INET = 2;
+export const AF_NETLINK = 16;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0x800;
+export const SOCK_CLOEXEC = 0x80000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_REUSEPORT = 15;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const IPPROTO_IP = 0;
+export const IPPROTO_IPIP = 4;
+export const IPPROTO_UDP = 17;
+export const IP_HDRINCL = 3;
+export const SOL_UDP = 17;
+export const UDP_SEGMENT = 103; // GSO, for later
+export const UDP_GRO = 104; // for later
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_WAITFORONE = 0x10000;
+
+// struct sockaddr_in: u16 family (host order), u16 port (BE), u32 addr (BE), 8 pad; 16 bytes.
+export const SOCKADDR_IN_SIZE = 16;
+// struct iovec: void *base, size_t len; 16 bytes.
+export const IOVEC_SIZE = 16;
+// struct msghdr (56 bytes) + unsigned msg_len at 56 = struct mmsghdr, 64 bytes.
+export const MSG_NAME = 0;
+export const MSG_NAMELEN = 8;
+export const MSG_IOV = 16;
+export const MSG_IOVLEN = 24;
+export const MSG_CONTROL = 32;
+export const MSG_CONTROLLEN = 40;
+export const MSG_FLAGS = 48;
+export const MMSG_LEN = 56;
+export const MMSGHDR_SIZE = 64;
+export const POLLFD_SIZE = 8; // int fd; short events; short revents
+
+// <linux/netlink.h>, <linux/rtnetlink.h>
+export const NETLINK_ROUTE = 0;
+export const SOL_NETLINK = 270;
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
+export const NLMSG_HDRLEN = 16; // u32 len, u16 type, u16 flags, u32 seq, u32 pid
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+export const NLM_F_ACK_TLVS = 0x200; // on NLMSG_ERROR replies
+export const NLMSGERR_ATTR_MSG = 1;
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
+export const RTMSG_SIZE = 12; // family, dst_len, src_len, tos, table, protocol, scope, type, u32 flags
+export const RTA_DST = 1;
+export const RTA_OIF = 4;
+export const RTA_GATEWAY = 5;
+export const RTA_PREFSRC = 7;
+export const RTA_PRIORITY = 6;
+export const RTA_TABLE = 15;
+export const RT_TABLE_MAIN = 254;
+export const RTPROT_STATIC = 4;
+export const RT_SCOPE_UNIVERSE = 0;
+export const RT_SCOPE_LINK = 253;
+export const RTN_UNICAST = 1;
+export const SOCKADDR_NL_SIZE = 12; // u16 family, u16 pad, u32 pid, u32 groups
+
+// <asm-generic/errno-base.h>, <asm-generic/errno.h> — the ones the code branches on.
+export const EINTR = 4;
+export const EAGAIN = 11;

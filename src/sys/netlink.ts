@@ -1,0 +1,226 @@
+// IPv4 routes through rtnetlink (a NETLINK_ROUTE socket), not by running `ip`: one
+// request, one acknowledgement, and the kernel's own error text (extended ack) goes
+// into the SyscallError, e.g. "... ENETUNREACH (network is unreachable) — kernel:
+// Nexthop has invalid gateway". Routes apply to the calling thread's namespace.
+
+import { InvalidArgumentError } from '../../native-free/errors.js';
+import { NEEDS_NET_ADMIN, addressOf, closeQuietly, errnoName, libc, pollFd, sysError } from './libc.js';
+import type { SyscallError } from './errors.js';
+import {
+  AF_INET,
+  AF_NETLINK,
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
+  NETLINK_ROUTE,
+  NLMSGERR_ATTR_MSG,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLM_F_ACK,
+  NLM_F_ACK_TLVS,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  POLLIN,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_OIF,
+  RTA_PREFSRC,
+  RTA_PRIORITY,
+  RTA_TABLE,
+  RTMSG_SIZE,
+  RTM_DELROUTE,
+  RTM_NEWROUTE,
+  RTN_UNICAST,
+  RTPROT_STATIC,
+  RT_SCOPE_LINK,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+  SOCKADDR_NL_SIZE,
+  SOCK_CLOEXEC,
+  SOCK_RAW,
+  SOL_NETLINK,
+} from './constants.js';
+import { ifIndex } from './link.js';
+import { setIntOption } from './socket.js';
+import { formatIPv4, toAddr } from './sockaddr.js';
+
+const RT_SCOPE_NOWHERE = 255; // on delete: match any scope
+const ETIMEDOUT = 110;
+const ACK_TIMEOUT_MS = 5000;
+
+export interface Route {
+  dst: number | string;
+  prefixLen: number;
+  /** Output device, by name or index; one of them or a gateway is needed. */
+  dev?: string;
+  ifindex?: number;
+  gateway?: number | string;
+  /** Preferred source address for locally originated traffic. */
+  src?: number | string;
+  metric?: number;
+  /** Default: main (254). */
+  table?: number;
+  /** rtm_protocol, lets weft find its own routes; default RTPROT_STATIC (4). */
+  protocol?: number;
+}
+
+/** Adds the route, or replaces the one with the same destination. */
+export function replaceRoute(r: Route): void {
+  request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r);
+}
+
+/** Adds the route; EEXIST if there is one for this destination already. */
+export function addRoute(r: Route): void {
+  request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r);
+}
+
+export function deleteRoute(r: Route): void {
+  request(RTM_DELROUTE, 0, r);
+}
+
+let seq = 0;
+
+function request(type: number, flags: number, r: Route): void {
+  const msg = buildRouteMessage(type, flags, r, ++seq);
+  const label = `${type === RTM_NEWROUTE ? 'RTM_NEWROUTE' : 'RTM_DELROUTE'} ${describe(r)}`;
+  const fd = openRtnetlink();
+  try {
+    const to = new Uint8Array(SOCKADDR_NL_SIZE);
+    to[0] = AF_NETLINK; // pid 0: the kernel
+    if (libc.sendto(fd, addressOf(msg), msg.length, 0, addressOf(to), to.length) < 0) {
+      throw sysError('sendto', `netlink ${label}`, NEEDS_NET_ADMIN);
+    }
+    awaitAck(fd, seq, label);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+function openRtnetlink(): number {
+  const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw sysError('socket', 'socket AF_NETLINK NETLINK_ROUTE');
+  try {
+    setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, 'NETLINK_EXT_ACK'); // kernel error text
+    setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, 'NETLINK_CAP_ACK'); // don't echo our request
+    return fd;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}
+
+function describe(r: Route): string {
+  const parts = [`${formatIPv4(toAddr(r.dst))}/${r.prefixLen}`];
+  if (r.gateway !== undefined) parts.push(`via ${formatIPv4(toAddr(r.gateway))}`);
+  if (r.dev !== undefined) parts.push(`dev ${r.dev}`);
+  if (r.ifindex !== undefined) parts.push(`ifindex ${r.ifindex}`);
+  return parts.join(' ');
+}
+
+// ---- message building ----
+
+export function buildRouteMessage(type: number, flags: number, r: Route, sequence: number): Uint8Array {
+  const dst = toAddr(r.dst);
+  if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > 32) {
+    throw new InvalidArgumentError(`route prefix length ${r.prefixLen} (0–32)`);
+  }
+  const mask = r.prefixLen === 0 ? 0 : (0xffffffff << (32 - r.prefixLen)) >>> 0;
+  if ((dst & ~mask) >>> 0 !== 0) {
+    throw new InvalidArgumentError(`route ${formatIPv4(dst)}/${r.prefixLen} has host bits set`);
+  }
+  const oif = r.ifindex ?? (r.dev !== undefined ? ifIndex(r.dev) : undefined);
+  if (type === RTM_NEWROUTE && oif === undefined && r.gateway === undefined) {
+    throw new InvalidArgumentError(`route ${formatIPv4(dst)}/${r.prefixLen} needs a device or a gateway`);
+  }
+  const table = r.table ?? RT_TABLE_MAIN;
+  const del = type === RTM_DELROUTE;
+
+  const b = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE + 6 * 8);
+  const v = new DataView(b.buffer);
+  let off = NLMSG_HDRLEN;
+  b[off] = AF_INET;
+  b[off + 1] = r.prefixLen;
+  b[off + 4] = table < 256 ? table : 0; // rtm_table is 8 bits; RTA_TABLE carries all 32
+  b[off + 5] = del ? 0 : (r.protocol ?? RTPROT_STATIC);
+  b[off + 6] = del ? RT_SCOPE_NOWHERE : r.gateway === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  b[off + 7] = del ? 0 : RTN_UNICAST;
+  off += RTMSG_SIZE;
+
+  const u32Attr = (t: number, x: number, bigEndian: boolean): void => {
+    v.setUint16(off, 8, true);
+    v.setUint16(off + 2, t, true);
+    v.setUint32(off + 4, x, !bigEndian);
+    off += 8;
+  };
+  u32Attr(RTA_DST, dst, true);
+  u32Attr(RTA_TABLE, table, false);
+  if (oif !== undefined) u32Attr(RTA_OIF, oif, false);
+  if (r.gateway !== undefined) u32Attr(RTA_GATEWAY, toAddr(r.gateway), true);
+  if (r.src !== undefined) u32Attr(RTA_PREFSRC, toAddr(r.src), true);
+  if (r.metric !== undefined) u32Attr(RTA_PRIORITY, r.metric, false);
+
+  v.setUint32(0, off, true);
+  v.setUint16(4, type, true);
+  v.setUint16(6, NLM_F_REQUEST | NLM_F_ACK | flags, true);
+  v.setUint32(8, sequence, true);
+  return b.subarray(0, off);
+}
+
+// ---- acknowledgement ----
+
+function awaitAck(fd: number, sequence: number, label: string): void {
+  const buf = new Uint8Array(8192);
+  const deadline = Date.now() + ACK_TIMEOUT_MS;
+  for (;;) {
+    // The kernel always acks NLM_F_ACK requests; a bound wait keeps a lost ack from hanging
+    // us. pollFd returns 0 on a signal too, hence the deadline rather than one timeout.
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw sysError('netlink', `netlink ${label}`, { ETIMEDOUT: `no ack from the kernel in ${ACK_TIMEOUT_MS} ms` }, ETIMEDOUT);
+    }
+    if (pollFd(fd, POLLIN, left) === 0) continue;
+    const n = libc.recvfrom(fd, addressOf(buf), buf.length, 0, 0, 0);
+    if (n < 0) throw sysError('recvfrom', `netlink ${label} (waiting for the ack)`);
+    const v = new DataView(buf.buffer, 0, n);
+    for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+      const len = v.getUint32(off, true);
+      if (len < NLMSG_HDRLEN) break;
+      if (v.getUint16(off + 4, true) === NLMSG_ERROR && v.getUint32(off + 8, true) === sequence) {
+        const error = v.getInt32(off + NLMSG_HDRLEN, true);
+        if (error === 0) return;
+        throw netlinkError(label, -error, extAckMessage(buf, off, len, v.getUint16(off + 6, true)));
+      }
+      off += (len + 3) & ~3;
+    }
+  }
+}
+
+const ACK_HINTS: Record<string, string> = {
+  ESRCH: 'no such route',
+  EEXIST: 'a route to this destination exists already (replaceRoute overwrites it)',
+  ENODEV: 'the output device does not exist in this network namespace',
+};
+
+/** errno from the ack, with the capability hint when it applies and the kernel's own words. */
+function netlinkError(label: string, errno: number, kernel: string | undefined): SyscallError {
+  const name = errnoName(errno);
+  const hint = [NEEDS_NET_ADMIN[name] ?? ACK_HINTS[name], kernel && `kernel: ${kernel}`].filter(Boolean).join('; ');
+  return sysError('netlink', `netlink ${label}`, hint ? { [name]: hint } : undefined, errno);
+}
+
+/** The NLMSGERR_ATTR_MSG string after a capped nlmsgerr (error + request header). */
+function extAckMessage(buf: Uint8Array, off: number, len: number, flags: number): string | undefined {
+  if ((flags & NLM_F_ACK_TLVS) === 0) return undefined;
+  const v = new DataView(buf.buffer);
+  for (let a = off + NLMSG_HDRLEN + 4 + NLMSG_HDRLEN; a + 4 <= off + len; ) {
+    const alen = v.getUint16(a, true);
+    if (alen < 4) break;
+    if ((v.getUint16(a + 2, true) & 0x3fff) === NLMSGERR_ATTR_MSG) {
+      const end = buf.indexOf(0, a + 4);
+      return Buffer.from(buf.buffer, a + 4, (end < 0 ? a + alen : Math.min(end, a + alen)) - a - 4).toString('utf8');
+    }
+    a += (alen + 3) & ~3;
+  }
+  return undefined;
+}

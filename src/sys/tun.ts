@@ -1,0 +1,163 @@
+// TUN devices: open /dev/net/tun, attach with TUNSETIFF (IFF_TUN | IFF_NO_PI, so a
+// read() returns exactly one IP packet and a write() takes one), then move packets
+// with plain read()/write() through koffi from a worker thread — libuv's threadpool
+// (fs.read) tops out near 60k packets/s, a blocking read() in a worker near 500k.
+//
+// Queues: with IFF_MULTI_QUEUE every open+TUNSETIFF of the same name adds a queue;
+// the kernel spreads flows across them, so each worker owns one fd. Fds are
+// nonblocking by default: a worker loop calls readPacketWait(), which costs one
+// read() per packet under load and parks in poll() only when the queue is empty,
+// waking every timeoutMs to look at its stop flag.
+// IFF_VNET_HDR (option vnetHdr) prefixes every packet with a virtio_net_hdr; it is
+// there for offloads (TUNSETVNETHDRSZ, TUNSETOFFLOAD below) and off by default.
+
+import { InvalidArgumentError } from '../../native-free/errors.js';
+import { EAGAIN, EINTR, NEEDS_NET_ADMIN, addressOf, checkRange, closeQuietly, lastErrno, libc, pollFd, sysError, scratch } from './libc.js';
+import {
+  IFF_MULTI_QUEUE,
+  IFF_NO_PI,
+  IFF_TUN,
+  IFF_VNET_HDR,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  POLLIN,
+  TUNSETIFF,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
+} from './constants.js';
+import { UNION, ifreq, ifreqName } from './ifreq.js';
+
+const TUN_PATH = '/dev/net/tun';
+
+export interface TunOptions {
+  /** Interface name (≤15 bytes, may be a pattern like 'weft%d'); default: the kernel picks 'tunN'. */
+  name?: string;
+  /** Number of queues (fds) to open; more than 1 implies multiQueue. Default 1. */
+  queues?: number;
+  multiQueue?: boolean;
+  /** IFF_VNET_HDR: packets carry a virtio_net_hdr in front. Default false. */
+  vnetHdr?: boolean;
+  /** O_NONBLOCK on every fd. Default true (see readPacketWait). */
+  nonBlocking?: boolean;
+}
+
+export interface Tun {
+  /** The real name, as the kernel reports it. */
+  name: string;
+  /** One fd per queue. */
+  fds: number[];
+}
+
+export function openTun(o: TunOptions = {}): Tun {
+  const queues = o.queues ?? 1;
+  if (!Number.isInteger(queues) || queues < 1 || queues > 256) throw new InvalidArgumentError(`TUN queues ${queues} (1–256)`);
+  const flags =
+    IFF_TUN | IFF_NO_PI | (o.multiQueue || queues > 1 ? IFF_MULTI_QUEUE : 0) | (o.vnetHdr ? IFF_VNET_HDR : 0);
+  const fds: number[] = [];
+  let name = o.name;
+  try {
+    for (let q = 0; q < queues; q++) {
+      const fd = openDev(o.nonBlocking !== false);
+      fds.push(fd);
+      name = attach(fd, name, flags); // later queues attach to the name the first got
+    }
+  } catch (e) {
+    fds.forEach(closeQuietly);
+    throw e;
+  }
+  return { name: name!, fds };
+}
+
+function openDev(nonBlocking: boolean): number {
+  const fd = libc.open(TUN_PATH, O_RDWR | O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0), 0);
+  if (fd < 0) {
+    throw sysError('open', `open ${TUN_PATH}`, {
+      ...NEEDS_NET_ADMIN,
+      ENOENT: 'no TUN device node: load the tun module (modprobe tun) or create /dev/net/tun',
+      ENODEV: 'the kernel has no TUN support: load the tun module (modprobe tun)',
+    });
+  }
+  return fd;
+}
+
+function attach(fd: number, name: string | undefined, flags: number): string {
+  const r = ifreq(name);
+  r.view.setUint16(UNION, flags, true);
+  if (libc.ioctl(fd, TUNSETIFF, r.ptr) < 0) {
+    throw sysError('ioctl', `ioctl TUNSETIFF ${name ?? '(kernel-chosen name)'}`, {
+      ...NEEDS_NET_ADMIN,
+      EINVAL: name !== undefined && !plausibleName(name)
+        ? 'interface names are 1–15 bytes, not "." or "..", without "/", ":" or whitespace'
+        : 'the flags (multi-queue, vnet_hdr) disagree with the existing device of that name',
+      EBUSY: 'the interface exists and is not a TUN device this process may attach to (or, without multi-queue, is already open)',
+    });
+  }
+  return ifreqName(r);
+}
+
+/** The kernel's dev_valid_name rules, used only to word the error. */
+function plausibleName(name: string): boolean {
+  return name !== '.' && name !== '..' && !/[/:\s]/.test(name);
+}
+
+export function closeTun(t: Tun): void {
+  t.fds.forEach(closeQuietly);
+  t.fds.length = 0;
+}
+
+/**
+ * One read(): the next packet into buf[off, off+maxLen), returns its length, or -1
+ * when the fd is nonblocking and the queue is empty. Blocks on a blocking fd.
+ * A packet longer than maxLen is cut (use maxLen ≥ MTU, plus the vnet header if any).
+ */
+export function readPacket(fd: number, buf: Uint8Array, off: number, maxLen: number): number {
+  checkRange(buf, off, maxLen, 'readPacket');
+  for (;;) {
+    const n = libc.read(fd, addressOf(buf) + off, maxLen);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return -1;
+    if (errno !== EINTR) throw sysError('read', `read TUN fd ${fd}`, undefined, errno);
+  }
+}
+
+/** readPacket on a nonblocking fd, waiting up to timeoutMs when empty; -1 if none came. */
+export function readPacketWait(fd: number, buf: Uint8Array, off: number, maxLen: number, timeoutMs: number): number {
+  const n = readPacket(fd, buf, off, maxLen);
+  if (n >= 0 || pollFd(fd, POLLIN, timeoutMs) === 0) return n;
+  return readPacket(fd, buf, off, maxLen);
+}
+
+/** One write(): buf[off, off+len) must be one whole IP packet. Returns len. */
+export function writePacket(fd: number, buf: Uint8Array, off: number, len: number): number {
+  checkRange(buf, off, len, 'writePacket');
+  for (;;) {
+    const n = libc.write(fd, addressOf(buf) + off, len);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return -1;
+    if (errno !== EINTR) {
+      throw sysError('write', `write TUN fd ${fd}, ${len} bytes`, {
+        EINVAL: 'not a valid IP packet, or larger than the device MTU allows',
+        EIO: 'the interface is down',
+      }, errno);
+    }
+  }
+}
+
+/** TUNSETVNETHDRSZ: size of the virtio_net_hdr (10, or 12 with num_buffers). */
+export function setVnetHdrSize(fd: number, size: number): void {
+  const v = scratch(4);
+  v.view.setInt32(0, size, true);
+  if (libc.ioctl(fd, TUNSETVNETHDRSZ, v.ptr) < 0) throw sysError('ioctl', `ioctl TUNSETVNETHDRSZ ${size} on fd ${fd}`);
+}
+
+/** TUNSETOFFLOAD with TUN_F_* flags (the value itself is the argument). Needs vnetHdr. */
+export function setTunOffload(fd: number, flags: number): void {
+  if (libc.ioctl(fd, TUNSETOFFLOAD, flags) < 0) {
+    throw sysError('ioctl', `ioctl TUNSETOFFLOAD 0x${flags.toString(16)} on fd ${fd}`, {
+      EINVAL: 'offload flags need IFF_VNET_HDR, and a kernel that knows each flag',
+    });
+  }
+}
