@@ -12,11 +12,10 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, parseSubnetKey, subnetKey, subnetsPrefix } from './codec.js';
-import type { NetworkConfig } from './config.js';
-import { ConfigError, LeaseLostError, NoNetworkConfigError, RegistryError, RegistryUnavailableError } from './errors.js';
+import { ConfigError, NoNetworkConfigError, RegistryError, RegistryUnavailableError } from './errors.js';
 import { WeftError } from '../../native-free/errors.js';
-import { acquireLease, diffLeases, leaseIdentity, loadNetworkConfig, SUBNET_LEASE_TTL_MS, sleep, type LeaseStore } from './registry.js';
-import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
+import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
+import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
@@ -279,39 +278,14 @@ class Inbox<T> {
 
 type WatchItem = { kind: 'data'; res: IWatchResponse } | { kind: 'canceled'; err: Error };
 
-class EtcdRegistry implements SubnetRegistry {
-  private readonly store: EtcdStore;
-  private readonly log: RegistryLogger | undefined;
+class EtcdRegistry extends StoreRegistry<EtcdStore> {
   private readonly closing = new AbortController();
   private readonly watchers = new Set<Watcher>();
 
   constructor(opts: EtcdRegistryOptions) {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const client = new Etcd3(clientOptions(opts, timeoutMs));
-    this.log = opts.logger;
-    this.store = new EtcdStore(client, opts.prefix ?? DEFAULT_PREFIX, opts.endpoints, timeoutMs, opts.logger);
-  }
-
-  getNetworkConfig(): Promise<NetworkConfig> {
-    return loadNetworkConfig(this.store);
-  }
-
-  acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
-    return acquireLease(this.store, attrs, opts, this.log);
-  }
-
-  async renewLease(lease: Lease): Promise<Lease> {
-    const renewed = await this.store.replace(lease, lease.attrs, lease.expiration === null ? 0 : SUBNET_LEASE_TTL_MS);
-    if (!renewed) {
-      throw new LeaseLostError(
-        `lease ${lease.subnet} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
-      );
-    }
-    return renewed;
-  }
-
-  releaseLease(lease: Lease): Promise<boolean> {
-    return this.store.remove(lease);
+    super(new EtcdStore(client, opts.prefix ?? DEFAULT_PREFIX, opts.endpoints, timeoutMs, opts.logger), opts.logger);
   }
 
   async *watchLeases(signal: AbortSignal): AsyncGenerator<LeaseEvent[]> {

@@ -14,11 +14,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, isObject, parseSubnetKey, subnetKey, subnetsPrefix } from './codec.js';
-import { parseNetworkConfig, type NetworkConfig } from './config.js';
-import { LeaseLostError, NoNetworkConfigError, RegistryError } from './errors.js';
+import { parseNetworkConfig } from './config.js';
+import { NoNetworkConfigError, RegistryError } from './errors.js';
 import { withFileLock } from './file-lock.js';
-import { acquireLease, diffLeases, loadNetworkConfig, SUBNET_LEASE_TTL_MS, sleep, type LeaseStore } from './registry.js';
-import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
+import { StoreRegistry, diffLeases, sleep, type LeaseStore } from './registry.js';
+import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger } from './types.js';
 
 export interface FileRegistryOptions {
   path: string;
@@ -213,16 +213,13 @@ class FileStore implements LeaseStore {
   }
 }
 
-export class FileRegistry implements SubnetRegistry {
-  private readonly store: FileStore;
+export class FileRegistry extends StoreRegistry<FileStore> {
   private readonly pollMs: number;
-  private readonly log: RegistryLogger | undefined;
   private readonly closing = new AbortController();
 
   constructor(opts: FileRegistryOptions) {
-    this.store = new FileStore(opts.path, opts.prefix ?? DEFAULT_PREFIX, opts.lockTimeoutMs ?? 5000, opts.staleLockMs ?? 10_000, opts.logger);
+    super(new FileStore(opts.path, opts.prefix ?? DEFAULT_PREFIX, opts.lockTimeoutMs ?? 5000, opts.staleLockMs ?? 10_000, opts.logger), opts.logger);
     this.pollMs = opts.pollIntervalMs ?? 200;
-    this.log = opts.logger;
   }
 
   /** Writes `<prefix>/config` after checking it (ConfigError if invalid): the file's `etcdctl put`. */
@@ -236,28 +233,6 @@ export class FileRegistry implements SubnetRegistry {
       doc.keys.set(key, { revision: doc.revision, expiration: null });
       return { result: undefined, changed: true };
     });
-  }
-
-  getNetworkConfig(): Promise<NetworkConfig> {
-    return loadNetworkConfig(this.store);
-  }
-
-  acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
-    return acquireLease(this.store, attrs, opts, this.log);
-  }
-
-  async renewLease(lease: Lease): Promise<Lease> {
-    const renewed = await this.store.replace(lease, lease.attrs, lease.expiration === null ? 0 : SUBNET_LEASE_TTL_MS);
-    if (!renewed) {
-      throw new LeaseLostError(
-        `lease ${lease.subnet} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
-      );
-    }
-    return renewed;
-  }
-
-  releaseLease(lease: Lease): Promise<boolean> {
-    return this.store.remove(lease);
   }
 
   async *watchLeases(signal: AbortSignal): AsyncGenerator<LeaseEvent[]> {

@@ -3,9 +3,9 @@
 import { randomInt } from 'node:crypto';
 import { parseNetworkConfig, type NetworkConfig } from './config.js';
 import { configKey, encodeLeaseAttrs, subnetsPrefix } from './codec.js';
-import { ConfigError, RegistryError, SubnetsExhaustedError } from './errors.js';
+import { ConfigError, LeaseLostError, RegistryError, SubnetsExhaustedError } from './errors.js';
 import { formatCidr4, formatIPv4, overlaps, parseCidr4, parseIPv4, sizeOf } from './ipv4.js';
-import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger } from './types.js';
+import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 
 /** flannel's subnetTTL: every lease lives 24 h unless renewed. */
 export const SUBNET_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
@@ -175,4 +175,40 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * What every registry does the same way over its LeaseStore; an
+ * implementation adds only how it watches and how it closes.
+ */
+export abstract class StoreRegistry<S extends LeaseStore> implements SubnetRegistry {
+  protected constructor(
+    protected readonly store: S,
+    protected readonly log: RegistryLogger | undefined,
+  ) {}
+
+  getNetworkConfig(): Promise<NetworkConfig> {
+    return loadNetworkConfig(this.store);
+  }
+
+  acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
+    return acquireLease(this.store, attrs, opts, this.log);
+  }
+
+  async renewLease(lease: Lease): Promise<Lease> {
+    const renewed = await this.store.replace(lease, lease.attrs, lease.expiration === null ? 0 : SUBNET_LEASE_TTL_MS);
+    if (!renewed) {
+      throw new LeaseLostError(
+        `lease ${lease.subnet} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
+      );
+    }
+    return renewed;
+  }
+
+  releaseLease(lease: Lease): Promise<boolean> {
+    return this.store.remove(lease);
+  }
+
+  abstract watchLeases(signal: AbortSignal): AsyncIterable<LeaseEvent[]>;
+  abstract close(): Promise<void>;
 }
