@@ -1,6 +1,7 @@
 // The outer IPv4 header every backend writes when it builds whole packets.
 
 import * as ip from '../header/ipv4.js';
+import { UDP_HEADER_LENGTH, fillUdpChecksum4, writeUdpHeader } from '../header/udp.js';
 import type { EncapContext } from './context.js';
 
 /**
@@ -33,4 +34,21 @@ export function writeOuterIpv4(
   ip.setSrc(b, at, ctx.config.localUnderlay);
   ip.setDst(b, at, dst);
   ip.fillHeaderChecksum(b, at);
+}
+
+/**
+ * Writes outer IPv4 + UDP in front of `payload` (the first byte after the UDP
+ * header), for `payloadLen` bytes, and sets ctx.result.offset/length to the
+ * whole outer packet. The inner IP packet starts at `inner`.
+ */
+export function writeOuterUdp4(ctx: EncapContext, b: Uint8Array, payload: number, payloadLen: number, sport: number, inner: number): void {
+  const r = ctx.result;
+  const udp = payload - UDP_HEADER_LENGTH;
+  const udpLen = payloadLen + UDP_HEADER_LENGTH;
+  writeUdpHeader(b, udp, sport, ctx.config.port, udpLen);
+  const outer = udp - ip.IPV4_MIN_HEADER_LENGTH;
+  writeOuterIpv4(ctx, b, outer, udpLen + ip.IPV4_MIN_HEADER_LENGTH, ip.PROTO_UDP, r.underlay, inner, false);
+  if (ctx.config.udpChecksum) fillUdpChecksum4(b, udp, ctx.config.localUnderlay, r.underlay);
+  r.offset = outer;
+  r.length = udpLen + ip.IPV4_MIN_HEADER_LENGTH;
 }

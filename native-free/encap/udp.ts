@@ -5,10 +5,10 @@
 //   | outer IPv4 | UDP  | inner IP packet ... |
 
 import { FORWARD } from '../drop.js';
-import { IPV4_MIN_HEADER_LENGTH, PROTO_UDP } from '../header/ipv4.js';
-import { UDP_HEADER_LENGTH, fillUdpChecksum4, writeUdpHeader } from '../header/udp.js';
+import { IPV4_MIN_HEADER_LENGTH } from '../header/ipv4.js';
+import { UDP_HEADER_LENGTH } from '../header/udp.js';
 import type { EncapContext } from './context.js';
-import { writeOuterIpv4 } from './outer.js';
+import { writeOuterUdp4 } from './outer.js';
 import { routeInner } from './route.js';
 
 export const UDP_OVERHEAD = IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
@@ -23,14 +23,7 @@ export function encapUdp(ctx: EncapContext, b: Uint8Array, off: number, len: num
     r.offset = off;
     return FORWARD;
   }
-  const udp = off - UDP_HEADER_LENGTH;
-  const udpLen = r.length + UDP_HEADER_LENGTH;
   // flannel's udp backend sends from its own port; so does weft.
-  writeUdpHeader(b, udp, ctx.config.port, ctx.config.port, udpLen);
-  const outer = udp - IPV4_MIN_HEADER_LENGTH;
-  writeOuterIpv4(ctx, b, outer, udpLen + IPV4_MIN_HEADER_LENGTH, PROTO_UDP, r.underlay, off, false);
-  if (ctx.config.udpChecksum) fillUdpChecksum4(b, udp, ctx.config.localUnderlay, r.underlay);
-  r.offset = outer;
-  r.length = udpLen + IPV4_MIN_HEADER_LENGTH;
+  writeOuterUdp4(ctx, b, off, r.length, ctx.config.port, off);
   return FORWARD;
 }

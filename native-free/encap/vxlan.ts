@@ -15,12 +15,12 @@
 
 import { FORWARD } from '../drop.js';
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_IPV6, setEtherType, setSrc } from '../header/ethernet.js';
-import { IPV4_MIN_HEADER_LENGTH, PROTO_UDP } from '../header/ipv4.js';
-import { UDP_HEADER_LENGTH, fillUdpChecksum4, writeUdpHeader } from '../header/udp.js';
+import { IPV4_MIN_HEADER_LENGTH } from '../header/ipv4.js';
+import { UDP_HEADER_LENGTH } from '../header/udp.js';
 import { VXLAN_HEADER_LENGTH, writeVxlanHeader } from '../header/vxlan.js';
 import { flowHash4, flowHash6, sourcePortFor } from '../flow-hash.js';
 import type { EncapContext } from './context.js';
-import { writeOuterIpv4 } from './outer.js';
+import { writeOuterUdp4 } from './outer.js';
 import { routeInner } from './route.js';
 
 /** Bytes VXLAN adds in front of the inner packet, outer IPv4 included (the MTU overhead). */
@@ -51,13 +51,6 @@ export function encapVxlan(ctx: EncapContext, b: Uint8Array, off: number, len: n
     r.length = innerLen + VXLAN_PAYLOAD_OVERHEAD;
     return FORWARD;
   }
-  const udp = vx - UDP_HEADER_LENGTH;
-  const udpLen = innerLen + VXLAN_PAYLOAD_OVERHEAD + UDP_HEADER_LENGTH;
-  writeUdpHeader(b, udp, r.sourcePort, ctx.config.port, udpLen);
-  const outer = udp - IPV4_MIN_HEADER_LENGTH;
-  writeOuterIpv4(ctx, b, outer, udpLen + IPV4_MIN_HEADER_LENGTH, PROTO_UDP, r.underlay, off, false);
-  if (ctx.config.udpChecksum) fillUdpChecksum4(b, udp, ctx.config.localUnderlay, r.underlay);
-  r.offset = outer;
-  r.length = udpLen + IPV4_MIN_HEADER_LENGTH;
+  writeOuterUdp4(ctx, b, vx, innerLen + VXLAN_PAYLOAD_OVERHEAD, r.sourcePort, off);
   return FORWARD;
 }

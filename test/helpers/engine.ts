@@ -1,6 +1,7 @@
 // Two nodes of one overlay, for engine tests: A (198.51.100.1, 10.244.1.0/24)
 // and B (198.51.100.2, 10.244.2.0/24), with the MACs the kernel golden capture
 // (test/fixtures/capture-kernel-vxlan.sh) used.
+export { hex } from './bytes.js';
 import { createDecapContext, type DecapContext } from '../../native-free/decap/context.js';
 import { createEncapContext, type EncapConfig, type EncapContext, type PeerLookup, type RouteLookup } from '../../native-free/encap/context.js';
 
@@ -46,9 +47,6 @@ export function decapAt(node: typeof A, acceptUnknownPeers = false): DecapContex
   return createDecapContext({ vni: 1, localMac: node.mac, acceptUnknownPeers }, peerLookup(NODES));
 }
 
-export function hex(s: string): Uint8Array {
-  return Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
-}
 
 /** Copies a packet into a fresh buffer at offset HEADROOM, as a TUN read would place it. */
 export function withHeadroom(packet: Uint8Array, tail = 0): { buf: Uint8Array; off: number; len: number } {

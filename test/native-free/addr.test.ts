@@ -17,10 +17,8 @@ import {
   parseMac,
 } from '../../native-free/addr.js';
 import { InvalidArgumentError } from '../../native-free/errors.js';
+import { hex } from '../helpers/bytes.js';
 
-function hex(s: string): Uint8Array {
-  return Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
-}
 
 /** Asserts `fn` throws InvalidArgumentError whose message quotes `quoted`. */
 function expectInvalid(fn: () => unknown, quoted: string): void {

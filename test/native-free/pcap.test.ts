@@ -49,15 +49,10 @@ import {
   writePcapRecordHeader,
 } from '../../native-free/pcap.js';
 import { TSHARK_CHECKSUM, decodePcapFile, decodeWithTshark, skipWithoutTshark } from '../helpers/tshark.js';
+import { hex } from '../helpers/bytes.js';
 
 // ---- frame building, with checksums computed here (not by native-free) ----
 
-function hex(s: string): Uint8Array {
-  const clean = s.replace(/[^0-9a-f]/gi, '');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 const mac = (s: string): Uint8Array => hex(s.replace(/:/g, ''));
 const ip4 = (s: string): number => s.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);

@@ -35,13 +35,8 @@ import {
   setArpTargetMac,
   validateArp,
 } from '../../../native-free/header/arp.js';
+import { hex } from '../../helpers/bytes.js';
 
-function hex(s: string): Uint8Array {
-  const clean = s.replace(/[^0-9a-f]/gi, '');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 function ip(s: string): number {
   return s.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);

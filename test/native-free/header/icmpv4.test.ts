@@ -36,13 +36,8 @@ import {
   setIcmpv4Type,
   validateIcmpv4,
 } from '../../../native-free/header/icmpv4.js';
+import { hex } from '../../helpers/bytes.js';
 
-function hex(s: string): Uint8Array {
-  const clean = s.replace(/[^0-9a-f]/gi, '');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -27,13 +27,8 @@ import {
   setIpv6Version,
   validateIpv6,
 } from '../../../native-free/header/ipv6.js';
+import { hex } from '../../helpers/bytes.js';
 
-function hex(s: string): Uint8Array {
-  const clean = s.replace(/[^0-9a-f]/gi, '');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 /** Expands an IPv6 text address ('fd00:10:244:1::2') to 16 bytes. */
 function addr6(s: string): Uint8Array {
