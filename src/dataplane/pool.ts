@@ -21,6 +21,7 @@ export class WorkerPool {
   constructor(
     private readonly inits: Omit<WorkerInit, 'control'>[],
     private readonly log: PoolLogger,
+    private readonly workerUrl: URL = WORKER_URL,
   ) {
     this.control = new SharedArrayBuffer(4 * (1 + inits.length));
     this.workers = inits.map(() => null);
@@ -36,7 +37,7 @@ export class WorkerPool {
 
   private spawn(i: number): void {
     const init: WorkerInit = { ...this.inits[i]!, control: this.control };
-    const w = new Worker(WORKER_URL, { workerData: { kind: 'weft-dataplane', init }, name: `weft-dataplane-${i}` });
+    const w = new Worker(this.workerUrl, { workerData: { kind: 'weft-dataplane', init }, name: `weft-dataplane-${i}` });
     this.workers[i] = w;
     w.on('error', (err) => this.log.error({ worker: i, err: err.message, stack: err.stack }, 'data-plane worker failed'));
     w.on('exit', (code) => {
