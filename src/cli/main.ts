@@ -1,6 +1,7 @@
 // weft's command line: one entry point, one small module per command.
 import { readFileSync } from 'node:fs';
 import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 
 interface Command {
   summary: string;
@@ -11,6 +12,10 @@ const commands: Record<string, Command> = {
   run: {
     summary: 'run the node daemon: lease a subnet, program the TUN, forward packets',
     run: runCommand,
+  },
+  status: {
+    summary: "show the local daemon's lease, peers, counters and drops (--json for scripts)",
+    run: statusCommand,
   },
   version: {
     summary: 'print the weft version',

@@ -32,6 +32,7 @@ export interface RunFlags {
   acceptUnknownPeers: boolean;
   tunName: string;
   renewMarginMinutes: number;
+  statusSocket: string;
 }
 
 interface FlagSpec {
@@ -55,6 +56,11 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'healthz-port': { type: 'string', default: '0', help: 'port of /healthz, /readyz and /metrics (0: off)' },
   workers: { type: 'string', help: 'data-plane worker threads (default: number of cores)' },
   'log-level': { type: 'string', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
+  'status-socket': {
+    type: 'string',
+    default: '@weft',
+    help: 'unix socket where `weft status` reaches this daemon; "@name" is an abstract socket, private to the network namespace',
+  },
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
@@ -140,6 +146,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
     tunName: tunName(get('tun-name')!),
+    statusSocket: get('status-socket')!,
     renewMarginMinutes: integer('subnet-lease-renew-margin', get('subnet-lease-renew-margin')!, 1, 1439),
   };
 }

@@ -1,6 +1,10 @@
-// /healthz (the process answers), /readyz (routes and subnet file in place)
-// and /metrics (Prometheus text), on --healthz-ip:--healthz-port.
+// /healthz (the process answers), /readyz (routes and subnet file in place),
+// /metrics (Prometheus text) and /status (JSON for `weft status`), served on
+// --healthz-ip:--healthz-port and on the local --status-socket.
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
 
 export interface HealthSource {
   ready(): boolean;
@@ -10,7 +14,57 @@ export interface HealthSource {
 }
 
 export function startHealthServer(ip: string, port: number, src: HealthSource): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = createServer(handler(src));
+  return new Promise((resolve, reject) => {
+    server.once('error', (e) => reject(new Error(`cannot serve health on ${ip}:${port}: ${(e as Error).message}`)));
+    server.listen(port, ip, () => resolve(server));
+  });
+}
+
+/** True when something accepts connections on the unix socket. */
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/** "@name" (abstract, per network namespace, gone with the process) or a file path. */
+export function socketAddress(name: string): string {
+  return name.startsWith('@') ? `\0${name.slice(1)}` : name;
+}
+
+/**
+ * Serves the same endpoints on a unix socket. The default is abstract: each
+ * network namespace has its own (one weft per namespace, as in a lab) and a
+ * killed daemon leaves no file behind. A file socket left by a killed daemon is
+ * replaced; a live one means another weft runs here.
+ */
+export async function startStatusSocket(name: string, src: HealthSource): Promise<Server> {
+  const path = socketAddress(name);
+  if (await socketInUse(path)) {
+    throw new Error(`another weft is answering on ${name}: stop it, or give this one its own --status-socket`);
+  }
+  const file = !name.startsWith('@');
+  if (file) {
+    mkdirSync(dirname(path), { recursive: true });
+    rmSync(path, { force: true });
+  }
+  const server = createServer(handler(src));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new Error(`cannot serve status on ${name}: ${(e as Error).message}`)));
+    server.listen({ path }, () => resolve());
+  });
+  if (file) server.once('close', () => rmSync(path, { force: true }));
+  return server;
+}
+
+function handler(src: HealthSource): Parameters<typeof createServer>[1] {
+  return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end('method not allowed\n');
@@ -24,11 +78,7 @@ export function startHealthServer(ip: string, port: number, src: HealthSource): 
     } else if (path === '/status' && src.status) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.status()));
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics or /status\n');
     }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', (e) => reject(new Error(`cannot serve health on ${ip}:${port}: ${(e as Error).message}`)));
-    server.listen(port, ip, () => resolve(server));
-  });
+  };
 }

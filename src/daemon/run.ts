@@ -22,7 +22,7 @@ import { keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, t
 import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host } from './host.js';
-import { startHealthServer } from './http.js';
+import { startHealthServer, startStatusSocket } from './http.js';
 import { renderMetrics } from './metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { resolveUnderlay, type Underlay } from './underlay.js';
@@ -159,7 +159,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   let ready = false;
   let subnetFileWritten = false;
   let stopping: Promise<void> | null = null;
-  let server: Server | null = null;
+  const servers: Server[] = [];
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
 
@@ -170,7 +170,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       await pool.stop();
       host.teardown();
       if (subnetFileWritten) await rm(flags.subnetFile, { force: true });
-      server?.close();
+      servers.forEach((s) => s.close());
       await registry.close();
       log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');
       resolveDone();
@@ -233,13 +233,20 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
   });
 
-  if (flags.healthzPort > 0) {
-    server = await startHealthServer(flags.healthzIp, flags.healthzPort, {
-      ready: () => ready,
-      metrics: () => renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts }),
-      status,
-    });
-    log.info({ ip: flags.healthzIp, port: flags.healthzPort }, 'serving /healthz /readyz /metrics');
+  const source = {
+    ready: () => ready,
+    metrics: () => renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts }),
+    status,
+  };
+  try {
+    servers.push(await startStatusSocket(flags.statusSocket, source));
+    if (flags.healthzPort > 0) {
+      servers.push(await startHealthServer(flags.healthzIp, flags.healthzPort, source));
+      log.info({ ip: flags.healthzIp, port: flags.healthzPort }, 'serving /healthz /readyz /metrics');
+    }
+  } catch (e) {
+    await stop();
+    throw e;
   }
   return { done, stop };
 }

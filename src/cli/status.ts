@@ -1,0 +1,89 @@
+// `weft status`: asks the daemon of this network namespace (over its status
+// socket) for its lease, peers, counters and drops, and prints them.
+import { request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { socketAddress } from '../daemon/http.js';
+import { table } from './table.js';
+
+export interface DaemonStatus {
+  lease: { subnet: string; publicIp: string; expiration: string | null };
+  backend: string;
+  vni: number;
+  port: number;
+  vtepMac: string;
+  mtu: number;
+  tun: string;
+  ready: boolean;
+  peers: { subnet: string; publicIp: string; vtepMac: string | null; since: string }[];
+  workers: { index: number; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }[];
+  workerRestarts: number;
+  drops: Record<string, number>;
+}
+
+export function fetchStatus(socket: string, timeoutMs = 3000): Promise<DaemonStatus> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socketAddress(socket), path: '/status', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`the daemon answered ${res.statusCode}: ${body.trim()}`));
+        try {
+          resolve(JSON.parse(body) as DaemonStatus);
+        } catch (e) {
+          reject(new Error(`the daemon's status is not JSON: ${(e as Error).message}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer on ${socket} within ${timeoutMs} ms`)));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? 'no weft daemon is running in this network namespace' : e.message;
+      reject(new Error(`${why} (status socket ${socket}; run this where "weft run" runs, e.g. ip netns exec <node> weft status)`));
+    });
+    req.end();
+  });
+}
+
+export function formatStatus(s: DaemonStatus): string {
+  const backend = s.backend === 'vxlan' ? `vxlan, VNI ${s.vni}, port ${s.port}` : s.backend === 'udp' ? `udp, port ${s.port}` : s.backend;
+  const out = [
+    `lease     ${s.lease.subnet} on ${s.lease.publicIp} (${backend})`,
+    `expires   ${s.lease.expiration ?? 'never (reservation)'}`,
+    `vtep mac  ${s.vtepMac}    mtu ${s.mtu}    tun ${s.tun}    ${s.ready ? 'ready' : 'NOT READY'}`,
+    '',
+    `peers (${s.peers.length})`,
+    s.peers.length === 0 ? '  none' : table(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'SINCE'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac ?? '-', p.since])),
+    '',
+    `workers (${s.workers.length}, ${s.workerRestarts} restarted)`,
+    table(['#', 'TX PACKETS', 'TX BYTES', 'RX PACKETS', 'RX BYTES'], s.workers.map((w) => [w.index, w.txPackets, w.txBytes, w.rxPackets, w.rxBytes])),
+    '',
+  ];
+  const drops = Object.entries(s.drops).filter(([, n]) => n > 0);
+  out.push('drops', drops.length === 0 ? '  none' : table(['REASON', 'PACKETS'], drops.map(([r, n]) => [r, n])));
+  return out.join('\n');
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { json: { type: 'boolean', default: false }, 'status-socket': { type: 'string', default: '@weft' }, help: { type: 'boolean', default: false } },
+    }));
+  } catch (e) {
+    console.error(`weft status: ${(e as Error).message}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log('usage: weft status [--json] [--status-socket @weft]\n\nShows the local daemon\'s lease, peers, per-worker counters and drops.');
+    return 0;
+  }
+  try {
+    const s = await fetchStatus(values['status-socket']!);
+    console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    return 0;
+  } catch (e) {
+    console.error(`weft status: ${(e as Error).message}`);
+    return 1;
+  }
+}
