@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { traceCommand } from './trace.js';
 
 interface Command {
   summary: string;
@@ -16,6 +17,10 @@ const commands: Record<string, Command> = {
   status: {
     summary: "show the local daemon's lease, peers, counters and drops (--json for scripts)",
     run: statusCommand,
+  },
+  trace: {
+    summary: 'walk one packet through this node: route, peer, headers, MTU, receiver checks',
+    run: traceCommand,
   },
   version: {
     summary: 'print the weft version',

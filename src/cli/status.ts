@@ -21,17 +21,22 @@ export interface DaemonStatus {
 }
 
 export function fetchStatus(socket: string, timeoutMs = 3000): Promise<DaemonStatus> {
+  return daemonGet<DaemonStatus>(socket, '/status', timeoutMs);
+}
+
+/** GET a JSON document from the daemon of this network namespace. */
+export function daemonGet<T>(socket: string, path: string, timeoutMs = 3000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socketAddress(socket), path: '/status', timeout: timeoutMs }, (res) => {
+    const req = request({ socketPath: socketAddress(socket), path, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`the daemon answered ${res.statusCode}: ${body.trim()}`));
+        if (res.statusCode !== 200) return reject(new Error(res.statusCode === 400 ? body.trim() : `the daemon answered ${res.statusCode}: ${body.trim()}`));
         try {
-          resolve(JSON.parse(body) as DaemonStatus);
+          resolve(JSON.parse(body) as T);
         } catch (e) {
-          reject(new Error(`the daemon's status is not JSON: ${(e as Error).message}`));
+          reject(new Error(`the daemon's answer to ${path} is not JSON: ${(e as Error).message}`));
         }
       });
     });

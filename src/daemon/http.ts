@@ -11,6 +11,8 @@ export interface HealthSource {
   metrics(): string;
   /** Optional JSON status for `weft status`. */
   status?(): unknown;
+  /** Optional packet walk for `weft trace`; throws RangeError/WeftError on bad parameters. */
+  trace?(query: URLSearchParams): unknown;
 }
 
 export function startHealthServer(ip: string, port: number, src: HealthSource): Promise<Server> {
@@ -65,7 +67,8 @@ export async function startStatusSocket(name: string, src: HealthSource): Promis
 
 function handler(src: HealthSource): Parameters<typeof createServer>[1] {
   return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://weft');
+    const path = url.pathname;
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end('method not allowed\n');
     } else if (path === '/healthz') {
@@ -77,6 +80,12 @@ function handler(src: HealthSource): Parameters<typeof createServer>[1] {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(src.metrics());
     } else if (path === '/status' && src.status) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.status()));
+    } else if (path === '/trace' && src.trace) {
+      try {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.trace(url.searchParams)));
+      } catch (e) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
+      }
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics or /status\n');
     }

@@ -23,6 +23,8 @@ import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host } from './host.js';
 import { startHealthServer, startStatusSocket } from './http.js';
+import { trace, type TraceNode } from './trace.js';
+import { parseTraceQuery } from './trace-query.js';
 import { renderMetrics } from './metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { resolveUnderlay, type Underlay } from './underlay.js';
@@ -233,7 +235,27 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
   });
 
+  const traceNode: TraceNode = {
+    backend,
+    config: {
+      localUnderlay: parseIPv4(underlay.address),
+      localMac: parseMac(node.mac),
+      vni,
+      port: node.port,
+      mtu: node.mtu,
+      outerHeaders: true,
+      udpChecksum: true,
+      ttl: 64,
+    },
+    network: { addr: networkAddr, len: network.len },
+    subnet: { addr: subnetAddr, len: subnet.len },
+    tun: host.tun.name,
+    routes,
+    peers,
+    peerSubnets: () => sync.routeEntries(),
+  };
   const source = {
+    trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
     ready: () => ready,
     metrics: () => renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts }),
     status,

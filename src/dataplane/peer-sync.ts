@@ -58,6 +58,11 @@ export class PeerSync {
     return this.refs.size;
   }
 
+  /** Each peer subnet with the peer id its route points at. */
+  routeEntries(): { subnet: string; peer: number }[] {
+    return [...this.routes].map(([subnet, r]) => ({ subnet, peer: r.peer }));
+  }
+
   list(): PeerInfo[] {
     return [...this.routes].map(([subnet, r]) => ({ subnet, publicIp: formatIPv4(r.publicIp), vtepMac: r.mac, since: r.since.toISOString() }));
   }
