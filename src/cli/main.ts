@@ -1,5 +1,6 @@
 // weft's command line: one entry point, one small module per command.
 import { readFileSync } from 'node:fs';
+import { captureCommand } from './capture.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { traceCommand } from './trace.js';
@@ -13,6 +14,10 @@ const commands: Record<string, Command> = {
   run: {
     summary: 'run the node daemon: lease a subnet, program the TUN, forward packets',
     run: runCommand,
+  },
+  capture: {
+    summary: 'write what the data plane sends and receives to a pcap file (--inner or --outer)',
+    run: captureCommand,
   },
   status: {
     summary: "show the local daemon's lease, peers, counters and drops (--json for scripts)",

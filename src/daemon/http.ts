@@ -2,7 +2,7 @@
 // /metrics (Prometheus text) and /status (JSON for `weft status`), served on
 // --healthz-ip:--healthz-port and on the local --status-socket.
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -13,6 +13,8 @@ export interface HealthSource {
   status?(): unknown;
   /** Optional packet walk for `weft trace`; throws RangeError/WeftError on bad parameters. */
   trace?(query: URLSearchParams): unknown;
+  /** Optional pcap stream for `weft capture`. */
+  capture?(query: URLSearchParams, res: ServerResponse): void;
 }
 
 export function startHealthServer(ip: string, port: number, src: HealthSource): Promise<Server> {
@@ -80,6 +82,8 @@ function handler(src: HealthSource): Parameters<typeof createServer>[1] {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(src.metrics());
     } else if (path === '/status' && src.status) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.status()));
+    } else if (path === '/capture' && src.capture) {
+      src.capture(url.searchParams, res);
     } else if (path === '/trace' && src.trace) {
       try {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.trace(url.searchParams)));

@@ -7,7 +7,7 @@
 //   … lease events → tables; lease renewal; /healthz /readyz /metrics …
 //   SIGTERM → workers stop → host teardown → subnet file removed
 import { rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
@@ -23,6 +23,8 @@ import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host } from './host.js';
 import { startHealthServer, startStatusSocket } from './http.js';
+import { CaptureService } from './capture.js';
+import { createCaptureState } from '../dataplane/capture-ring.js';
 import { trace, type TraceNode } from './trace.js';
 import { parseTraceQuery } from './trace-query.js';
 import { renderMetrics } from './metrics.js';
@@ -134,6 +136,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   log.info({ tun: host.tun.name, queues: flags.workers, mtu: node.mtu, tunnelAddr, network: config.Network }, 'host programmed');
 
   const counters = createCounters(flags.workers);
+  const capture = createCaptureState(flags.workers);
   const slotSize = HEADROOM + Math.ceil(Math.max(underlay.mtu, node.mtu + OVERHEAD[backend]) / 64) * 64;
   const inits: Omit<WorkerInit, 'control'>[] = host.tun.fds.map((tunFd, index) => ({
     index,
@@ -151,6 +154,8 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     routes: routes.state(),
     peers: peers.state(),
     counters,
+    captureControl: capture.control,
+    captureRing: capture.rings[index]!,
     batch: BATCH,
     slotSize,
   }));
@@ -254,7 +259,9 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     peers,
     peerSubnets: () => sync.routeEntries(),
   };
+  const captureService = new CaptureService(capture);
   const source = {
+    capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
     ready: () => ready,
     metrics: () => renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts }),

@@ -6,6 +6,7 @@ import { DROP_TRUNCATED, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.
 import type { DecapContext } from '../../native-free/decap/context.js';
 import { MmsgVector, PacketSlab, recvBatch } from '../sys/mmsg.js';
 import { writePacket } from '../sys/tun.js';
+import { type CaptureTap, OUTER_UDP_BYTES } from './capture-tap.js';
 
 /** Decapsulates b[off..off+len) received from underlay address src. */
 export type Decap = (ctx: DecapContext, b: Uint8Array, off: number, len: number, src: number) => number;
@@ -22,8 +23,12 @@ export class RxPath {
     private readonly counters: Float64Array,
     batch: number,
     slotSize: number,
+    private readonly tap: CaptureTap,
+    private readonly local: number,
+    private readonly localPort: number,
   ) {
-    this.slab = new PacketSlab({ slots: batch, slotSize, headroom: 0 });
+    // Headroom only so a capture can rebuild the outer IPv4/UDP header in place.
+    this.slab = new PacketSlab({ slots: batch, slotSize: slotSize + OUTER_UDP_BYTES, headroom: OUTER_UDP_BYTES });
     this.vec = new MmsgVector(this.slab, batch);
     this.vec.armRecvAll();
   }
@@ -45,7 +50,11 @@ export class RxPath {
         this.counters[DROPS + DROP_TRUNCATED]!++;
         continue;
       }
-      const code = this.decap(this.ctx, buf, vec.offset(i), vec.length(i), vec.peerAddr(i));
+      const off = vec.offset(i);
+      const len = vec.length(i);
+      const code = this.decap(this.ctx, buf, off, len, vec.peerAddr(i));
+      const mode = this.tap.mode;
+      if (mode !== 0) this.captured(buf, off, len, i, code === FORWARD, mode);
       if (code !== FORWARD) {
         this.counters[DROPS + code]!++;
         continue;
@@ -56,6 +65,12 @@ export class RxPath {
       }
     }
     return n;
+  }
+
+  private captured(buf: Uint8Array, off: number, len: number, i: number, delivered: boolean, mode: number): void {
+    const r = this.ctx.result;
+    const vec = this.vec;
+    this.tap.rx(buf, off, len, vec.peerAddr(i), vec.peerPort(i), this.local, this.localPort, r.offset, delivered ? r.length : 0, mode);
   }
 
   private deliver(buf: Uint8Array, off: number, len: number): boolean {

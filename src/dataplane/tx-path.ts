@@ -10,6 +10,7 @@ import { FRAG_NEEDED_MAX_LENGTH, writeFragNeeded } from '../../native-free/icmp-
 import { MmsgVector, PacketSlab, sendBatch } from '../sys/mmsg.js';
 import { readPacket, writePacket } from '../sys/tun.js';
 import { waitWritable } from '../sys/socket.js';
+import type { CaptureTap } from './capture-tap.js';
 
 /** How long a round waits for room in a full socket buffer before dropping the rest. */
 const SEND_WAIT_MS = 10;
@@ -31,6 +32,7 @@ export class TxPath {
     batch: number,
     slotSize: number,
     headroom: number,
+    private readonly tap: CaptureTap,
   ) {
     this.slab = new PacketSlab({ slots: batch, slotSize, headroom });
     this.vec = new MmsgVector(this.slab, batch);
@@ -49,6 +51,8 @@ export class TxPath {
       if (n < 0) break;
       const code = this.encap(this.ctx, buf, off, n);
       if (code === FORWARD) {
+        const mode = this.tap.mode;
+        if (mode !== 0) this.tap.tx(this.ctx, buf, off, n, mode);
         this.vec.setSend(queued++, r.offset, r.length, r.underlay, this.ctx.config.port);
         this.counters[TX_BYTES]! += n;
       } else {

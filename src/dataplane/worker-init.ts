@@ -30,6 +30,9 @@ export interface WorkerInit {
   counters: SharedArrayBuffer;
   /** Int32Array: [0] stop flag, [1 + index] heartbeat. */
   control: SharedArrayBuffer;
+  /** Capture control word and this worker's ring (capture-ring.ts). */
+  captureControl: SharedArrayBuffer;
+  captureRing: SharedArrayBuffer;
   /** Packets per batch (recvmmsg/sendmmsg size, TUN reads per round). */
   batch: number;
   /** Bytes per packet slot, headroom included. */

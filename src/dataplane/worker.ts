@@ -19,6 +19,8 @@ import { encapVxlan } from '../../native-free/encap/vxlan.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
 import { workerRow } from '../daemon/counters.js';
+import { CaptureRing } from './capture-ring.js';
+import { CaptureTap } from './capture-tap.js';
 import { PollSet } from './poll-set.js';
 import { type Decap, RxPath } from './rx-path.js';
 import { type Encap, TxPath } from './tx-path.js';
@@ -56,8 +58,12 @@ export function runWorker(init: WorkerInit): void {
     peers,
   );
   const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers }, peers);
-  const tx = new TxPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, init.batch, init.slotSize, HEADROOM);
-  const rx = init.rxFd >= 0 ? new RxPath(init.rxFd, init.tunFd, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize) : null;
+  const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
+  const tx = new TxPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, init.batch, init.slotSize, HEADROOM, tap);
+  const rx =
+    init.rxFd >= 0
+      ? new RxPath(init.rxFd, init.tunFd, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port)
+      : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
 
   while (Atomics.load(control, CONTROL_STOP) === 0) {
