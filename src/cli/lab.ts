@@ -43,6 +43,12 @@ function fail(msg: string, code = 1): number {
   return code;
 }
 
+/** Said as is: "weft lab needs root (…)" reads well without the "weft lab:" prefix. */
+function refuse(msg: string): number {
+  console.error(msg);
+  return 1;
+}
+
 function needRoot(): string | null {
   if (process.platform !== 'linux') return 'weft lab needs Linux (network namespaces)';
   if (process.getuid?.() !== 0) return 'weft lab needs root (network namespaces): run it with sudo';
@@ -93,7 +99,7 @@ async function up(argv: string[]): Promise<number> {
     return fail(`--backend is "${values.backend}": use one of ${BACKENDS.join(', ')}`, 2);
   }
   const root = needRoot();
-  if (root) return fail(root);
+  if (root) return refuse(root);
   const { signal, dispose } = abortOnSignals();
   try {
     const state = await labUp({ nodes, backend: values.backend as Backend, etcd: values.etcd!, say, signal });
@@ -124,7 +130,7 @@ async function status(argv: string[]): Promise<number> {
     return 0;
   }
   const root = needRoot();
-  if (root) return fail(root);
+  if (root) return refuse(root);
   const r = await labStatus();
   if (values.json) {
     console.log(JSON.stringify(r.kind === 'lab' ? { lab: true, ...r.report } : { lab: false, ...(r.kind === 'broken' ? { problem: r.why } : {}) }, null, 2));
@@ -145,7 +151,7 @@ async function exec(argv: string[]): Promise<number> {
   const command = rest[0] === '--' ? rest.slice(1) : rest;
   if (command.length === 0) return fail(`exec: give a command, e.g. weft lab exec ${target} -- ip addr`, 2);
   const root = needRoot();
-  if (root) return fail(root);
+  if (root) return refuse(root);
   let ns: string;
   try {
     ns = resolveTarget(target);
@@ -184,7 +190,7 @@ async function down(argv: string[]): Promise<number> {
   }
   if (argv.length > 0) return fail(`down takes no arguments (got ${argv.join(' ')})`, 2);
   const root = needRoot();
-  if (root) return fail(root);
+  if (root) return refuse(root);
   // Not interruptible: a half-done clean-up is worse than a few more seconds.
   const ignore = (): void => console.error('weft lab: still cleaning up, please wait');
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -206,7 +212,7 @@ async function demo(argv: string[]): Promise<number> {
   }
   if (argv.length > 0) return fail(`demo takes no arguments (got ${argv.join(' ')})`, 2);
   const root = needRoot();
-  if (root) return fail(root);
+  if (root) return refuse(root);
   const { signal, dispose } = abortOnSignals();
   try {
     const ok = await labDemo({ say, signal });

@@ -1,6 +1,7 @@
 // weft's command line: one entry point, one small module per command.
 import { readFileSync } from 'node:fs';
 import { captureCommand } from './capture.js';
+import { labCommand } from './lab.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { traceCommand } from './trace.js';
@@ -11,6 +12,10 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  lab: {
+    summary: 'a virtual cluster on this machine, from network namespaces: up, status, exec, down, demo',
+    run: labCommand,
+  },
   run: {
     summary: 'run the node daemon: lease a subnet, program the TUN, forward packets',
     run: runCommand,

@@ -6,7 +6,7 @@ import { Interrupted, LabError, seconds, WEFT_BIN } from './common.js';
 import { childEnv, nsRun, onPath, run } from './exec.js';
 import { labDown } from './down.js';
 import type { LabPod, LabState } from './state.js';
-import { labUp } from './up.js';
+import { assertNoLab, labUp } from './up.js';
 
 export interface DemoOptions {
   say: (line: string) => void;
@@ -18,6 +18,9 @@ const ip = (p: LabPod): string => p.address.split('/')[0]!;
 export async function labDemo(opts: DemoOptions): Promise<boolean> {
   const { say, signal } = opts;
   const t0 = Date.now();
+  // Refusals first, before anything is made or said.
+  if (!onPath('ping')) throw new LabError('weft lab demo needs ping: apt-get install -y iputils-ping');
+  assertNoLab();
   say('weft lab demo: a 3-node vxlan cluster in network namespaces, pings, throughput, one traced packet, then down');
   say('');
   let ok = true;
@@ -49,7 +52,7 @@ export async function labDemo(opts: DemoOptions): Promise<boolean> {
       }
     }
   }
-  say(`demo ${ok ? 'done' : 'FAILED'} in ${seconds(Date.now() - t0)}`);
+  say(`demo ${signal.aborted ? 'interrupted' : ok ? 'done' : 'FAILED'} in ${seconds(Date.now() - t0)}`);
   return ok;
 }
 

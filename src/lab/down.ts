@@ -33,12 +33,13 @@ function byCmdline(pid: number, what: string): Victim | null {
 }
 
 /** `weft lab up`/`demo` still at work in another process: let it clean up after itself first. */
-async function stopBuilder(state: LabState, say: (l: string) => void): Promise<void> {
+async function stopBuilder(state: LabState, say: (l: string) => void): Promise<boolean> {
   const pid = state.upPid;
-  if (pid === process.pid || !alive(pid) || !/\blab (up|demo)\b/.test(cmdline(pid))) return;
-  say(`weft lab (pid ${pid}) is still building the lab: stopping it`);
+  if (pid === process.pid || !alive(pid) || !/\blab(\.mjs)? (up|demo)\b/.test(cmdline(pid))) return false;
+  say(`weft lab (pid ${pid}) is still ${state.phase === 'building' ? 'building the lab' : 'running'}: stopping it (it cleans up after itself)`);
   const v = byCmdline(pid, `weft lab (pid ${pid})`);
   if (v) await terminate([v], 20_000);
+  return true;
 }
 
 function order(namespaces: string[]): string[] {
@@ -51,8 +52,9 @@ export async function labDown(opts: DownOptions): Promise<DownReport> {
   const graceMs = opts.graceMs ?? 5000;
   let { state, problem } = readState();
   if (problem) say(`${problem}: cleaning up by namespace names`);
+  let stoppedBuilder = false;
   if (state) {
-    await stopBuilder(state, say);
+    stoppedBuilder = await stopBuilder(state, say);
     ({ state } = readState()); // it may have removed everything itself
   }
 
@@ -85,7 +87,7 @@ export async function labDown(opts: DownOptions): Promise<DownReport> {
 
   const found = state !== null || namespaces.length > 0 || victims.size > 0 || etcdVictims.size > 0 || existsSync(LAB_DIR);
   if (!found) {
-    say('no weft lab here: nothing to remove');
+    say(stoppedBuilder ? 'it removed the lab: nothing left to remove' : 'no weft lab here: nothing to remove');
     return { found, namespaces: [], stopped: 0, killed: 0 };
   }
 

@@ -110,7 +110,8 @@ export async function labUp(opts: UpOptions): Promise<LabState> {
     writeState(state);
     return state;
   } catch (e) {
-    const why = e instanceof Interrupted ? 'interrupted' : `failed: ${(e as Error).message}`;
+    // A Ctrl-C also reaches the `ip` commands in flight: their failure is the interruption.
+    const why = e instanceof Interrupted || opts.signal.aborted ? 'interrupted' : `failed: ${(e as Error).message}`;
     say(`weft lab up ${why}`);
     say('removing what was made:');
     try {

@@ -2,7 +2,7 @@
 // background process, and `weft status --json` asked in that namespace.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { LAB_DIR, LabError, WEFT_BIN } from './common.js';
+import { assertLabNamespace, LAB_DIR, LabError, WEFT_BIN } from './common.js';
 import { childEnv, cmdline, nsRun } from './exec.js';
 
 /** What the lab reads of `weft status --json` (see src/cli/status.ts). */
@@ -19,6 +19,7 @@ export interface NodeStatus {
 
 /** Starts a detached background process in `ns`, output appended to `logFile`; returns its pid. */
 export function spawnDetached(ns: string, cmd: string, args: string[], logFile: string): number {
+  assertLabNamespace(ns); // never in the namespace `weft lab` runs in
   const fd = openSync(logFile, 'a');
   try {
     // `ip netns exec` execs the command: the pid is the command's own.

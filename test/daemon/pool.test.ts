@@ -6,6 +6,7 @@ import { expect, it } from 'vitest';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
 import { createCounters } from '../../src/daemon/counters.js';
+import { createCaptureState } from '../../src/dataplane/capture-ring.js';
 import { WorkerPool } from '../../src/dataplane/pool.js';
 
 const compiled = existsSync(new URL('../../dist/src/dataplane/worker.js', import.meta.url));
@@ -13,6 +14,7 @@ const compiled = existsSync(new URL('../../dist/src/dataplane/worker.js', import
 it.skipIf(!compiled && !process.env['CI'])('replaces a worker that dies, counts it, and stops', async () => {
   const routes = LpmTable.create({ family: 4, capacity: 10, shared: true });
   const peers = PeerTable.create({ capacity: 10, shared: true });
+  const capture = createCaptureState(1);
   const errors: string[] = [];
   const log = { info() {}, error: (o: object, msg: string) => errors.push(`${msg} ${JSON.stringify(o)}`) };
   const badFd = 987_654; // no such descriptor
@@ -22,6 +24,7 @@ it.skipIf(!compiled && !process.env['CI'])('replaces a worker that dies, counts 
         index: 0, backend: 'vxlan', tunFd: badFd, txFd: badFd, rxFd: -1, localUnderlay: 1, localMac: [2, 0, 0, 0, 0, 1],
         tunnelAddr: 1, vni: 1, port: 4789, mtu: 1450, acceptUnknownPeers: false,
         routes: routes.state(), peers: peers.state(), counters: createCounters(1), batch: 8, slotSize: 2048,
+        captureControl: capture.control, captureRing: capture.rings[0]!,
       },
     ],
     log,
