@@ -212,6 +212,64 @@ describe.skipIf(skip())('weft lab (network namespaces, root)', () => {
       expect(ws.workers.reduce((a, w) => a + w.txPackets, 0)).toBeGreaterThanOrEqual(6);
     }, T);
 
+    it('weft status in a node prints its lease, peers, workers and drops', async () => {
+      const s = await statusJson();
+      const st = await lab(['exec', 'node1', '--', 'weft', 'status']);
+      expect(st.code, st.stderr).toBe(0);
+      expect(st.stdout).toMatch(/^lease {5}10\.244\.\d+\.0\/24 on 198\.51\.100\.\d+ \(vxlan, VNI 1, port 4789\)/m);
+      expect(st.stdout).toMatch(/vtep mac  ([0-9a-f]{2}:){5}[0-9a-f]{2} {4}mtu 1450 {4}tun weft0 {4}ready/);
+      expect(st.stdout).toContain('peers (1)');
+      expect(st.stdout).toContain(s.nodes[1]!.subnet);
+      expect(st.stdout).toMatch(/workers \(\d+, 0 restarted\)/);
+    }, T);
+
+    it('weft trace walks pod1 → pod2 to delivery, and explains a DF packet over the MTU', async () => {
+      const s = await statusJson();
+      const ok = await lab(['exec', 'node1', '--', 'weft', 'trace', podIp(s, 0), podIp(s, 1)]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toContain(`longest prefix ${s.nodes[1]!.subnet}`);
+      expect(ok.stdout).toMatch(/VXLAN {9}8 B {2}flags 0x08 \(I\), VNI 1/);
+      expect(ok.stdout.trim().split('\n').at(-1)).toBe('= delivered');
+      const big = await lab(['exec', 'node1', '--', 'weft', 'trace', podIp(s, 0), podIp(s, 1), '--size', '1460']);
+      expect(big.stdout).toMatch(/1460 bytes > tunnel MTU 1450 with DF set/);
+      expect(big.stdout.trim().split('\n').at(-1)).toBe('= drop: too_big');
+    }, T);
+
+    it.each(['outer', 'inner'] as const)('weft capture --%s writes a pcap tshark reads back', async (side) => {
+      const s = await statusJson();
+      const file = `${LAB_DIR}/capture-${side}.pcap`;
+      const cap = labBackground(['exec', 'node1', '--', 'weft', 'capture', `--${side}`, '-w', file, '--count', '4', '--seconds', '20']);
+      await new Promise((r) => setTimeout(r, 800)); // the capture is switched on
+      const ping = await lab(['exec', 'pod1', '--', 'ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', podIp(s, 1)]);
+      expect(ping.code).toBe(0);
+      const done = await cap.exited;
+      expect(done.code).toBe(0);
+      const fields = side === 'outer'
+        ? ['ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'icmp.type']
+        : ['ip.src', 'ip.dst', 'icmp.type'];
+      const out = spawnSync('tshark', ['-r', file, '-n', '-T', 'fields', ...fields.flatMap((f) => ['-e', f]), '-E', 'separator=;'], { encoding: 'utf8' });
+      expect(out.status, out.stderr).toBe(0);
+      const rows = out.stdout.trim().split('\n');
+      expect(rows).toHaveLength(4);
+      const pods = [podIp(s, 0), podIp(s, 1)];
+      for (const row of rows) {
+        const [src, dst, ...rest] = row.split(';');
+        if (side === 'outer') {
+          // outer and inner addresses, in that order: underlay, then the pods
+          expect(src!.split(',')[0]).toMatch(/^198\.51\.100\./);
+          expect(pods).toContain(src!.split(',')[1]);
+          expect(pods).toContain(dst!.split(',')[1]);
+          expect(rest[0]).toBe('4789');
+          expect(rest[1]).toBe('1');
+          expect(['0', '8']).toContain(rest[2]);
+        } else {
+          expect(pods).toContain(src);
+          expect(pods).toContain(dst);
+          expect(['0', '8']).toContain(rest[0]);
+        }
+      }
+    }, T);
+
     it('lab exec returns the command exit code and refuses unknown targets', async () => {
       expect((await lab(['exec', 'pod1', '--', 'sh', '-c', 'exit 7'])).code).toBe(7);
       const none = await lab(['exec', 'pod9', '--', 'true']);
