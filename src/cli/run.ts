@@ -24,12 +24,17 @@ export async function runCommand(argv: string[]): Promise<number> {
     console.error(`weft run: ${(e as Error).message}${code}`);
     return 1;
   }
+  // Handlers stay installed: a second signal during shutdown must not kill the
+  // process half-way through removing what it added.
+  let stopping = false;
   const onSignal = (sig: string) => {
-    console.error(`weft run: ${sig}, stopping`);
+    console.error(stopping ? `weft run: ${sig} again; still stopping` : `weft run: ${sig}, stopping`);
+    if (stopping) return;
+    stopping = true;
     void daemon.stop();
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   await daemon.done;
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }

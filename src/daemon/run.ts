@@ -195,6 +195,12 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   void (async () => {
     try {
       for await (const batch of registry.watchLeases(abort.signal)) {
+        // Our own lease gone (deleted by an operator, or expired): another node
+        // may be handed this subnet, so stop, as flanneld does.
+        if (batch.some((ev) => ev.type === 'removed' && ev.lease.subnet === lease.subnet)) {
+          fail(new Error(`lease ${lease.subnet} was removed from the registry`), 'lease revoked; stopping (as flanneld does)');
+          return;
+        }
         sync.apply(batch);
         if (!subnetFileWritten) {
           await writeSubnetFile(flags.subnetFile, {

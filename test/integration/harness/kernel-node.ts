@@ -1,0 +1,88 @@
+// A node programmed exactly as flannel's vxlan backend programs the kernel
+// (flannel pkg/backend/vxlan: device.go and vxlan_network.go), next to weft nodes:
+//
+//   ip link add flannel.1 type vxlan id 1 local <underlay ip> dstport 4789 nolearning dev <veth>
+//   mtu underlay − 50, address <subnet>.0/32, up
+//   its lease in etcd, in flannel's JSON, on an etcd lease
+//   per peer lease: ip neigh replace <peer>.0 lladdr <VtepMAC> dev flannel.1 nud permanent
+//                   bridge fdb append <VtepMAC> dev flannel.1 dst <PublicIP>
+//                   ip route replace <peer subnet> via <peer>.0 dev flannel.1 onlink
+//
+// plus a pod behind bridge wtcni0, as the flannel CNI plugin would.
+//
+// One thing a lab on one host needs that real hosts do not: transmit checksum
+// offload is turned off (ethtool -K … tx off) on the kernel pod's veth and on
+// flannel.1. With it on, the kernel leaves the inner TCP checksum for "the NIC"
+// to fill in (CHECKSUM_PARTIAL); over veth no NIC ever does, the kernel's own
+// VXLAN receive path passes that state along, but weft's UDP socket only sees
+// bytes, so the pods behind weft would count TcpInCsumErrors and drop the
+// kernel node's TCP (ping still works). A real NIC, or this, fills it in.
+import { addPod, attachToUnderlay, hostIn, type Cluster, type Pod } from './cluster.js';
+import { SUBNETS_PREFIX, type LeaseRecord } from './etcd.js';
+import { ipn, nsRun, sysctl } from './exec.js';
+
+export const KERNEL_VXLAN = 'flannel.1';
+
+export class KernelNode {
+  pod!: Pod;
+  mac!: string;
+  readonly key: string;
+  readonly mtu: number;
+
+  private constructor(
+    readonly cluster: Cluster,
+    readonly ns: string,
+    readonly iface: string,
+    readonly underlayIp: string,
+    /** e.g. 10.244.250.0/24 */
+    readonly subnet: string,
+    underlayMtu: number,
+  ) {
+    this.key = `${SUBNETS_PREFIX}${subnet.replace('/', '-')}`;
+    this.mtu = underlayMtu - 50;
+  }
+
+  static async create(cluster: Cluster, underlayIp: string, subnet: string): Promise<KernelNode> {
+    const taken = (await cluster.leases()).map((l) => l.subnet);
+    if (taken.includes(subnet)) throw new Error(`${subnet} is already leased: ${taken.join(', ')}`);
+    const ns = cluster.addNamespace('kn');
+    const iface = 'wtk0';
+    await attachToUnderlay(cluster.ul, ns, iface, underlayIp);
+    await sysctl(ns, 'net.ipv4.ip_forward', '1');
+    const underlayMtu = Number(/mtu (\d+)/.exec(await ipn(ns, 'link', 'show', 'dev', iface))?.[1]);
+    const k = new KernelNode(cluster, ns, iface, underlayIp, subnet, underlayMtu);
+    await ipn(ns, 'link', 'add', KERNEL_VXLAN, 'type', 'vxlan', 'id', '1', 'local', underlayIp, 'dstport', '4789', 'nolearning', 'dev', iface);
+    await ipn(ns, 'link', 'set', KERNEL_VXLAN, 'mtu', String(k.mtu));
+    await ipn(ns, 'addr', 'add', `${hostIn(subnet, 0)}/32`, 'dev', KERNEL_VXLAN);
+    await ipn(ns, 'link', 'set', KERNEL_VXLAN, 'up');
+    k.mac = /link\/ether ([0-9a-f:]{17})/.exec(await ipn(ns, 'link', 'show', 'dev', KERNEL_VXLAN))![1]!;
+    k.pod = await addPod(cluster, ns, 'kp', `${hostIn(subnet, 1)}/${subnet.split('/')[1]}`, k.mtu);
+    await nsRun(ns, 'ethtool', ['-K', KERNEL_VXLAN, 'tx', 'off']);
+    await nsRun(k.pod.ns, 'ethtool', ['-K', 'wtpod0', 'tx', 'off']);
+    return k;
+  }
+
+  /** The lease value flannel writes (Go's json.Marshal of LeaseAttrs). */
+  leaseValue(): string {
+    return `{"PublicIP":"${this.underlayIp}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${this.mac}"}}`;
+  }
+
+  /** Puts this node's lease in etcd, attached to a fresh etcd lease. */
+  async publishLease(ttlSeconds = 3600): Promise<void> {
+    const id = await this.cluster.etcd.grant(ttlSeconds);
+    await this.cluster.etcd.put(this.key, this.leaseValue(), id);
+  }
+
+  /** Programs neighbour, FDB and route for every other lease, as flanneld does on "added". */
+  async programPeers(leases: LeaseRecord[]): Promise<void> {
+    for (const l of leases) {
+      if (l.subnet === this.subnet) continue;
+      const mac = l.attrs.BackendData?.VtepMAC;
+      if (!mac) throw new Error(`lease ${l.subnet} has no VtepMAC: ${l.value}`);
+      const gw = hostIn(l.subnet, 0);
+      await ipn(this.ns, 'neigh', 'replace', gw, 'lladdr', mac, 'dev', KERNEL_VXLAN, 'nud', 'permanent');
+      await nsRun(this.ns, 'bridge', ['fdb', 'append', mac, 'dev', KERNEL_VXLAN, 'dst', l.attrs.PublicIP]);
+      await ipn(this.ns, 'route', 'replace', l.subnet, 'via', gw, 'dev', KERNEL_VXLAN, 'onlink');
+    }
+  }
+}
