@@ -37,6 +37,7 @@ export const SIOCSIFNETMASK = 0x891c;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 export const SIOCGIFINDEX = 0x8933;
+export const SIOCSIFTXQLEN = 0x8943;
 export const IFF_UP = 0x1;
 export const IFNAMSIZ = 16;
 

@@ -15,6 +15,7 @@ import {
   SIOCSIFFLAGS,
   SIOCSIFMTU,
   SIOCSIFNETMASK,
+  SIOCSIFTXQLEN,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
 } from './constants.js';
@@ -55,6 +56,14 @@ export function setMtu(name: string, mtu: number): void {
   ifIoctl(SIOCSIFMTU, 'SIOCSIFMTU', name, r, ` mtu ${mtu}`, { EINVAL: `MTU ${mtu} is out of range for ${name}` });
 }
 
+/** Sets the transmit queue length (packets the kernel holds for the device's reader). */
+export function setTxQueueLen(name: string, packets: number): void {
+  if (!Number.isInteger(packets) || packets < 0 || packets > 1_000_000) throw new InvalidArgumentError(`txqueuelen ${packets} (0–1000000)`);
+  const r = ifreq(name);
+  r.view.setInt32(UNION, packets, true);
+  ifIoctl(SIOCSIFTXQLEN, 'SIOCSIFTXQLEN', name, r, ` txqueuelen ${packets}`);
+}
+
 /** Sets the interface's (primary) IPv4 address and prefix; /32 is what weft uses. */
 export function setIPv4(name: string, addr: number | string, prefixLen: number): void {
   const a = toAddr(addr);
@@ -80,6 +89,7 @@ export function setLinkUp(name: string, up: boolean): void {
 
 export interface LinkConfig {
   mtu?: number;
+  txQueueLen?: number;
   /** IPv4 address and prefix length, e.g. ['10.244.1.0', 32]. */
   address?: [number | string, number];
   up?: boolean;
@@ -88,6 +98,7 @@ export interface LinkConfig {
 /** MTU, then address, then up: the order `ip` would need too. */
 export function configureLink(name: string, c: LinkConfig): void {
   if (c.mtu !== undefined) setMtu(name, c.mtu);
+  if (c.txQueueLen !== undefined) setTxQueueLen(name, c.txQueueLen);
   if (c.address !== undefined) setIPv4(name, c.address[0], c.address[1]);
   if (c.up !== undefined) setLinkUp(name, c.up);
 }
