@@ -161,6 +161,13 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   }));
   const pool = new WorkerPool(inits, log);
   pool.start();
+  if (process.env['WEFT_FAULT_INJECTION'] === '1') {
+    // For tests of the pool's recovery: SIGUSR2 kills worker 0 as a crash would.
+    process.on('SIGUSR2', () => {
+      log.warn({ worker: 0 }, 'fault injection: terminating a data-plane worker');
+      void pool.kill(0);
+    });
+  }
 
   const abort = new AbortController();
   let ready = false;

@@ -83,6 +83,8 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 export interface ProcOptions {
+  /** Extra environment for the child (on top of the cleaned one). */
+  env?: Record<string, string>;
   /** Output goes to this file (append) instead of being kept in memory. */
   logFile?: string;
 }
@@ -104,7 +106,7 @@ export class Proc {
   ) {
     if (opts.logFile) this.logFd = openSync(opts.logFile, 'a');
     const stdio = this.logFd !== null ? (['ignore', this.logFd, this.logFd] as const) : (['ignore', 'pipe', 'pipe'] as const);
-    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [...stdio], env: cleanEnv() });
+    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [...stdio], env: { ...cleanEnv(), ...opts.env } });
     janitor.track(this.child);
     const keep = (d: Buffer): void => {
       this.out = (this.out + d.toString()).slice(-200_000);

@@ -120,7 +120,8 @@ export class WeftNode {
     this.starts++;
     this.stopping = false;
     this.unexpectedExit = null;
-    this.proc = new Proc(this.janitor, this.ns, process.execPath, this.args(), { logFile: this.logFile });
+    // WEFT_FAULT_INJECTION: SIGUSR2 makes the daemon kill one data-plane worker (suites/worker-death.ts).
+    this.proc = new Proc(this.janitor, this.ns, process.execPath, this.args(), { logFile: this.logFile, env: { WEFT_FAULT_INJECTION: '1' } });
     const proc = this.proc;
     void proc.exited.then(({ code, signal }) => {
       if (this.stopping) return;
@@ -141,6 +142,11 @@ export class WeftNode {
     ).catch((e) => {
       throw new Error(`${(e as Error).message}\n--- ${this.name} log ---\n${this.log().slice(-4000)}`);
     });
+  }
+
+  /** Sends a signal to the weft process. */
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.child.kill(sig);
   }
 
   /** kill -9: no cleanup by weft; the kernel closes its fds (the TUN goes with them). */
