@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nsRun, Proc, waitFor } from './exec.js';
 import type { Janitor } from './janitor.js';
+import type { DaemonStatus } from '../../../src/cli/status.js';
 
 export const WEFT_BIN = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url));
 export const HEALTH = 'http://127.0.0.1:10250';
@@ -25,19 +26,8 @@ export function weftLauncher(runDir: string): string {
   return link;
 }
 
-export interface WeftStatus {
-  lease: { subnet: string; publicIp: string; expiration: string | null };
-  backend: string;
-  vni: number;
-  port: number;
-  vtepMac: string;
-  mtu: number;
-  tun: string;
-  ready: boolean;
-  peers: { subnet: string; publicIp: string; vtepMac: string | null; since: string }[];
-  drops: Record<string, number>;
-  workerRestarts: number;
-}
+/** What the daemon's /status answers: the same shape `weft status --json` prints. */
+export type WeftStatus = DaemonStatus;
 
 export interface SubnetEnv {
   network: string;
