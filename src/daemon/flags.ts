@@ -33,6 +33,15 @@ export interface RunFlags {
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
+  kubeSubnetMgr: boolean;
+  kubeconfigFile: string | null;
+  kubeApiUrl: string | null;
+  kubeAnnotationPrefix: string;
+  netConfigPath: string;
+  setNodeNetworkUnavailable: boolean;
+  nodeName: string | null;
+  podName: string | null;
+  podNamespace: string | null;
 }
 
 interface FlagSpec {
@@ -56,6 +65,20 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'healthz-port': { type: 'string', default: '0', help: 'port of /healthz, /readyz and /metrics (0: off)' },
   workers: { type: 'string', help: 'data-plane worker threads (default: number of cores)' },
   'log-level': { type: 'string', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
+  'kube-subnet-mgr': {
+    type: 'boolean',
+    default: false,
+    help: "take the subnet from this node's spec.podCIDR and publish the lease as node annotations (Kubernetes API), as flanneld does, instead of etcd or --registry-file; the node is NODE_NAME, or the node of POD_NAME/POD_NAMESPACE",
+  },
+  'kubeconfig-file': { type: 'string', help: "kubeconfig file for --kube-subnet-mgr (default: the pod's service account)" },
+  'kube-api-url': { type: 'string', help: "Kubernetes API server URL for --kube-subnet-mgr (default: from the kubeconfig or the pod's service account)" },
+  'kube-annotation-prefix': { type: 'string', default: 'flannel.alpha.coreos.com', help: 'prefix of the node annotations with --kube-subnet-mgr; may contain one "/"' },
+  'net-config-path': { type: 'string', default: '/etc/kube-flannel/net-conf.json', help: 'network config file with --kube-subnet-mgr' },
+  'set-node-network-unavailable': {
+    type: 'string',
+    default: 'true',
+    help: 'with --kube-subnet-mgr, set the node condition NetworkUnavailable to False once ready (true or false)',
+  },
   'status-socket': {
     type: 'string',
     default: '@weft',
@@ -129,6 +152,17 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   }
   const publicIp = get('public-ip');
   const workers = get('workers');
+  const kubeSubnetMgr = bool('kube-subnet-mgr');
+  const nodeName = env['NODE_NAME'] || null;
+  const podName = env['POD_NAME'] || null;
+  const podNamespace = env['POD_NAMESPACE'] || null;
+  if (kubeSubnetMgr && nodeName === null && (podName === null || podNamespace === null)) {
+    throw new FlagError("--kube-subnet-mgr needs this node's name: set NODE_NAME (in a DaemonSet, valueFrom.fieldRef.fieldPath: spec.nodeName), or POD_NAME and POD_NAMESPACE");
+  }
+  const setUnavailable = get('set-node-network-unavailable')!;
+  if (setUnavailable !== 'true' && setUnavailable !== 'false') {
+    throw new FlagError(`--set-node-network-unavailable is "${setUnavailable}": use true or false`);
+  }
   return {
     etcdEndpoints: endpoints(get('etcd-endpoints')!),
     etcdPrefix: prefix,
@@ -147,6 +181,15 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     acceptUnknownPeers: bool('accept-unknown-peers'),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
+    kubeSubnetMgr,
+    kubeconfigFile: get('kubeconfig-file') || null,
+    kubeApiUrl: get('kube-api-url') || null,
+    kubeAnnotationPrefix: get('kube-annotation-prefix')!,
+    netConfigPath: get('net-config-path')!,
+    setNodeNetworkUnavailable: setUnavailable === 'true',
+    nodeName,
+    podName,
+    podNamespace,
     renewMarginMinutes: integer('subnet-lease-renew-margin', get('subnet-lease-renew-margin')!, 1, 1439),
   };
 }

@@ -18,7 +18,7 @@ import { VXLAN_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
-import { keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
+import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
 import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host } from './host.js';
@@ -86,6 +86,18 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
   const registry = openSubnetRegistry({
+    ...(flags.kubeSubnetMgr
+      ? {
+          kube: {
+            ...(flags.nodeName ? { nodeName: flags.nodeName } : { pod: { name: flags.podName!, namespace: flags.podNamespace! } }),
+            ...(flags.kubeconfigFile ? { kubeconfigFile: flags.kubeconfigFile } : {}),
+            ...(flags.kubeApiUrl ? { apiUrl: flags.kubeApiUrl } : {}),
+            annotationPrefix: flags.kubeAnnotationPrefix,
+            netConfigPath: flags.netConfigPath,
+            logger: { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) },
+          },
+        }
+      : {}),
     etcd: {
       endpoints: flags.etcdEndpoints,
       prefix: flags.etcdPrefix,
@@ -219,6 +231,10 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
           subnetFileWritten = true;
           ready = true;
           log.info({ peers: sync.size, subnetFile: flags.subnetFile }, 'ready');
+          if (registry instanceof KubeRegistry && flags.setNodeNetworkUnavailable) {
+            // As flanneld: not awaited, and a failure is only logged.
+            registry.markNetworkAvailable().catch((e) => log.error({ err: (e as Error).message }, 'could not set NetworkUnavailable=False on this node'));
+          }
         }
       }
     } catch (e) {

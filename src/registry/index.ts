@@ -3,15 +3,19 @@
 import { createEtcdRegistry, type EtcdRegistryOptions } from './etcd.js';
 import { DEFAULT_REGISTRY_FILE, FileRegistry, type FileRegistryOptions } from './file.js';
 import type { SubnetRegistry } from './types.js';
+import { createKubeRegistry, type KubeRegistryOptions } from './kube.js';
 
 export interface OpenRegistryOptions {
   /** etcd settings; used when `etcd.endpoints` is non-empty. */
   etcd?: EtcdRegistryOptions;
+  /** The kube subnet manager (--kube-subnet-mgr): node podCIDRs and annotations. When given, etcd and file are ignored. */
+  kube?: KubeRegistryOptions;
   /** The file registry's settings otherwise; path defaults to DEFAULT_REGISTRY_FILE. */
   file?: Partial<FileRegistryOptions>;
 }
 
 export function openSubnetRegistry(opts: OpenRegistryOptions = {}): SubnetRegistry {
+  if (opts.kube) return createKubeRegistry(opts.kube);
   if (opts.etcd && opts.etcd.endpoints.length > 0) return createEtcdRegistry(opts.etcd);
   return new FileRegistry({ ...opts.file, path: opts.file?.path ?? DEFAULT_REGISTRY_FILE });
 }
@@ -32,3 +36,4 @@ export { DEFAULT_REGISTRY_FILE, FileRegistry, type FileRegistryOptions } from '.
 export { DEFAULT_RENEW_MARGIN_MS, keepLeaseRenewed, type RenewOptions } from './renew.js';
 export { SUBNET_LEASE_TTL_MS } from './registry.js';
 export * from './errors.js';
+export { createKubeRegistry, DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONFIG_PATH, KubeRegistry, NETWORK_AVAILABLE_REASON, type KubeRegistryOptions } from './kube.js';
