@@ -53,7 +53,7 @@ export function formatStatus(s: DaemonStatus): string {
   const backend = s.backend === 'vxlan' ? `vxlan, VNI ${s.vni}, port ${s.port}` : s.backend === 'udp' ? `udp, port ${s.port}` : s.backend;
   const out = [
     `lease     ${s.lease.subnet} on ${s.lease.publicIp} (${backend})`,
-    `expires   ${s.lease.expiration ?? 'never (reservation)'}`,
+    `expires   ${s.lease.expiration ?? 'never (a reservation, or a Kubernetes podCIDR)'}`,
     `vtep mac  ${s.vtepMac}    mtu ${s.mtu}    tun ${s.tun}    ${s.ready ? 'ready' : 'NOT READY'}`,
     '',
     `peers (${s.peers.length})`,

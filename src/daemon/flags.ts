@@ -20,6 +20,8 @@ export interface RunFlags {
   etcdCafile: string | null;
   etcdCertfile: string | null;
   etcdKeyfile: string | null;
+  etcdUsername: string | null;
+  etcdPassword: string | null;
   registryFile: string;
   iface: string | null;
   publicIp: string | null;
@@ -56,6 +58,8 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'etcd-cafile': { type: 'string', help: 'CA certificate to verify etcd with (TLS)' },
   'etcd-certfile': { type: 'string', help: 'client certificate for etcd (TLS)' },
   'etcd-keyfile': { type: 'string', help: 'client key for etcd (TLS)' },
+  'etcd-username': { type: 'string', help: 'username for etcd authentication' },
+  'etcd-password': { type: 'string', help: 'password for etcd authentication (prefer FLANNELD_ETCD_PASSWORD / WEFT_ETCD_PASSWORD to keep it out of ps)' },
   'registry-file': { type: 'string', default: '/var/lib/weft/registry.json', help: 'the registry used when no etcd endpoint is given (one-machine labs)' },
   iface: { type: 'string', help: 'interface whose IPv4 address is the underlay address (default: the one of the default route)' },
   'public-ip': { type: 'string', help: 'IPv4 address other nodes send to (default: the address of --iface)' },
@@ -169,6 +173,8 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     etcdCafile: get('etcd-cafile') ?? null,
     etcdCertfile: get('etcd-certfile') ?? null,
     etcdKeyfile: get('etcd-keyfile') ?? null,
+    etcdUsername: get('etcd-username') ?? null,
+    etcdPassword: get('etcd-password') ?? null,
     registryFile: get('registry-file')!,
     iface: get('iface') ?? null,
     publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),

@@ -104,6 +104,8 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       ...(flags.etcdCafile ? { caFile: flags.etcdCafile } : {}),
       ...(flags.etcdCertfile ? { certFile: flags.etcdCertfile } : {}),
       ...(flags.etcdKeyfile ? { keyFile: flags.etcdKeyfile } : {}),
+      ...(flags.etcdUsername ? { username: flags.etcdUsername } : {}),
+      ...(flags.etcdPassword ? { password: flags.etcdPassword } : {}),
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     },
     file: { path: flags.registryFile, prefix: flags.etcdPrefix },
