@@ -7,6 +7,13 @@ import { FileRegistry } from '../../src/registry/index.js';
 import { Daemon } from './daemon.js';
 import type { Janitor } from './janitor.js';
 import { inNs, ipn, ipnMaybe, waitFor } from './sh.js';
+
+const WEFT_CLI = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url));
+
+/** `weft status --json` of the node in that namespace (over its private status socket). */
+function weftStatus(ns: string): string {
+  return inNs(ns, process.execPath, [WEFT_CLI, 'status', '--json'], { allowFail: true });
+}
 import { addressPods, CLUSTER_NETWORK, hostIn, STATIC_SUBNETS, UNDERLAY_MTU, type PodAddrs, type Topology } from './topology.js';
 
 export interface Ctx {
@@ -233,7 +240,7 @@ class Weft implements Contender {
       const n = t.nodes[i]!;
       await waitFor(`weft n${i + 1} to see its peer`, 10_000, () => {
         this.daemons[i]!.assertRunning();
-        const body = inNs(n.ns, 'curl', ['-s', '-m', '1', `http://127.0.0.1:${HEALTHZ_PORT}/status`], { allowFail: true });
+        const body = weftStatus(n.ns);
         try {
           return (JSON.parse(body) as { peers: unknown[] }).peers.length >= 1;
         } catch {
@@ -248,7 +255,7 @@ class Weft implements Contender {
   stats({ t }: Ctx): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     t.nodes.forEach((n, i) => {
-      const body = inNs(n.ns, 'curl', ['-s', '-m', '2', `http://127.0.0.1:${HEALTHZ_PORT}/status`], { allowFail: true });
+      const body = weftStatus(n.ns);
       try {
         const st = JSON.parse(body) as { drops: Record<string, number>; workerRestarts: number; workers: unknown[] };
         out[`n${i + 1}`] = {

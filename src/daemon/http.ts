@@ -1,6 +1,6 @@
-// /healthz (the process answers), /readyz (routes and subnet file in place),
-// /metrics (Prometheus text) and /status (JSON for `weft status`), served on
-// --healthz-ip:--healthz-port and on the local --status-socket.
+// /healthz (the process answers), /readyz (routes and subnet file in place)
+// and /metrics (Prometheus text) on --healthz-ip:--healthz-port; the same plus
+// /status, /trace and /capture (the CLI's) on the local --status-socket only.
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -18,7 +18,9 @@ export interface HealthSource {
 }
 
 export function startHealthServer(ip: string, port: number, src: HealthSource): Promise<Server> {
-  const server = createServer(handler(src));
+  // The TCP listener may face the network: probes and metrics only. Status,
+  // trace and capture (which streams pod traffic) stay on the local socket.
+  const server = createServer(handler({ ready: src.ready, metrics: src.metrics }));
   return new Promise((resolve, reject) => {
     server.once('error', (e) => reject(new Error(`cannot serve health on ${ip}:${port}: ${(e as Error).message}`)));
     server.listen(port, ip, () => resolve(server));

@@ -25,7 +25,12 @@ it('sums worker rows and renders every counter and every drop reason', () => {
 
 it('serves healthz, readyz and metrics', async () => {
   let ready = false;
-  const server = await startHealthServer('127.0.0.1', 0, { ready: () => ready, metrics: () => 'weft_peers 0\n' });
+  const server = await startHealthServer('127.0.0.1', 0, {
+    ready: () => ready,
+    metrics: () => 'weft_peers 0\n',
+    status: () => ({ secret: true }),
+    trace: () => ({ secret: true }),
+  });
   try {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -34,6 +39,8 @@ it('serves healthz, readyz and metrics', async () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect(await (await fetch(`${base}/metrics`)).text()).toBe('weft_peers 0\n');
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+    // Status, trace and capture never go on the TCP listener, which may face the network.
+    for (const path of ['/status', '/trace', '/capture']) expect((await fetch(`${base}${path}`)).status).toBe(404);
   } finally {
     server.close();
   }

@@ -172,8 +172,10 @@ export class WeftNode {
     return (await nsRun(this.ns, 'curl', ['-sS', '-f', '-m', '3', `${HEALTH}${path}`])).stdout;
   }
 
+  /** `weft status --json` in the node's namespace: /status is served on the local socket only. */
   async status(): Promise<WeftStatus> {
-    return JSON.parse(await this.get('/status')) as WeftStatus;
+    if (this.unexpectedExit) throw new Error(this.unexpectedExit);
+    return JSON.parse((await nsRun(this.ns, process.execPath, [WEFT_BIN, 'status', '--json'])).stdout) as WeftStatus;
   }
 
   async metrics(): Promise<Metrics> {
