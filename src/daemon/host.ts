@@ -17,6 +17,29 @@ export class HostError extends WeftError {
   }
 }
 
+/** What binding the underlay sockets needs: known before the lease. */
+export interface SocketPlan {
+  tunName: string;
+  queues: number;
+  backend: 'vxlan' | 'ipip' | 'udp';
+  /** Underlay address to bind to. */
+  bindAddr: string;
+  port: number;
+}
+
+export interface UnderlaySockets {
+  /** Per worker: the socket it sends on and the one it reads (-1: none). */
+  txFds: number[];
+  rxFds: number[];
+  /** Every fd opened, once each. */
+  owned: number[];
+}
+
+export function releaseSockets(s: UnderlaySockets): void {
+  s.owned.forEach(closeQuietly);
+  s.owned.length = 0;
+}
+
 export interface HostPlan {
   tunName: string;
   queues: number;
@@ -50,24 +73,35 @@ export class Host {
     private routed: boolean,
   ) {}
 
-  /** Applies the plan; on any failure undoes what it did and throws. */
-  static apply(plan: HostPlan): Host {
+  /**
+   * Binds the underlay sockets and checks the TUN name: everything that can
+   * fail on a busy host (a port held by a kernel VXLAN device, another weft)
+   * before the lease is written, so a failed start never rewrites the lease.
+   */
+  static prepare(plan: SocketPlan): UnderlaySockets {
     if (existsSync(`/sys/class/net/${plan.tunName}`)) {
       throw new HostError(`interface ${plan.tunName} already exists: another weft may be running here; stop it, or delete the interface (ip link del ${plan.tunName})`);
     }
     const owned: number[] = [];
+    try {
+      return { ...openSockets(plan, owned), owned };
+    } catch (e) {
+      owned.forEach(closeQuietly);
+      throw e;
+    }
+  }
+
+  /** Creates the TUN and the route around prepared sockets; on failure undoes all, sockets included. */
+  static apply(plan: HostPlan, sockets: UnderlaySockets): Host {
     let tun: Tun | null = null;
-    let routed = false;
     try {
       tun = openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true });
       disableIpv6(tun.name);
       configureLink(tun.name, { mtu: plan.mtu, txQueueLen: TUN_TX_QUEUE, address: [plan.tunnelAddr, 32], up: true });
-      const { txFds, rxFds } = openSockets(plan, owned);
       replaceRoute({ dst: plan.network.addr, prefixLen: plan.network.len, dev: tun.name });
-      routed = true;
-      return new Host(plan, tun, txFds, rxFds, owned, routed);
+      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, true);
     } catch (e) {
-      owned.forEach(closeQuietly);
+      releaseSockets(sockets);
       if (tun) closeTun(tun); // the device, its address and its routes go with its last queue
       throw e;
     }
@@ -101,7 +135,7 @@ function disableIpv6(name: string): void {
   }
 }
 
-function openSockets(plan: HostPlan, owned: number[]): { txFds: number[]; rxFds: number[] } {
+function openSockets(plan: SocketPlan, owned: number[]): { txFds: number[]; rxFds: number[] } {
   const txFds: number[] = [];
   const rxFds: number[] = [];
   if (plan.backend === 'ipip') {

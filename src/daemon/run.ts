@@ -21,7 +21,7 @@ import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
 import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
 import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
-import { Host } from './host.js';
+import { Host, releaseSockets, type UnderlaySockets } from './host.js';
 import { startHealthServer, startStatusSocket } from './http.js';
 import { CaptureService } from './capture.js';
 import { createCaptureState } from '../dataplane/capture-ring.js';
@@ -51,6 +51,7 @@ interface Node {
   mac: string;
   mtu: number;
   port: number;
+  sockets: UnderlaySockets;
 }
 
 function portOf(config: NetworkConfig): number {
@@ -63,6 +64,11 @@ function tunnelMtu(config: NetworkConfig, underlayMtu: number): number {
   return underlayMtu - OVERHEAD[config.Backend.Type];
 }
 
+/**
+ * Everything before the host is touched, then the sockets (a port held by a
+ * kernel VXLAN device fails here), and only then the lease: a start that
+ * cannot bind never rewrites this node's lease (its VTEP MAC) in the registry.
+ */
 async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
   const underlay = resolveUnderlay(flags.iface, flags.publicIp);
   const config = await registry.getNetworkConfig();
@@ -72,16 +78,23 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
-  const lease = await registry.acquireLease(
-    {
-      PublicIP: underlay.address,
-      BackendType: type,
-      ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
-    },
-    preferSubnet ? { preferSubnet } : {},
-  );
-  log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
-  return { underlay, config, lease, mac, mtu: tunnelMtu(config, underlay.mtu), port: portOf(config) };
+  const port = portOf(config);
+  const sockets = Host.prepare({ tunName: flags.tunName, queues: flags.workers, backend: type, bindAddr: underlay.address, port });
+  try {
+    const lease = await registry.acquireLease(
+      {
+        PublicIP: underlay.address,
+        BackendType: type,
+        ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
+      },
+      preferSubnet ? { preferSubnet } : {},
+    );
+    log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
+    return { underlay, config, lease, mac, mtu: tunnelMtu(config, underlay.mtu), port, sockets };
+  } catch (e) {
+    releaseSockets(sockets);
+    throw e;
+  }
 }
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
@@ -122,7 +135,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   const vni = backend === 'vxlan' ? config.Backend.VNI : 0;
   const subnet = parseCidr(lease.subnet);
   const network = parseCidr(config.Network);
-  if (subnet.family !== 4 || network.family !== 4) throw new Error('weft is IPv4-only');
+  if (subnet.family !== 4 || network.family !== 4) {
+    releaseSockets(node.sockets);
+    await registry.close();
+    throw new Error(`weft is IPv4-only: lease ${lease.subnet} in network ${config.Network}`);
+  }
   const subnetAddr = subnet.addr;
   const networkAddr = network.addr;
   const tunnelAddr = formatIPv4(subnetAddr);
@@ -133,16 +150,19 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
 
   let host: Host;
   try {
-    host = Host.apply({
-      tunName: flags.tunName,
-      queues: flags.workers,
-      mtu: node.mtu,
-      tunnelAddr,
-      network: { addr: formatIPv4(networkAddr), len: network.len },
-      backend,
-      bindAddr: underlay.address,
-      port: node.port,
-    });
+    host = Host.apply(
+      {
+        tunName: flags.tunName,
+        queues: flags.workers,
+        mtu: node.mtu,
+        tunnelAddr,
+        network: { addr: formatIPv4(networkAddr), len: network.len },
+        backend,
+        bindAddr: underlay.address,
+        port: node.port,
+      },
+      node.sockets,
+    );
   } catch (e) {
     await registry.close();
     throw e;

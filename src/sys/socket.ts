@@ -21,7 +21,7 @@ export interface Peer {
 }
 
 const BIND_HINTS: Hints = {
-  EADDRINUSE: 'another socket holds this address and port; all sockets sharing a port need SO_REUSEPORT, in the same user',
+  EADDRINUSE: 'another socket holds this address and port: a kernel VXLAN device (flannel.1, see ip -d link show type vxlan: delete it first), another weft, or a socket without SO_REUSEPORT',
   EADDRNOTAVAIL: 'the address is not configured on an interface in this network namespace',
   EACCES: 'ports below 1024 need CAP_NET_BIND_SERVICE',
 };

@@ -9,18 +9,22 @@ import { backendSuite, type Extra } from './suites/backend.js';
 import { garbageTests } from './suites/garbage.js';
 import { kernelInteropTests } from './suites/kernel-interop.js';
 import { leaseTests } from './suites/lease.js';
+import { mixedRolloutTests } from './suites/mixed-rollout.js';
 import { restartTests } from './suites/restart.js';
 import { workerDeathTests } from './suites/worker-death.js';
+import { failedStartTests } from './suites/failed-start.js';
 
 const restart: Extra = (cluster, _janitor, backend) => restartTests(cluster, backend);
 const lease: Extra = (cluster, _janitor, backend) => leaseTests(cluster, backend);
 const kernel: Extra = (cluster, janitor) => kernelInteropTests(cluster, janitor);
 const garbage: Extra = (cluster, janitor) => garbageTests(cluster, janitor);
 const workerDeath: Extra = (cluster, _janitor, backend) => workerDeathTests(cluster, backend);
+const failedStart: Extra = (cluster, janitor) => failedStartTests(cluster, janitor);
+const mixedRollout: Extra = (cluster, janitor) => mixedRolloutTests(cluster, janitor);
 
 describe.skipIf(skipIntegration('weft integration'))('weft integration (namespaces, etcd)', () => {
   const janitor = useJanitor();
-  backendSuite(janitor, 'vxlan', [restart, lease, kernel, garbage, workerDeath]);
+  backendSuite(janitor, 'vxlan', [restart, lease, kernel, garbage, workerDeath, failedStart, mixedRollout]);
   backendSuite(janitor, 'ipip', [restart, lease]);
   backendSuite(janitor, 'udp', [restart, lease]);
 });

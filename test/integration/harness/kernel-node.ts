@@ -23,6 +23,15 @@ import { ipn, nsRun, sysctl } from './exec.js';
 
 export const KERNEL_VXLAN = 'flannel.1';
 
+export interface KernelNodeOptions {
+  /** Namespace role of the node (wefttest-<id>-<tag><role>). */
+  role?: string;
+  /** Namespace role of its pod. */
+  podRole?: string;
+  /** Its underlay veth (the bridge side is <iface>p, so it must be unique in the cluster). */
+  iface?: string;
+}
+
 export class KernelNode {
   pod!: Pod;
   mac!: string;
@@ -42,11 +51,15 @@ export class KernelNode {
     this.mtu = underlayMtu - 50;
   }
 
-  static async create(cluster: Cluster, underlayIp: string, subnet: string): Promise<KernelNode> {
+  /**
+   * opts names the namespaces and the underlay veth, so that several kernel nodes
+   * can live in one cluster (defaults: node role 'kn', pod role 'kp', iface 'wtk0').
+   */
+  static async create(cluster: Cluster, underlayIp: string, subnet: string, opts: KernelNodeOptions = {}): Promise<KernelNode> {
     const taken = (await cluster.leases()).map((l) => l.subnet);
     if (taken.includes(subnet)) throw new Error(`${subnet} is already leased: ${taken.join(', ')}`);
-    const ns = cluster.addNamespace('kn');
-    const iface = 'wtk0';
+    const ns = cluster.addNamespace(opts.role ?? 'kn');
+    const iface = opts.iface ?? 'wtk0';
     await attachToUnderlay(cluster.ul, ns, iface, underlayIp);
     await sysctl(ns, 'net.ipv4.ip_forward', '1');
     const underlayMtu = Number(/mtu (\d+)/.exec(await ipn(ns, 'link', 'show', 'dev', iface))?.[1]);
@@ -56,7 +69,7 @@ export class KernelNode {
     await ipn(ns, 'addr', 'add', `${hostIn(subnet, 0)}/32`, 'dev', KERNEL_VXLAN);
     await ipn(ns, 'link', 'set', KERNEL_VXLAN, 'up');
     k.mac = /link\/ether ([0-9a-f:]{17})/.exec(await ipn(ns, 'link', 'show', 'dev', KERNEL_VXLAN))![1]!;
-    k.pod = await addPod(cluster, ns, 'kp', `${hostIn(subnet, 1)}/${subnet.split('/')[1]}`, k.mtu);
+    k.pod = await addPod(cluster, ns, opts.podRole ?? 'kp', `${hostIn(subnet, 1)}/${subnet.split('/')[1]}`, k.mtu);
     await nsRun(ns, 'ethtool', ['-K', KERNEL_VXLAN, 'tx', 'off']);
     await nsRun(k.pod.ns, 'ethtool', ['-K', 'wtpod0', 'tx', 'off']);
     return k;
