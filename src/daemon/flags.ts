@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { WeftError } from '../../native-free/errors.js';
+import { goRegex } from './iface-select.js';
 
 export class FlagError extends WeftError {
   constructor(message: string) {
@@ -23,8 +24,15 @@ export interface RunFlags {
   etcdUsername: string | null;
   etcdPassword: string | null;
   registryFile: string;
-  iface: string | null;
+  /** --iface, several allowed: names or IPv4 addresses, tried in order. */
+  ifaces: string[];
+  ifaceRegexes: string[];
+  ifaceCanReach: string | null;
   publicIp: string | null;
+  ipMasq: boolean;
+  ipMasqFullyRandomDisable: boolean;
+  iptablesResyncSeconds: number;
+  iptablesForwardRules: boolean;
   subnetFile: string;
   stateDir: string;
   healthzIp: string;
@@ -48,6 +56,8 @@ export interface RunFlags {
 
 interface FlagSpec {
   type: 'string' | 'boolean';
+  /** May be given several times (flanneld's --iface, --iface-regex). */
+  multiple?: boolean;
   default?: string | boolean;
   help: string;
 }
@@ -61,8 +71,26 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'etcd-username': { type: 'string', help: 'username for etcd authentication' },
   'etcd-password': { type: 'string', help: 'password for etcd authentication (prefer FLANNELD_ETCD_PASSWORD / WEFT_ETCD_PASSWORD to keep it out of ps)' },
   'registry-file': { type: 'string', default: '/var/lib/weft/registry.json', help: 'the registry used when no etcd endpoint is given (one-machine labs)' },
-  iface: { type: 'string', help: 'interface whose IPv4 address is the underlay address (default: the one of the default route)' },
+  iface: {
+    type: 'string',
+    multiple: true,
+    help: 'interface (name or IPv4 address) that carries the overlay; may be given several times: the first that matches wins (default: the one of the default route)',
+  },
+  'iface-regex': {
+    type: 'string',
+    multiple: true,
+    help: 'regular expression matched against every IPv4 address, then every interface name; may be given several times; tried after every --iface',
+  },
+  'iface-can-reach': { type: 'string', help: 'use the interface of the route to this IPv4 address (as `ip route get`); tried after --iface and --iface-regex' },
   'public-ip': { type: 'string', help: 'IPv4 address other nodes send to (default: the address of --iface)' },
+  'ip-masq': { type: 'boolean', default: false, help: 'masquerade traffic from pods to outside the cluster Network (iptables nat FLANNEL-POSTRTG, as flanneld); sets FLANNEL_IPMASQ=true' },
+  'ip-masq-fully-random-disable': { type: 'boolean', default: false, help: 'with --ip-masq, MASQUERADE without --random-fully' },
+  'iptables-resync': { type: 'string', default: '5', help: 'check the iptables rules every this many seconds and restore missing ones (1-3600)' },
+  'iptables-forward-rules': {
+    type: 'string',
+    default: 'true',
+    help: 'accept forwarding to and from the cluster Network (iptables filter FLANNEL-FWD, as flanneld; true or false)',
+  },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'where to write the subnet file the CNI plugin reads' },
   'state-dir': { type: 'string', default: '/var/lib/weft', help: 'where this node keeps its VTEP MAC across restarts' },
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'address of /healthz, /readyz and /metrics' },
@@ -130,10 +158,10 @@ function endpoints(text: string): string[] {
 
 /** Parses argv; returns null when --help was asked for. */
 export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | null {
-  const options = Object.fromEntries(Object.entries(RUN_FLAGS).map(([k, f]) => [k, { type: f.type }]));
-  let values: Record<string, string | boolean | undefined>;
+  const options = Object.fromEntries(Object.entries(RUN_FLAGS).map(([k, f]) => [k, { type: f.type, ...(f.multiple ? { multiple: true } : {}) }]));
+  let values: Record<string, string | string[] | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Record<string, string | boolean | undefined> });
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Record<string, string | string[] | boolean | undefined> });
   } catch (e) {
     throw new FlagError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}; run "weft run --help" for the flags`);
   }
@@ -141,6 +169,13 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   const get = (name: string): string | undefined => {
     const v = values[name] ?? envValue(name, env) ?? RUN_FLAGS[name]!.default;
     return typeof v === 'string' ? v : undefined;
+  };
+  /** A flag given several times; from the environment, one value (as flanneld's flagutil). */
+  const list = (name: string): string[] => {
+    const v = values[name];
+    if (Array.isArray(v)) return v;
+    const e = envValue(name, env);
+    return e === undefined || e === '' ? [] : [e];
   };
   const bool = (name: string): boolean => {
     const v = values[name] ?? envValue(name, env) ?? RUN_FLAGS[name]!.default;
@@ -163,6 +198,19 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   if (kubeSubnetMgr && nodeName === null && (podName === null || podNamespace === null)) {
     throw new FlagError("--kube-subnet-mgr needs this node's name: set NODE_NAME (in a DaemonSet, valueFrom.fieldRef.fieldPath: spec.nodeName), or POD_NAME and POD_NAMESPACE");
   }
+  const ifaceRegexes = list('iface-regex');
+  for (const re of ifaceRegexes) {
+    try {
+      goRegex(re);
+    } catch (e) {
+      throw new FlagError(`--iface-regex is "${re}": not a valid regular expression (${(e as Error).message})`);
+    }
+  }
+  const canReach = get('iface-can-reach');
+  const forwardRules = get('iptables-forward-rules')!;
+  if (forwardRules !== 'true' && forwardRules !== 'false') {
+    throw new FlagError(`--iptables-forward-rules is "${forwardRules}": use true or false`);
+  }
   const setUnavailable = get('set-node-network-unavailable')!;
   if (setUnavailable !== 'true' && setUnavailable !== 'false') {
     throw new FlagError(`--set-node-network-unavailable is "${setUnavailable}": use true or false`);
@@ -176,8 +224,14 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     etcdUsername: get('etcd-username') ?? null,
     etcdPassword: get('etcd-password') ?? null,
     registryFile: get('registry-file')!,
-    iface: get('iface') ?? null,
+    ifaces: list('iface'),
+    ifaceRegexes,
+    ifaceCanReach: canReach ? ipv4('iface-can-reach', canReach) : null,
     publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),
+    ipMasq: bool('ip-masq'),
+    ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
+    iptablesResyncSeconds: integer('iptables-resync', get('iptables-resync')!, 1, 3600),
+    iptablesForwardRules: forwardRules === 'true',
     subnetFile: get('subnet-file')!,
     stateDir: get('state-dir')!,
     healthzIp: ipv4('healthz-ip', get('healthz-ip')!),

@@ -16,6 +16,7 @@ import { IPIP_OVERHEAD } from '../../native-free/encap/ipip.js';
 import { UDP_OVERHEAD } from '../../native-free/encap/udp.js';
 import { VXLAN_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
+import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
 import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
@@ -29,7 +30,8 @@ import { trace, type TraceNode } from './trace.js';
 import { parseTraceQuery } from './trace-query.js';
 import { renderMetrics } from './metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
-import { resolveUnderlay, type Underlay } from './underlay.js';
+import { selectInterface } from './iface-select.js';
+import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
@@ -42,6 +44,13 @@ export interface Daemon {
   /** Resolves when the daemon has stopped and cleaned up. */
   done: Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The interface this node uses on the underlay, and the address it publishes. */
+interface Underlay {
+  iface: string;
+  address: string;
+  mtu: number;
 }
 
 interface Node {
@@ -70,7 +79,13 @@ function tunnelMtu(config: NetworkConfig, underlayMtu: number): number {
  * cannot bind never rewrites this node's lease (its VTEP MAC) in the registry.
  */
 async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
-  const underlay = resolveUnderlay(flags.iface, flags.publicIp);
+  const chosen = selectInterface(
+    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: flags.publicIp },
+    undefined,
+    log,
+  );
+  log.info({ iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, by: chosen.by }, 'underlay interface chosen');
+  const underlay: Underlay = { iface: chosen.iface, address: chosen.publicIp, mtu: chosen.mtu };
   const config = await registry.getNetworkConfig();
   if (config.Backend.Type === 'vxlan' && !config.Backend.PortConfigured) {
     log.warn({ port: config.Backend.Port }, 'Backend.Port is not set: weft uses 4789, flannel nodes would use 8472; set it to mix them');
@@ -98,6 +113,8 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
 }
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
+  // --ip-masq without iptables is refused before anything on the host changes.
+  if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
     ...(flags.kubeSubnetMgr
       ? {
@@ -147,6 +164,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   const routes = LpmTable.create({ family: 4, capacity: TABLE_CAPACITY, shared: true });
   const peers = PeerTable.create({ capacity: TABLE_CAPACITY, shared: true });
   const sync = new PeerSync(routes, peers, { subnet: lease.subnet }, backend, vni, log);
+  // DirectRouting (vxlan, ipip): on-link peers get a kernel route and bypass the tunnel.
+  const direct =
+    config.Backend.Type !== 'udp' && config.Backend.DirectRouting
+      ? new DirectRoutes({ iface: underlay.iface, self: { subnet: lease.subnet }, backend: config.Backend.Type, log })
+      : null;
 
   let host: Host;
   try {
@@ -216,6 +238,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       ready = false;
       abort.abort();
       await pool.stop();
+      direct?.removeAll();
       host.teardown();
       if (subnetFileWritten) await rm(flags.subnetFile, { force: true });
       servers.forEach((s) => s.close());
@@ -232,6 +255,35 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     void stop();
   };
 
+  // flanneld's iptables rules, before the subnet file (flanneld is ready only once
+  // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
+  try {
+    if (flags.ipMasq) {
+      const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
+      await masq.apply();
+      masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  if (flags.iptablesForwardRules) {
+    // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
+    const forward = new ForwardRules(config.Network, log);
+    try {
+      await forward.apply();
+      forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
+    }
+  }
+  if (direct) {
+    // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
+    const timer = setInterval(() => direct.resync(), 10_000);
+    timer.unref();
+    abort.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  }
+
   // Peers: the first batch is the snapshot; readiness needs it applied.
   void (async () => {
     try {
@@ -243,12 +295,14 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
           return;
         }
         sync.apply(batch);
+        direct?.apply(batch);
         if (!subnetFileWritten) {
+          direct?.removeStale(); // what a killed weft left behind
           await writeSubnetFile(flags.subnetFile, {
             network: config.Network,
             subnet: `${formatIPv4(subnetAddr + 1)}/${subnet.len}`,
             mtu: node.mtu,
-            ipMasq: false,
+            ipMasq: flags.ipMasq,
           });
           subnetFileWritten = true;
           ready = true;
