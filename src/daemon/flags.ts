@@ -156,9 +156,26 @@ function endpoints(text: string): string[] {
   });
 }
 
+/** flanneld flags weft does not take, with the reason (an unknown flag would only say "unknown"). */
+const REFUSED: Record<string, string> = {
+  'public-ipv6': 'weft carries IPv4 only; remove it',
+  'ip-blackhole-route': 'weft does not add a blackhole route for the local podCIDR; remove it',
+  version: 'use "weft version"',
+  v: 'use --log-level (trace, debug, info, warn, error, fatal)',
+};
+
+function refuseFlanneldOnly(argv: string[]): void {
+  for (const arg of argv) {
+    const name = /^--?([a-z0-9-]+)/.exec(arg)?.[1];
+    const why = name === undefined ? undefined : REFUSED[name];
+    if (why !== undefined) throw new FlagError(`--${name} is a flanneld flag weft does not support: ${why}`);
+  }
+}
+
 /** Parses argv; returns null when --help was asked for. */
 export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | null {
   const options = Object.fromEntries(Object.entries(RUN_FLAGS).map(([k, f]) => [k, { type: f.type, ...(f.multiple ? { multiple: true } : {}) }]));
+  refuseFlanneldOnly(argv);
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Record<string, string | string[] | boolean | undefined> });

@@ -87,6 +87,9 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   log.info({ iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, by: chosen.by }, 'underlay interface chosen');
   const underlay: Underlay = { iface: chosen.iface, address: chosen.publicIp, mtu: chosen.mtu };
   const config = await registry.getNetworkConfig();
+  if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
+    log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
+  }
   if (config.Backend.Type === 'vxlan' && !config.Backend.PortConfigured) {
     log.warn({ port: config.Backend.Port }, 'Backend.Port is not set: weft uses 4789, flannel nodes would use 8472; set it to mix them');
   }

@@ -304,7 +304,7 @@ describe('the DaemonSet', () => {
     }
   });
 
-  it('keeps the health server (which also serves /capture and /trace) off the network', () => {
+  it('keeps the health server on loopback', () => {
     expect(flagValue(args, 'healthz-ip')).toBe('127.0.0.1');
   });
 
