@@ -8,6 +8,8 @@ export interface MetricsSnapshot {
   peers: number;
   workers: number;
   workerRestarts: number;
+  /** Packets the kernel dropped at the TUN because the workers did not read them in time (sysfs tx_dropped), or null. */
+  tunDropped: number | null;
 }
 
 function metric(name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): string {
@@ -30,6 +32,9 @@ export function renderMetrics(s: MetricsSnapshot): string {
       metric('weft_peers', 'gauge', 'Known remote nodes.', [['', s.peers]]),
       metric('weft_workers', 'gauge', 'Data-plane worker threads running.', [['', s.workers]]),
       metric('weft_worker_restarts_total', 'counter', 'Worker threads that died and were replaced.', [['', s.workerRestarts]]),
+      ...(s.tunDropped === null
+        ? []
+        : [metric('weft_tun_dropped_packets_total', 'counter', 'Packets the kernel dropped at the TUN queue before a worker read them.', [['', s.tunDropped]])]),
     ].join('\n') + '\n'
   );
 }

@@ -6,6 +6,7 @@
 //   → tables → host (TUN, route, sockets) → workers → subnet file → ready
 //   … lease events → tables; lease renewal; /healthz /readyz /metrics …
 //   SIGTERM → workers stop → host teardown → subnet file removed
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
@@ -39,6 +40,15 @@ const TABLE_CAPACITY = 10_000;
 const BATCH = 64;
 
 const OVERHEAD = { vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: UDP_OVERHEAD } as const;
+
+/** The kernel's count of packets dropped at the TUN queue (not read in time), from sysfs. */
+function tunDropped(tun: string): number | null {
+  try {
+    return Number(readFileSync(`/sys/class/net/${tun}/statistics/tx_dropped`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
 
 export interface Daemon {
   /** Resolves when the daemon has stopped and cleaned up. */
@@ -372,7 +382,8 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
     ready: () => ready,
-    metrics: () => renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts }),
+    metrics: () =>
+      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, tunDropped: tunDropped(host.tun.name) }),
     status,
   };
   try {

@@ -12,7 +12,7 @@ it('sums worker rows and renders every counter and every drop reason', () => {
   workerRow(sab, 1)[TX_BYTES] = 1000;
   workerRow(sab, 0)[DROPS + DROP_BAD_VNI] = 2;
   workerRow(sab, 1)[RX_PACKETS] = 9;
-  const text = renderMetrics({ backend: 'vxlan', totals: sumRows(sab), peers: 2, workers: 2, workerRestarts: 1 });
+  const text = renderMetrics({ backend: 'vxlan', totals: sumRows(sab), peers: 2, workers: 2, workerRestarts: 1, tunDropped: 17 });
   expect(text).toContain('weft_tx_packets_total{backend="vxlan"} 7\n');
   expect(text).toContain('weft_tx_bytes_total{backend="vxlan"} 1000\n');
   expect(text).toContain('weft_rx_packets_total{backend="vxlan"} 9\n');
@@ -21,6 +21,7 @@ it('sums worker rows and renders every counter and every drop reason', () => {
   for (const r of DROP_REASONS.slice(1)) expect(text).toContain(`weft_dropped_packets_total{reason="${r}"}`);
   expect(text).toContain('weft_peers 2\n');
   expect(text).toContain('weft_worker_restarts_total 1\n');
+  expect(text).toContain('weft_tun_dropped_packets_total 17\n');
 });
 
 it('serves healthz, readyz and metrics', async () => {
