@@ -6,8 +6,9 @@ import { parseArgs } from 'node:util';
 import { type BenchCase, type BenchResult, runCase, sinkValue } from './harness.js';
 import { cases as engineCases } from './cases/engine.js';
 import { cases as tableCases } from './cases/tables.js';
+import { cases as offloadCases } from './cases/offload.js';
 
-const all: BenchCase[] = [...engineCases, ...tableCases];
+const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases];
 
 function main(): void {
   const { values } = parseArgs({

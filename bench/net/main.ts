@@ -1,9 +1,11 @@
-// `npm run bench:net [-- --only routes,kernel-vxlan] [-- --seconds 5]`
+// `npm run bench:net [-- --only routes,kernel-vxlan] [-- --runs 3] [-- --seconds 3]`
 //
 // weft against the kernel's VXLAN (and plain routes and quicktun), measured pod to
 // pod on one fixed topology of network namespaces that this run builds and removes.
-// Progress goes to stderr, the table to stdout, everything to
-// bench/results/net-<ISO date>.json. Needs root, iproute2, ping, iperf3, curl,
+// Per contender and run: ping RTT, iperf3 TCP with 1 and 4 streams, iperf3 UDP
+// with 64-byte datagrams (delivered packets/s), HTTP req/s with autocannon.
+// Progress goes to stderr, the table of medians to stdout, everything to
+// bench/results/net-<ISO date>.json, and a chart to net-<ISO date>.svg. Needs root, iproute2, ping, iperf3, curl,
 // and quicktun for the quicktun contender.
 import { existsSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
@@ -11,20 +13,36 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { allContenders, type Contender, type Ctx } from './contenders.js';
 import { Janitor } from './janitor.js';
-import { checkPath, diffDrops, kernelDrops, measureIperf, measurePing, waitReachable } from './measure.js';
-import { derivePerGB, formatTable, writeResults, type ContenderResult } from './report.js';
+import { writeChart } from './chart.js';
+import type { Daemon } from './daemon.js';
+import {
+  checkPath,
+  diffDrops,
+  HTTP_CONNECTIONS,
+  kernelDrops,
+  measureHttp,
+  measureIperf,
+  measurePing,
+  measureUdp,
+  startHttpServer,
+  startIperfServer,
+  waitReachable,
+} from './measure.js';
+import { derivePerGB, formatTable, medians, writeResults, type ContenderResult, type RunResult } from './report.js';
 import { ipn, ipnMaybe, run } from './sh.js';
 import { buildTopology, type Topology } from './topology.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
 const WEFT_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const T0 = Date.now();
+const UDP_PAYLOAD = 64;
 const log = (m: string) => process.stderr.write(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
 
-const HELP = `usage: npm run bench:net -- [--only NAMES] [--seconds N] [--pings N]
+const HELP = `usage: npm run bench:net -- [--only NAMES] [--runs N] [--seconds N] [--pings N]
   --only      comma-separated contenders (default: all): ${allContenders().map((c) => c.name).join(', ')}
-  --seconds   iperf3 duration per contender (default 5)
-  --pings     pings per contender, 10 ms apart (default 200)
+  --runs      runs of every measurement per contender; the table shows medians (default 3)
+  --seconds   duration of each iperf3 TCP ×1, TCP ×4, UDP 64 B and HTTP (autocannon) test (default 3)
+  --pings     pings per run, 10 ms apart (default 100)
   --keep-logs keep the run dir (/tmp/weftbench/<id>: weft, quicktun, iperf3 logs); kept anyway on failure
 `;
 
@@ -32,8 +50,9 @@ function options() {
   const { values } = parseArgs({
     options: {
       only: { type: 'string' },
-      seconds: { type: 'string', default: '5' },
-      pings: { type: 'string', default: '200' },
+      runs: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '3' },
+      pings: { type: 'string', default: '100' },
       'keep-logs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -52,9 +71,11 @@ function options() {
   }
   const seconds = Number(values.seconds);
   const pings = Number(values.pings);
+  const runs = Number(values.runs);
+  if (!(Number.isInteger(runs) && runs >= 1 && runs <= 20)) throw new Error('--runs must be an integer 1..20');
   if (!(seconds >= 1 && seconds <= 60)) throw new Error('--seconds must be 1..60');
   if (!(Number.isInteger(pings) && pings >= 10 && pings <= 10_000)) throw new Error('--pings must be an integer 10..10000');
-  return { contenders: selected, seconds, pings, keepLogs: values['keep-logs'] };
+  return { contenders: selected, runs, seconds, pings, keepLogs: values['keep-logs'] };
 }
 
 function preflight(contenders: Contender[]): void {
@@ -90,9 +111,32 @@ function checkClean(t: Topology): string[] {
   return problems;
 }
 
-async function runContender(c: Contender, ctx: Ctx, seconds: number, pings: number): Promise<ContenderResult> {
-  const res: ContenderResult = { name: c.name, ok: false, problems: [] };
+interface Plan {
+  runs: number;
+  seconds: number;
+  pings: number;
+}
+
+/**
+ * One measurement of a run. A failure is recorded in the run and the others go on,
+ * unless a data-plane process has died (then nothing after it means anything).
+ */
+async function attempt<T>(c: Contender, run: RunResult, kind: string, daemons: Daemon[], f: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await f();
+  } catch (e) {
+    const dead = daemons.find((d) => !d.running);
+    if (dead) throw e;
+    run.errors[kind] = (e as Error).message;
+    log(`${c.name}: run ${run.run} ${kind} FAILED: ${run.errors[kind]!.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+async function runContender(c: Contender, ctx: Ctx, plan: Plan): Promise<ContenderResult> {
+  const res: ContenderResult = { name: c.name, ok: false, problems: [], runs: [] };
   const t0 = Date.now();
+  const servers: Daemon[] = [];
   try {
     log(`${c.name}: setting up`);
     const s = await c.setup(ctx);
@@ -101,26 +145,54 @@ async function runContender(c: Contender, ctx: Ctx, seconds: number, pings: numb
     res.podIps = s.addrs.ips;
     res.mtu = s.addrs.mtu;
     const [p1, p2] = ctx.t.pods;
+    const far = { ns: p2.ns, ip: s.addrs.ips[1] };
     checkPath(ctx.t, s.addrs.ips, s.viaDev);
     res.reachSeconds = await waitReachable(p1.ns, s.addrs.ips[1], 10_000);
-    log(`${c.name}: pods ${s.addrs.ips.join(' ↔ ')} (mtu ${s.addrs.mtu}) up after ${res.setupSeconds.toFixed(1)} s + ${res.reachSeconds.toFixed(1)} s; ping ×${pings}`);
-    res.ping = await measurePing(ctx.j, p1.ns, s.addrs.ips[1], pings, s.daemons);
-    log(`${c.name}: rtt p50 ${res.ping.p50Ms.toFixed(3)} ms, p99 ${res.ping.p99Ms.toFixed(3)} ms (${res.ping.received}/${res.ping.sent}); iperf3 ${seconds} s`);
-    const drops0 = kernelDrops(ctx.t);
-    res.iperf = await measureIperf(ctx.j, p1, { ns: p2.ns, ip: s.addrs.ips[1] }, seconds, s.daemons, c.name);
-    res.kernelDrops = diffDrops(drops0, kernelDrops(ctx.t));
-    log(`${c.name}: kernel drop counters during iperf3 ${JSON.stringify(res.kernelDrops)}`);
-    res.perGB = derivePerGB(res.iperf);
+    log(`${c.name}: pods ${s.addrs.ips.join(' ↔ ')} (mtu ${s.addrs.mtu}) up after ${res.setupSeconds.toFixed(1)} s + ${res.reachSeconds.toFixed(1)} s`);
+    const iperfSrv = await startIperfServer(ctx.j, far, c.name);
+    servers.push(iperfSrv);
+    const httpSrv = await startHttpServer(ctx.j, far, c.name);
+    servers.push(httpSrv);
+    const d = s.daemons;
+    for (let i = 1; i <= plan.runs; i++) {
+      const run: RunResult = { run: i, errors: {}, kernelDrops: {} };
+      res.runs.push(run);
+      const tag = `${c.name} [${i}/${plan.runs}]`;
+      run.ping = await attempt(c, run, 'ping', d, () => measurePing(ctx.j, p1.ns, far.ip, plan.pings, d));
+      let drops0 = kernelDrops(ctx.t);
+      run.tcp1 = await attempt(c, run, 'tcp1', d, () => measureIperf(ctx.j, p1, far, iperfSrv, plan.seconds, d, { streams: 1, sampleBackground: true }));
+      run.kernelDrops!.tcp1 = diffDrops(drops0, kernelDrops(ctx.t));
+      if (run.tcp1) run.perGB = derivePerGB(run.tcp1);
+      drops0 = kernelDrops(ctx.t);
+      run.tcp4 = await attempt(c, run, 'tcp4', d, () => measureIperf(ctx.j, p1, far, iperfSrv, plan.seconds, d, { streams: 4, sampleBackground: false }));
+      run.kernelDrops!.tcp4 = diffDrops(drops0, kernelDrops(ctx.t));
+      drops0 = kernelDrops(ctx.t);
+      run.udp = await attempt(c, run, 'udp', d, () => measureUdp(ctx.j, p1, far, iperfSrv, plan.seconds, d, UDP_PAYLOAD));
+      run.kernelDrops!.udp = diffDrops(drops0, kernelDrops(ctx.t));
+      run.http = await attempt(c, run, 'http', d, () => measureHttp(ctx.j, p1, far, httpSrv, plan.seconds, d));
+      const f = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
+      log(
+        `${tag}: rtt p50 ${f(run.ping?.p50Ms, 3)} p99 ${f(run.ping?.p99Ms, 3)} ms; TCP×1 ${f(run.tcp1?.gbps, 2)} TCP×4 ${f(run.tcp4?.gbps, 2)} Gbit/s` +
+          ` (bg ${f(run.tcp1?.cpu.backgroundCores, 2)} cores, ${f(run.perGB?.system, 2)} CPU-s/GB); UDP64 ${f(run.udp ? run.udp.deliveredPps / 1000 : undefined, 0)}` +
+          `/${f(run.udp ? run.udp.sentPps / 1000 : undefined, 0)} kpps delivered/sent; HTTP ${f(run.http?.rps, 0)} req/s p99 ${f(run.http?.latencyMs.p99, 0)} ms`,
+      );
+      log(`${tag}: kernel drop counters ${JSON.stringify(run.kernelDrops)}`);
+    }
+    res.median = medians(res.runs);
     if (c.stats) {
       res.dataplaneStats = c.stats(ctx);
       log(`${c.name}: data plane counters ${JSON.stringify(res.dataplaneStats, (k, v) => (k === 'workers' ? undefined : v))}`);
     }
-    log(`${c.name}: ${res.iperf.gbps.toFixed(2)} Gbit/s, ${res.iperf.cpu.system.toFixed(2)} CPU-s system (background ${res.iperf.cpu.backgroundCores.toFixed(2)} cores), ${res.perGB.system.toFixed(2)} CPU-s/GB`);
+    const failedKinds = new Set(res.runs.flatMap((r) => Object.keys(r.errors)));
+    const allFailed = [...failedKinds].filter((k) => res.runs.every((r) => k in r.errors));
+    if (allFailed.length) throw new Error(`${allFailed.join(', ')} failed in every run: ${res.runs[0]!.errors[allFailed[0]!]!.split('\n')[0]}`);
     res.ok = true;
   } catch (e) {
     res.error = (e as Error).message;
+    if (res.runs.length) res.median = medians(res.runs);
     log(`${c.name}: FAILED: ${res.error}`);
   } finally {
+    for (const srv of servers) await srv.stop(2000);
     res.problems.push(...(await c.teardown(ctx)), ...checkClean(ctx.t));
     for (const p of res.problems) log(`${c.name}: teardown: ${p}`);
   }
@@ -139,21 +211,22 @@ async function main(): Promise<number> {
     const t = buildTopology(j);
     const ctx: Ctx = { t, j, log };
     const results: ContenderResult[] = [];
-    for (const c of opts.contenders) results.push(await runContender(c, ctx, opts.seconds, opts.pings));
+    for (const c of opts.contenders) results.push(await runContender(c, ctx, opts));
     failed = results.some((r) => !r.ok);
-    process.stdout.write(formatTable(results));
+    process.stdout.write(formatTable(results, opts.runs));
     const file = writeResults(
       RESULTS_DIR,
       {
         date: started.toISOString(),
         host: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), loadavgAtStart: loadavg() },
-        options: { seconds: opts.seconds, pings: opts.pings, only: opts.contenders.map((c) => c.name) },
+        options: { runs: opts.runs, seconds: opts.seconds, pings: opts.pings, udpPayloadBytes: UDP_PAYLOAD, httpConnections: HTTP_CONNECTIONS, only: opts.contenders.map((c) => c.name) },
         topology: { underlay: '198.51.100.0/24 veth, mtu 1500', pods: 'one veth per pod to its node', network: '10.244.0.0/16' },
         results,
       },
       started,
     );
-    log(`wrote ${file}; total ${((Date.now() - T0) / 1000).toFixed(0)} s`);
+    const svg = writeChart(RESULTS_DIR, results, started, opts.runs);
+    log(`wrote ${file} and ${svg}; total ${((Date.now() - T0) / 1000).toFixed(0)} s`);
   } catch (e) {
     failed = true;
     throw e;

@@ -1,0 +1,58 @@
+// Copy and checksum in one pass: the payload of a segment is read once, from
+// the source, while it is written to the destination. The sum is that of
+// sum16 over the source range (first byte high), so it does not depend on
+// where the bytes land.
+
+import { fold } from '../checksum.js';
+
+/**
+ * Copies src[so, so+len) to dst[dOff, dOff+len) and returns the ones'-complement
+ * sum of the bytes (folded, not complemented), plus `initial`. The ranges must
+ * not overlap unless they are the same array and dOff <= so.
+ */
+export function copySum16(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, len: number, initial = 0): number {
+  let hi = 0;
+  let lo = 0;
+  const end = so + (len & ~1);
+  let i = so;
+  let j = dOff;
+  for (; i + 8 <= end; i += 8, j += 8) {
+    const a0 = src[i]!;
+    const a1 = src[i + 1]!;
+    const a2 = src[i + 2]!;
+    const a3 = src[i + 3]!;
+    const a4 = src[i + 4]!;
+    const a5 = src[i + 5]!;
+    const a6 = src[i + 6]!;
+    const a7 = src[i + 7]!;
+    dst[j] = a0;
+    dst[j + 1] = a1;
+    dst[j + 2] = a2;
+    dst[j + 3] = a3;
+    dst[j + 4] = a4;
+    dst[j + 5] = a5;
+    dst[j + 6] = a6;
+    dst[j + 7] = a7;
+    hi += a0 + a2 + a4 + a6;
+    lo += a1 + a3 + a5 + a7;
+  }
+  for (; i < end; i += 2, j += 2) {
+    const a0 = src[i]!;
+    const a1 = src[i + 1]!;
+    dst[j] = a0;
+    dst[j + 1] = a1;
+    hi += a0;
+    lo += a1;
+  }
+  if (len & 1) {
+    const a0 = src[end]!;
+    dst[j] = a0;
+    hi += a0;
+  }
+  return fold(hi * 256 + lo + initial);
+}
+
+/** Copies src[so, so+len) to dst[dOff, ...) byte by byte (headers: short, no view needed). */
+export function copyBytes(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, len: number): void {
+  for (let k = 0; k < len; k++) dst[dOff + k] = src[so + k]!;
+}

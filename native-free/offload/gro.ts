@@ -1,0 +1,265 @@
+// Coalescing (GRO) of decapsulated TCP/IPv4 segments into one super-packet
+// for a single TUN write with a virtio_net_hdr (GSO_TCPV4, NEEDS_CSUM), the
+// reverse of tso.ts.
+//
+// One flow is held at a time. A segment joins the held super-packet when:
+//   IPv4: header of 20 bytes (no options), DF set, not a fragment, same
+//         source, destination, TOS and TTL, id = previous id + 1;
+//   TCP:  same ports, seq = where the held payload ends, same ack and window,
+//         identical options, flags ACK with at most PSH (and ECE if the held
+//         one has it) - no SYN, FIN, RST, URG, CWR;
+//   size: payload of the first segment's size (gso_size); a smaller one
+//         joins and closes the super-packet, as does PSH; never past 64 KB;
+//   and its own TCP checksum verifies (the kernel trusts NEEDS_CSUM
+//   packets, so a corrupted segment must not be folded into a fresh sum).
+//
+//   const a = groAdd(g, b, off, len);
+//   GRO_HELD:  copied into the held super-packet; nothing to write yet.
+//   GRO_FLUSH: mergeable but not with what is held: write the held one
+//              (n = groFinish(g); write g.out[0, n)), then groAdd again
+//              (it then gives GRO_HELD, or GRO_PASS for a bad checksum).
+//   GRO_PASS:  never mergeable: write the held one first if groPending(g)
+//              (order within a flow), then this packet alone behind a
+//              zeroed virtio_net_hdr (clearVirtioNetHdr).
+// At the end of each receive batch: if groPending(g), write groFinish(g).
+//
+// groFinish writes the virtio_net_hdr at g.out[0], the IPv4 total length and
+// header checksum, the accumulated PSH, and in the TCP checksum field the
+// pseudo-header partial sum (not complemented) for the whole TCP length, as
+// tcp_v4_send_check leaves it for CHECKSUM_PARTIAL. A single held segment is
+// written unchanged with a zero header.
+
+import { pseudoHeaderSum4, sum16 } from '../checksum.js';
+import {
+  IPV4_MIN_HEADER_LENGTH,
+  IPV4_OK,
+  PROTO_TCP,
+  dontFragment,
+  fillHeaderChecksum,
+  headerLength,
+  id,
+  isFragment,
+  protocol,
+  setTotalLength,
+  totalLength,
+  validateIpv4,
+} from '../header/ipv4.js';
+import { copyBytes, copySum16 } from './copy-sum.js';
+import { MAX_SUPER_PACKET } from './tso.js';
+import {
+  TCP_ACK,
+  TCP_CHECKSUM_OFFSET,
+  TCP_ECE,
+  TCP_MIN_HEADER_LENGTH,
+  TCP_PSH,
+  setTcpChecksum,
+  setTcpFlags,
+  tcpAck,
+  tcpFlags,
+  tcpHeaderLength,
+  tcpPorts,
+  tcpSeq,
+  tcpWindow,
+} from './tcp.js';
+import {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_LEN,
+  clearVirtioNetHdr,
+  writeVirtioNetHdr,
+} from './virtio-net-hdr.js';
+
+export const GRO_HELD = 0;
+export const GRO_FLUSH = 1;
+export const GRO_PASS = 2;
+
+// Why a packet passed (g.passReason), for counters and tests.
+export const GRO_PASS_NONE = 0;
+/** Not IPv4, header malformed, or IPv4 options. */
+export const GRO_PASS_NOT_IPV4 = 1;
+/** Not TCP, or its header is malformed. */
+export const GRO_PASS_NOT_TCP = 2;
+/** A fragment, or DF clear. */
+export const GRO_PASS_FRAGMENTABLE = 3;
+/** SYN, FIN, RST, URG or CWR set, or ACK clear. */
+export const GRO_PASS_FLAGS = 4;
+/** No payload (a pure ACK). */
+export const GRO_PASS_NO_PAYLOAD = 5;
+/** The segment's TCP checksum does not verify: the kernel must see it and drop it. */
+export const GRO_PASS_BAD_CHECKSUM = 6;
+/** Larger than a super-packet can hold. */
+export const GRO_PASS_TOO_BIG = 7;
+
+export const GRO_PASS_REASONS = ['none', 'not_ipv4', 'not_tcp', 'fragmentable', 'flags', 'no_payload', 'bad_checksum', 'too_big'] as const;
+
+const MERGEABLE_FLAGS = TCP_ACK | TCP_PSH | TCP_ECE;
+
+export interface GroState {
+  /** virtio_net_hdr at 0, the held IPv4 packet at VIRTIO_NET_HDR_LEN. */
+  readonly out: Uint8Array;
+  /** Largest IPv4 total length a super-packet may reach. */
+  readonly maxPacket: number;
+  /** Segments held (0: nothing). */
+  count: number;
+  /** Bytes of the held IPv4 packet. */
+  length: number;
+  /** No further segment may join (PSH or a short segment joined). */
+  closed: boolean;
+  gsoSize: number;
+  hdrs: number;
+  tcpHeaderLength: number;
+  nextSeq: number;
+  lastId: number;
+  flags: number;
+  passReason: number;
+  /** Super-packets written by groFinish with more than one segment, and segments in them. */
+  superPackets: number;
+  segmentsMerged: number;
+}
+
+/** State for one worker; `maxPacket` at most 65535 (IPv4 total length). */
+export function createGroState(maxPacket = MAX_SUPER_PACKET): GroState {
+  if (!Number.isInteger(maxPacket) || maxPacket < 576 || maxPacket > MAX_SUPER_PACKET) {
+    throw new RangeError(`gro maxPacket must be an integer in [576, ${MAX_SUPER_PACKET}], got ${maxPacket}`);
+  }
+  return {
+    out: new Uint8Array(VIRTIO_NET_HDR_LEN + maxPacket),
+    maxPacket,
+    count: 0,
+    length: 0,
+    closed: false,
+    gsoSize: 0,
+    hdrs: 0,
+    tcpHeaderLength: 0,
+    nextSeq: 0,
+    lastId: 0,
+    flags: 0,
+    passReason: GRO_PASS_NONE,
+    superPackets: 0,
+    segmentsMerged: 0,
+  };
+}
+
+export function groPending(g: GroState): boolean {
+  return g.count > 0;
+}
+
+function pass(g: GroState, reason: number): number {
+  g.passReason = reason;
+  return GRO_PASS;
+}
+
+/** Pseudo-header sum without the length, read from an IPv4 header at p. */
+function pseudo4(b: Uint8Array, p: number): number {
+  return pseudoHeaderSum4(
+    ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0,
+    ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0,
+    PROTO_TCP,
+    0,
+  );
+}
+
+/** Offers the IPv4 packet b[off, off+len) (bytes past its total length are ignored). */
+export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): number {
+  if (off < 0 || len > b.length - off || validateIpv4(b, off, len) !== IPV4_OK) return pass(g, GRO_PASS_NOT_IPV4);
+  const ihl = headerLength(b, off);
+  if (ihl !== IPV4_MIN_HEADER_LENGTH) return pass(g, GRO_PASS_NOT_IPV4);
+  if (protocol(b, off) !== PROTO_TCP) return pass(g, GRO_PASS_NOT_TCP);
+  if (isFragment(b, off) || !dontFragment(b, off)) return pass(g, GRO_PASS_FRAGMENTABLE);
+  const total = totalLength(b, off);
+  const t = off + ihl;
+  const tcpLen = total - ihl;
+  if (tcpLen < TCP_MIN_HEADER_LENGTH) return pass(g, GRO_PASS_NOT_TCP);
+  const thl = tcpHeaderLength(b, t);
+  if (thl < TCP_MIN_HEADER_LENGTH || thl > tcpLen) return pass(g, GRO_PASS_NOT_TCP);
+  const flags = tcpFlags(b, t);
+  if ((flags & ~MERGEABLE_FLAGS) !== 0 || (flags & TCP_ACK) === 0 || (b[t + 12]! & 0x0f) !== 0) return pass(g, GRO_PASS_FLAGS);
+  const n = tcpLen - thl;
+  if (n === 0) return pass(g, GRO_PASS_NO_PAYLOAD);
+  if (total > g.maxPacket) return pass(g, GRO_PASS_TOO_BIG);
+
+  const o = g.out;
+  const held = VIRTIO_NET_HDR_LEN;
+  if (g.count === 0) {
+    // Start a super-packet with this segment, verifying its checksum on the way.
+    copyBytes(b, off, o, held, ihl + thl);
+    const s = copySum16(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
+    if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
+    g.count = 1;
+    g.length = total;
+    g.closed = (flags & TCP_PSH) !== 0;
+    g.gsoSize = n;
+    g.hdrs = ihl + thl;
+    g.tcpHeaderLength = thl;
+    g.nextSeq = (tcpSeq(b, t) + n) >>> 0;
+    g.lastId = id(b, off);
+    g.flags = flags;
+    return GRO_HELD;
+  }
+
+  // Same flow and in order? Compare with the held headers in place.
+  const ht = held + IPV4_MIN_HEADER_LENGTH;
+  if (
+    g.closed ||
+    thl !== g.tcpHeaderLength ||
+    n > g.gsoSize ||
+    g.length + n > g.maxPacket ||
+    b[off + 1] !== o[held + 1] || // TOS (ECN included)
+    b[off + 8] !== o[held + 8] || // TTL
+    !same(b, off + 12, o, held + 12, 8) || // addresses
+    tcpPorts(b, t) !== tcpPorts(o, ht) ||
+    tcpSeq(b, t) !== g.nextSeq ||
+    tcpAck(b, t) !== tcpAck(o, ht) ||
+    tcpWindow(b, t) !== tcpWindow(o, ht) ||
+    (flags & ~TCP_PSH) !== (g.flags & ~TCP_PSH) ||
+    id(b, off) !== ((g.lastId + 1) & 0xffff) ||
+    !same(b, t + TCP_MIN_HEADER_LENGTH, o, ht + TCP_MIN_HEADER_LENGTH, thl - TCP_MIN_HEADER_LENGTH)
+  ) {
+    return GRO_FLUSH;
+  }
+  const at = held + g.length;
+  const s = copySum16(b, t + thl, o, at, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
+  if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
+  g.count++;
+  g.length += n;
+  g.nextSeq = (g.nextSeq + n) >>> 0;
+  g.lastId = (g.lastId + 1) & 0xffff;
+  g.flags |= flags & TCP_PSH;
+  if ((flags & TCP_PSH) !== 0 || n < g.gsoSize) g.closed = true;
+  return GRO_HELD;
+}
+
+function same(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a[ao + k] !== b[bo + k]) return false;
+  return true;
+}
+
+/**
+ * Completes the held super-packet and returns the bytes to write,
+ * g.out[0, n): virtio_net_hdr and IPv4 packet. Empties the state. 0 when
+ * nothing is held.
+ */
+export function groFinish(g: GroState): number {
+  if (g.count === 0) return 0;
+  const o = g.out;
+  const p = VIRTIO_NET_HDR_LEN;
+  const n = VIRTIO_NET_HDR_LEN + g.length;
+  if (g.count === 1) {
+    clearVirtioNetHdr(o, 0);
+  } else {
+    const t = p + IPV4_MIN_HEADER_LENGTH;
+    setTotalLength(o, p, g.length);
+    fillHeaderChecksum(o, p);
+    setTcpFlags(o, t, g.flags);
+    const tcpLen = g.length - IPV4_MIN_HEADER_LENGTH;
+    const partial = sum16(o, 0, 0, pseudo4(o, p) + tcpLen);
+    setTcpChecksum(o, t, partial);
+    writeVirtioNetHdr(o, 0, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, g.hdrs, g.gsoSize, IPV4_MIN_HEADER_LENGTH, TCP_CHECKSUM_OFFSET);
+    g.superPackets++;
+    g.segmentsMerged += g.count;
+  }
+  g.count = 0;
+  g.length = 0;
+  g.closed = false;
+  return n;
+}

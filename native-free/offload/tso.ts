@@ -1,0 +1,227 @@
+// From a TUN read to packets for the tunnel: segmentation of a TCP/IPv4
+// super-packet (VIRTIO_NET_HDR_GSO_TCPV4, what TUNSETOFFLOAD(TUN_F_TSO4) lets
+// the kernel hand us) into gso_size segments, and completion of a partial
+// checksum (NEEDS_CSUM without GSO, what TUN_F_CSUM lets it hand us).
+//
+// Segments are written into a caller's slab, one per `stride` bytes, each
+// `headroom` bytes into its slot so encapsulation can prepend its headers in
+// place:
+//
+//   slab.offset + i*stride
+//   | headroom ........ | IPv4 | TCP | payload[i*mss, (i+1)*mss) | (unused) |
+//                       ^ r.offsets[i], r.lengths[i] bytes
+//
+// Per segment, as the kernel's tcp_gso_segment / inet_gso_segment do:
+//   IPv4: total length, id = original id + i (mod 2^16), header checksum;
+//   TCP:  seq = original seq + i*mss, CWR only on the first segment, FIN and
+//         PSH only on the last, other flags, ack, window, options copied,
+//         full checksum (the super-packet's field holds only the
+//         pseudo-header sum and is ignored).
+// Nothing is allocated per call; malformed input gives a reason, never a throw.
+
+import { pseudoHeaderSum4, sum16 } from '../checksum.js';
+import {
+  fillHeaderChecksum,
+  headerLength,
+  id,
+  isFragment,
+  protocol,
+  PROTO_TCP,
+  setId,
+  setTotalLength,
+  totalLength,
+  validateIpv4,
+  IPV4_OK,
+} from '../header/ipv4.js';
+import { copyBytes, copySum16 } from './copy-sum.js';
+import {
+  OFFLOAD_BAD_IP,
+  OFFLOAD_BAD_TCP,
+  OFFLOAD_NOT_TCP,
+  OFFLOAD_OK,
+  OFFLOAD_SEGMENT_TOO_BIG,
+  OFFLOAD_TOO_MANY_SEGMENTS,
+  OFFLOAD_UNSUPPORTED_GSO,
+} from './reasons.js';
+import {
+  TCP_CWR,
+  TCP_FIN,
+  TCP_MIN_HEADER_LENGTH,
+  TCP_PSH,
+  setTcpChecksum,
+  setTcpFlags,
+  setTcpSeq,
+  tcpFlags,
+  tcpHeaderLength,
+  tcpSeq,
+} from './tcp.js';
+import {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_LEN,
+  validateVirtioNetHdr,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetFlags,
+  vnetGsoSize,
+  vnetGsoType,
+} from './virtio-net-hdr.js';
+
+/** Largest IPv4 packet (total length is 16 bits). */
+export const MAX_SUPER_PACKET = 65535;
+
+/** Where segments go: slots of `stride` bytes from `offset`, each used from `headroom` on. */
+export interface TsoSlab {
+  readonly b: Uint8Array;
+  readonly offset: number;
+  readonly stride: number;
+  readonly headroom: number;
+  /** Number of slots. */
+  readonly capacity: number;
+}
+
+/**
+ * The packets a TUN read turned into, reused from call to call. The packets
+ * are in `buf`: the slab when segmented, the read itself when the packet was
+ * used in place (no GSO).
+ */
+export interface OffloadResult {
+  buf: Uint8Array;
+  count: number;
+  /** True when buf is the caller's read (packet in place, behind the virtio_net_hdr). */
+  inPlace: boolean;
+  readonly offsets: Int32Array;
+  readonly lengths: Int32Array;
+}
+
+/** A slab of `capacity` slots; stride defaults to headroom + mtu rounded up to 64. */
+export function createTsoSlab(capacity: number, mtu: number, headroom: number, stride = (headroom + mtu + 63) & ~63): TsoSlab {
+  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`slab capacity must be a positive integer, got ${capacity}`);
+  if (!Number.isInteger(stride) || stride < headroom + 40) throw new RangeError(`slab stride ${stride} leaves no room after ${headroom} bytes of headroom`);
+  return { b: new Uint8Array(capacity * stride), offset: 0, stride, headroom, capacity };
+}
+
+export function createOffloadResult(capacity: number): OffloadResult {
+  return { buf: new Uint8Array(0), count: 0, inPlace: false, offsets: new Int32Array(capacity), lengths: new Int32Array(capacity) };
+}
+
+/**
+ * Completes the checksum of a NEEDS_CSUM packet in place: sums
+ * p[start, end) (the field holds the pseudo-header sum already) and stores
+ * the complement at start + csumOffset; a zero result is stored as 0xffff,
+ * as the kernel does (UDP would otherwise read "no checksum").
+ */
+export function completeChecksum(b: Uint8Array, start: number, end: number, csumOffset: number): void {
+  let c = ~sum16(b, start, end - start) & 0xffff;
+  if (c === 0) c = 0xffff;
+  const at = start + csumOffset;
+  b[at] = c >>> 8;
+  b[at + 1] = c & 0xff;
+}
+
+/**
+ * Turns a TUN read b[off, off+len) — virtio_net_hdr then IP packet — into
+ * ready packets in r. GSO_NONE: the packet stays in place (checksum
+ * completed if NEEDS_CSUM), r.count 1. GSO_TCPV4: segmented into `slab`.
+ * Returns OFFLOAD_OK or a reason; r is only meaningful on OFFLOAD_OK.
+ */
+export function tunReadToPackets(b: Uint8Array, off: number, len: number, slab: TsoSlab, r: OffloadResult): number {
+  const v = validateVirtioNetHdr(b, off, len);
+  if (v !== OFFLOAD_OK) return v;
+  const p = off + VIRTIO_NET_HDR_LEN;
+  const plen = len - VIRTIO_NET_HDR_LEN;
+  const gso = vnetGsoType(b, off) & ~VIRTIO_NET_HDR_GSO_ECN;
+  if (gso === VIRTIO_NET_HDR_GSO_NONE) {
+    if ((vnetFlags(b, off) & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
+      completeChecksum(b, p + vnetCsumStart(b, off), p + plen, vnetCsumOffset(b, off));
+    }
+    if (r.offsets.length < 1) return OFFLOAD_TOO_MANY_SEGMENTS;
+    r.buf = b;
+    r.inPlace = true;
+    r.count = 1;
+    r.offsets[0] = p;
+    r.lengths[0] = plen;
+    return OFFLOAD_OK;
+  }
+  if (gso !== VIRTIO_NET_HDR_GSO_TCPV4) return OFFLOAD_UNSUPPORTED_GSO;
+  return segmentTcp4(b, p, plen, vnetGsoSize(b, off), slab, r);
+}
+
+/**
+ * Segments the TCP/IPv4 packet b[p, p+plen) into segments of at most `mss`
+ * payload bytes, written into `slab`. The slots used must not overlap the
+ * input; the input may be in the same array (a TUN read into a spare slot
+ * of the slab), which lets the payload be copied natively (copyWithin).
+ * Returns OFFLOAD_OK with r filled, or a reason.
+ */
+export function segmentTcp4(b: Uint8Array, p: number, plen: number, mss: number, slab: TsoSlab, r: OffloadResult): number {
+  if (mss < 1) return OFFLOAD_TOO_MANY_SEGMENTS;
+  if (validateIpv4(b, p, plen) !== IPV4_OK || isFragment(b, p)) return OFFLOAD_BAD_IP;
+  if (protocol(b, p) !== PROTO_TCP) return OFFLOAD_NOT_TCP;
+  const ihl = headerLength(b, p);
+  const total = totalLength(b, p);
+  const t = p + ihl;
+  const tcpLen = total - ihl;
+  if (tcpLen < TCP_MIN_HEADER_LENGTH) return OFFLOAD_BAD_TCP;
+  const thl = tcpHeaderLength(b, t);
+  if (thl < TCP_MIN_HEADER_LENGTH || thl > tcpLen) return OFFLOAD_BAD_TCP;
+  const hdrs = ihl + thl;
+  const payload = tcpLen - thl;
+  const count = payload === 0 ? 1 : Math.ceil(payload / mss);
+  if (count > slab.capacity || count > r.offsets.length) return OFFLOAD_TOO_MANY_SEGMENTS;
+  const first = payload < mss ? payload : mss;
+  if (slab.headroom + hdrs + first > slab.stride || slab.offset + (count - 1) * slab.stride + slab.stride > slab.b.length) {
+    return OFFLOAD_SEGMENT_TOO_BIG;
+  }
+
+  const out = slab.b;
+  const id0 = id(b, p);
+  const seq0 = tcpSeq(b, t);
+  const flags0 = tcpFlags(b, t);
+  // Pseudo-header without the length: addresses and protocol, in 16-bit words.
+  const pseudo = pseudoHeaderSum4(
+    ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0,
+    ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0,
+    PROTO_TCP,
+    0,
+  );
+  const last = count - 1;
+  const sameArray = out === b;
+  let src = p + hdrs;
+  let left = payload;
+  for (let i = 0; i < count; i++) {
+    const n = left < mss ? left : mss;
+    const o = slab.offset + i * slab.stride + slab.headroom;
+    const ot = o + ihl;
+    copyBytes(b, p, out, o, hdrs);
+    setTotalLength(out, o, hdrs + n);
+    setId(out, o, (id0 + i) & 0xffff);
+    fillHeaderChecksum(out, o);
+    setTcpSeq(out, ot, (seq0 + i * mss) >>> 0);
+    let f = flags0;
+    if (i > 0) f &= ~TCP_CWR;
+    if (i < last) f &= ~(TCP_FIN | TCP_PSH);
+    setTcpFlags(out, ot, f);
+    setTcpChecksum(out, ot, 0);
+    const h = sum16(out, ot, thl, pseudo + thl + n);
+    let s: number;
+    if (sameArray) {
+      // Read into the slab itself: a native copy, then the sum.
+      out.copyWithin(ot + thl, src, src + n);
+      s = sum16(out, ot + thl, n, h);
+    } else {
+      s = copySum16(b, src, out, ot + thl, n, h);
+    }
+    setTcpChecksum(out, ot, ~s & 0xffff);
+    r.offsets[i] = o;
+    r.lengths[i] = hdrs + n;
+    src += n;
+    left -= n;
+  }
+  r.buf = out;
+  r.inPlace = false;
+  r.count = count;
+  return OFFLOAD_OK;
+}
