@@ -121,19 +121,24 @@ interface IperfJson {
   };
 }
 
-/** iperf3 -s in the server pod, kept for all of a contender's iperf3 runs (it serves one test at a time). */
-export async function startIperfServer(j: Janitor, server: { ns: string; ip: string }, label: string): Promise<Daemon> {
-  const srv = Daemon.start(j, server.ns, `iperf3 -s (${label})`, 'iperf3', ['-s', '-B', server.ip, '-p', String(IPERF_PORT)], join(j.dir, `iperf3-server-${label}.log`));
+/** Starts a server in the server pod and waits until it listens on `port`; stopped again if it never does. */
+async function startListener(j: Janitor, ns: string, port: number, what: string, cmd: string, args: string[], log: string): Promise<Daemon> {
+  const srv = Daemon.start(j, ns, what, cmd, args, log);
   try {
-    await waitFor('iperf3 server to listen', 5000, () => {
+    await waitFor(`${what} to listen`, 5000, () => {
       srv.assertRunning();
-      return inNs(server.ns, 'ss', ['-Hltn', `sport = :${IPERF_PORT}`]).trim() !== '';
+      return inNs(ns, 'ss', ['-Hltn', `sport = :${port}`]).trim() !== '';
     });
   } catch (e) {
     await srv.stop(2000);
     throw e;
   }
   return srv;
+}
+
+/** iperf3 -s in the server pod, kept for all of a contender's iperf3 runs (it serves one test at a time). */
+export function startIperfServer(j: Janitor, server: { ns: string; ip: string }, label: string): Promise<Daemon> {
+  return startListener(j, server.ns, IPERF_PORT, `iperf3 -s (${label})`, 'iperf3', ['-s', '-B', server.ip, '-p', String(IPERF_PORT)], join(j.dir, `iperf3-server-${label}.log`));
 }
 
 /** Runs `iperf3 -c ... -J` in the client pod; the parsed JSON, or a clear error. */
@@ -280,18 +285,8 @@ const HTTP_LOAD_JS = fileURLToPath(new URL('./http-load.js', import.meta.url));
 export const HTTP_CONNECTIONS = 10;
 
 /** The tiny node HTTP server in the server pod, kept for all of a contender's HTTP runs. */
-export async function startHttpServer(j: Janitor, server: { ns: string; ip: string }, label: string): Promise<Daemon> {
-  const srv = Daemon.start(j, server.ns, `http server (${label})`, process.execPath, [HTTP_SERVER_JS, server.ip, String(HTTP_PORT)], join(j.dir, `http-server-${label}.log`));
-  try {
-    await waitFor('http server to listen', 5000, () => {
-      srv.assertRunning();
-      return inNs(server.ns, 'ss', ['-Hltn', `sport = :${HTTP_PORT}`]).trim() !== '';
-    });
-  } catch (e) {
-    await srv.stop(2000);
-    throw e;
-  }
-  return srv;
+export function startHttpServer(j: Janitor, server: { ns: string; ip: string }, label: string): Promise<Daemon> {
+  return startListener(j, server.ns, HTTP_PORT, `http server (${label})`, process.execPath, [HTTP_SERVER_JS, server.ip, String(HTTP_PORT)], join(j.dir, `http-server-${label}.log`));
 }
 
 export interface HttpResult {
