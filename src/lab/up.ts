@@ -29,7 +29,7 @@ import {
   UNDERLAY_ADDR,
 } from './common.js';
 import { labDown } from './down.js';
-import { alive, ipn, labNamespaces, nsRun, onPath, run } from './exec.js';
+import { alive, cmdline, ipn, labNamespaces, nsRun, onPath, run } from './exec.js';
 import { type LabNode, type LabState, writeState } from './state.js';
 import { isLabWeft, logTail, nodeStatus, spawnDetached, startWeft } from './weft.js';
 
@@ -292,7 +292,9 @@ async function waitReady(node: LabNode, opts: UpOptions, t0: number): Promise<vo
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     check(opts.signal);
-    if (node.pid === null || !alive(node.pid) || !isLabWeft(node.pid)) {
+    // /proc/<pid>/cmdline reads empty while the process is inside execve (seen
+    // here about 1 in 150 starts): that is "starting", not "exited".
+    if (node.pid === null || !alive(node.pid) || (!isLabWeft(node.pid) && cmdline(node.pid) !== '')) {
       throw new LabError(`weft on ${node.name} exited: ${logTail(node.logFile)}`);
     }
     if (existsSync(node.subnetFile)) {
