@@ -39,6 +39,8 @@ export const DROP_TX_ERROR = 15;
 export const DROP_TUN_ERROR = 16;
 /** A datagram longer than the receive buffer (cut by the kernel). */
 export const DROP_TRUNCATED = 17;
+/** A TUN read with offloads on that cannot be turned into packets (bad virtio_net_hdr, a super-packet that cannot be segmented): offload/reasons.ts says which. */
+export const DROP_BAD_OFFLOAD = 18;
 
 export const DROP_REASONS = [
   'forward',
@@ -59,6 +61,7 @@ export const DROP_REASONS = [
   'tx_error',
   'tun_error',
   'truncated',
+  'bad_offload',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

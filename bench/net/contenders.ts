@@ -197,8 +197,10 @@ class Weft implements Contender {
   constructor(
     readonly backend: 'vxlan' | 'ipip' | 'udp',
     readonly port: number,
+    /** --offload=false: one syscall per packet everywhere, to show what the offloads are worth. */
+    readonly offload = true,
   ) {
-    this.name = `weft-${backend}`;
+    this.name = `weft-${backend}${offload ? '' : '-no-offload'}`;
   }
 
   async setup({ t, j }: Ctx): Promise<Setup> {
@@ -223,6 +225,7 @@ class Weft implements Contender {
         '--healthz-ip', '127.0.0.1',
         '--healthz-port', String(HEALTHZ_PORT),
         '--workers', '2',
+        ...(this.offload ? [] : ['--offload=false']),
       ];
       this.daemons.push(Daemon.start(j, n.ns, `weft ${this.backend} n${i + 1}`, process.execPath, args, join(nodeDir, 'weft.log')));
     }
@@ -285,5 +288,5 @@ class Weft implements Contender {
 }
 
 export function allContenders(): Contender[] {
-  return [new Routes(), new KernelVxlan(), new Quicktun(), new Weft('vxlan', 4789), new Weft('ipip', 0), new Weft('udp', 8285)];
+  return [new Routes(), new KernelVxlan(), new Quicktun(), new Weft('vxlan', 4789), new Weft('ipip', 0), new Weft('udp', 8285), new Weft('vxlan', 4789, false)];
 }

@@ -16,14 +16,14 @@
 //   const a = groAdd(g, b, off, len);
 //   GRO_HELD:  copied into the held super-packet; nothing to write yet.
 //   GRO_FLUSH: mergeable but not with what is held: write the held one
-//              (n = groFinish(g); write g.out[0, n)), then groAdd again
+//              (n = groFinish(g); write g.out[g.base, g.base + n)), then groAdd again
 //              (it then gives GRO_HELD, or GRO_PASS for a bad checksum).
 //   GRO_PASS:  never mergeable: write the held one first if groPending(g)
 //              (order within a flow), then this packet alone behind a
 //              zeroed virtio_net_hdr (clearVirtioNetHdr).
 // At the end of each receive batch: if groPending(g), write groFinish(g).
 //
-// groFinish writes the virtio_net_hdr at g.out[0], the IPv4 total length and
+// groFinish writes the virtio_net_hdr at g.out[g.base], the IPv4 total length and
 // header checksum, the accumulated PSH, and in the TCP checksum field the
 // pseudo-header partial sum (not complemented) for the whole TCP length, as
 // tcp_v4_send_check leaves it for CHECKSUM_PARTIAL. A single held segment is
@@ -95,8 +95,9 @@ export const GRO_PASS_REASONS = ['none', 'not_ipv4', 'not_tcp', 'fragmentable', 
 const MERGEABLE_FLAGS = TCP_ACK | TCP_PSH | TCP_ECE;
 
 export interface GroState {
-  /** virtio_net_hdr at 0, the held IPv4 packet at VIRTIO_NET_HDR_LEN. */
+  /** virtio_net_hdr at `base`, the held IPv4 packet at base + VIRTIO_NET_HDR_LEN. */
   readonly out: Uint8Array;
+  readonly base: number;
   /** Largest IPv4 total length a super-packet may reach. */
   readonly maxPacket: number;
   /** Segments held (0: nothing). */
@@ -117,13 +118,24 @@ export interface GroState {
   segmentsMerged: number;
 }
 
-/** State for one worker; `maxPacket` at most 65535 (IPv4 total length). */
-export function createGroState(maxPacket = MAX_SUPER_PACKET): GroState {
+/**
+ * State for one worker; `maxPacket` at most 65535 (IPv4 total length). With
+ * `area`, the super-packet is built in area.buf from area.offset on
+ * (VIRTIO_NET_HDR_LEN + maxPacket bytes): when segments are offered from the
+ * same array (a receive buffer with this area at its end) they are moved with
+ * copyWithin, a native memmove, instead of a JS byte loop.
+ */
+export function createGroState(maxPacket = MAX_SUPER_PACKET, area?: { buf: Uint8Array; offset: number }): GroState {
   if (!Number.isInteger(maxPacket) || maxPacket < 576 || maxPacket > MAX_SUPER_PACKET) {
     throw new RangeError(`gro maxPacket must be an integer in [576, ${MAX_SUPER_PACKET}], got ${maxPacket}`);
   }
+  const need = VIRTIO_NET_HDR_LEN + maxPacket;
+  if (area !== undefined && !(Number.isInteger(area.offset) && area.offset >= 0 && area.offset + need <= area.buf.length)) {
+    throw new RangeError(`gro area at ${area.offset} needs ${need} bytes inside a buffer of ${area.buf.length}`);
+  }
   return {
-    out: new Uint8Array(VIRTIO_NET_HDR_LEN + maxPacket),
+    out: area?.buf ?? new Uint8Array(need),
+    base: area?.offset ?? 0,
     maxPacket,
     count: 0,
     length: 0,
@@ -138,6 +150,13 @@ export function createGroState(maxPacket = MAX_SUPER_PACKET): GroState {
     superPackets: 0,
     segmentsMerged: 0,
   };
+}
+
+/** Copies b[from, from+len) to o[to, to+len) and returns the sum of the bytes plus `initial`. */
+function moveSum(b: Uint8Array, from: number, o: Uint8Array, to: number, len: number, initial: number): number {
+  if (b !== o) return copySum16(b, from, o, to, len, initial);
+  o.copyWithin(to, from, from + len);
+  return sum16(o, to, len, initial);
 }
 
 export function groPending(g: GroState): boolean {
@@ -179,11 +198,11 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
   if (total > g.maxPacket) return pass(g, GRO_PASS_TOO_BIG);
 
   const o = g.out;
-  const held = VIRTIO_NET_HDR_LEN;
+  const held = g.base + VIRTIO_NET_HDR_LEN;
   if (g.count === 0) {
     // Start a super-packet with this segment, verifying its checksum on the way.
     copyBytes(b, off, o, held, ihl + thl);
-    const s = copySum16(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
+    const s = moveSum(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
     if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
     g.count = 1;
     g.length = total;
@@ -218,7 +237,7 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
     return GRO_FLUSH;
   }
   const at = held + g.length;
-  const s = copySum16(b, t + thl, o, at, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
+  const s = moveSum(b, t + thl, o, at, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
   if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
   g.count++;
   g.length += n;
@@ -236,16 +255,16 @@ function same(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number)
 
 /**
  * Completes the held super-packet and returns the bytes to write,
- * g.out[0, n): virtio_net_hdr and IPv4 packet. Empties the state. 0 when
+ * g.out[g.base, g.base + n): virtio_net_hdr and IPv4 packet. Empties the state. 0 when
  * nothing is held.
  */
 export function groFinish(g: GroState): number {
   if (g.count === 0) return 0;
   const o = g.out;
-  const p = VIRTIO_NET_HDR_LEN;
+  const p = g.base + VIRTIO_NET_HDR_LEN;
   const n = VIRTIO_NET_HDR_LEN + g.length;
   if (g.count === 1) {
-    clearVirtioNetHdr(o, 0);
+    clearVirtioNetHdr(o, g.base);
   } else {
     const t = p + IPV4_MIN_HEADER_LENGTH;
     setTotalLength(o, p, g.length);
@@ -254,7 +273,7 @@ export function groFinish(g: GroState): number {
     const tcpLen = g.length - IPV4_MIN_HEADER_LENGTH;
     const partial = sum16(o, 0, 0, pseudo4(o, p) + tcpLen);
     setTcpChecksum(o, t, partial);
-    writeVirtioNetHdr(o, 0, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, g.hdrs, g.gsoSize, IPV4_MIN_HEADER_LENGTH, TCP_CHECKSUM_OFFSET);
+    writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, g.hdrs, g.gsoSize, IPV4_MIN_HEADER_LENGTH, TCP_CHECKSUM_OFFSET);
     g.superPackets++;
     g.segmentsMerged += g.count;
   }

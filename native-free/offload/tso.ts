@@ -75,11 +75,12 @@ export const MAX_SUPER_PACKET = 65535;
 /** Where segments go: slots of `stride` bytes from `offset`, each used from `headroom` on. */
 export interface TsoSlab {
   readonly b: Uint8Array;
-  readonly offset: number;
-  readonly stride: number;
+  /** Where slot 0 starts, the stride and the slot count may change between calls (packedStride). */
+  offset: number;
+  stride: number;
   readonly headroom: number;
   /** Number of slots. */
-  readonly capacity: number;
+  capacity: number;
 }
 
 /**
@@ -105,6 +106,23 @@ export function createTsoSlab(capacity: number, mtu: number, headroom: number, s
 
 export function createOffloadResult(capacity: number): OffloadResult {
   return { buf: new Uint8Array(0), count: 0, inPlace: false, offsets: new Int32Array(capacity), lengths: new Int32Array(capacity) };
+}
+
+/**
+ * The stride that packs the segments of the TCP super-packet behind the
+ * virtio_net_hdr at b[off, off+len) back to back: per slot `headroom` bytes
+ * (the encapsulation headers), the IPv4 and TCP headers, gso_size bytes of
+ * payload. Every segment but the last then fills its slot exactly, the layout
+ * one UDP_SEGMENT send of equal-sized datagrams needs. 0 when the headers
+ * cannot be read; tunReadToPackets then names what is wrong.
+ */
+export function packedStride(b: Uint8Array, off: number, len: number, headroom: number): number {
+  const p = off + VIRTIO_NET_HDR_LEN;
+  if (off < 0 || off + len > b.length || len < VIRTIO_NET_HDR_LEN + 40) return 0;
+  const ihl = (b[p]! & 0x0f) * 4;
+  if (ihl < 20 || VIRTIO_NET_HDR_LEN + ihl + 20 > len) return 0;
+  const thl = (b[p + ihl + 12]! >>> 4) * 4;
+  return headroom + ihl + thl + vnetGsoSize(b, off);
 }
 
 /**

@@ -14,6 +14,8 @@ export interface DaemonStatus {
   mtu: number;
   tun: string;
   ready: boolean;
+  /** Offloads in effect (asked for and accepted by the kernel). */
+  offload?: { tun: boolean; udpGso: boolean; udpGro: boolean };
   peers: { subnet: string; publicIp: string; vtepMac: string | null; since: string }[];
   workers: { index: number; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }[];
   workerRestarts: number;
@@ -49,12 +51,18 @@ export function daemonGet<T>(socket: string, path: string, timeoutMs = 3000): Pr
   });
 }
 
+function offloads(o: NonNullable<DaemonStatus['offload']>): string {
+  const on = (b: boolean) => (b ? 'on' : 'off');
+  return `tun (TSO, checksum, GRO writes) ${on(o.tun)}, udp gso ${on(o.udpGso)}, udp gro ${on(o.udpGro)}`;
+}
+
 export function formatStatus(s: DaemonStatus): string {
   const backend = s.backend === 'vxlan' ? `vxlan, VNI ${s.vni}, port ${s.port}` : s.backend === 'udp' ? `udp, port ${s.port}` : s.backend;
   const out = [
     `lease     ${s.lease.subnet} on ${s.lease.publicIp} (${backend})`,
     `expires   ${s.lease.expiration ?? 'never (a reservation, or a Kubernetes podCIDR)'}`,
     `vtep mac  ${s.vtepMac}    mtu ${s.mtu}    tun ${s.tun}    ${s.ready ? 'ready' : 'NOT READY'}`,
+    ...(s.offload ? [`offloads  ${offloads(s.offload)}`] : []),
     '',
     `peers (${s.peers.length})`,
     s.peers.length === 0 ? '  none' : table(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'SINCE'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac ?? '-', p.since])),

@@ -2,6 +2,7 @@
 // row (no atomics needed, one writer per row); the main thread sums rows for
 // /metrics and `weft status`. Float64 keeps exact integers up to 2^53.
 import { REASON_COUNT } from '../../native-free/drop.js';
+import { OFFLOAD_REASON_COUNT } from '../../native-free/offload/reasons.js';
 
 export const TX_PACKETS = 0;
 export const TX_BYTES = 1;
@@ -9,7 +10,25 @@ export const RX_PACKETS = 2;
 export const RX_BYTES = 3;
 /** Drops by reason code start here: DROPS + code. */
 export const DROPS = 4;
-export const ROW = DROPS + REASON_COUNT;
+/** Offload work (see src/dataplane/tx-offload.ts, rx-path.ts), after the drops. */
+export const OFFLOAD = DROPS + REASON_COUNT;
+/** TCP super-packets read from the TUN (GSO_TCPV4), and the segments made of them. */
+export const TSO_SUPER_PACKETS = OFFLOAD;
+export const TSO_SEGMENTS = OFFLOAD + 1;
+/** sendmmsg entries sent with UDP_SEGMENT, and the datagrams they became. */
+export const GSO_SENDS = OFFLOAD + 2;
+export const GSO_SEGMENTS = OFFLOAD + 3;
+/** Coalesced datagrams received (UDP_GRO), and the datagrams in them. */
+export const UDP_GRO_DATAGRAMS = OFFLOAD + 4;
+export const UDP_GRO_SEGMENTS = OFFLOAD + 5;
+/** Coalesced TUN writes (GSO_TCPV4 super-packets) and the segments merged into them. */
+export const TUN_GRO_WRITES = OFFLOAD + 6;
+export const TUN_GRO_SEGMENTS = OFFLOAD + 7;
+/** Sends that fell back to one datagram per segment because the kernel refused UDP_SEGMENT. */
+export const GSO_FALLBACKS = OFFLOAD + 8;
+/** TUN reads dropped as bad_offload, by offload reason (native-free/offload/reasons.ts). */
+export const OFFLOAD_DROPS = OFFLOAD + 9;
+export const ROW = OFFLOAD_DROPS + OFFLOAD_REASON_COUNT;
 
 export function createCounters(workers: number): SharedArrayBuffer {
   return new SharedArrayBuffer(workers * ROW * Float64Array.BYTES_PER_ELEMENT);

@@ -49,9 +49,20 @@ export interface RunFlags {
   kubeAnnotationPrefix: string;
   netConfigPath: string;
   setNodeNetworkUnavailable: boolean;
+  /** Offloads asked for; each also falls back on its own when the kernel refuses it. */
+  offload: OffloadFlags;
   nodeName: string | null;
   podName: string | null;
   podNamespace: string | null;
+}
+
+export interface OffloadFlags {
+  /** IFF_VNET_HDR + TUNSETOFFLOAD: TCP super-packets and partial checksums from the TUN, coalesced (GRO) writes to it. */
+  tun: boolean;
+  /** UDP_SEGMENT: one send per super-packet's segments (vxlan, udp). */
+  udpGso: boolean;
+  /** UDP_GRO: the kernel hands coalesced datagrams to the socket (vxlan, udp). */
+  udpGro: boolean;
 }
 
 interface FlagSpec {
@@ -116,6 +127,10 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
     default: '@weft',
     help: 'unix socket where `weft status` reaches this daemon; "@name" is an abstract socket, private to the network namespace',
   },
+  offload: { type: 'string', default: 'true', help: 'all offloads below (true or false); false gives one syscall per packet everywhere' },
+  'tun-offload': { type: 'string', default: 'true', help: 'TUN offloads: read TCP super-packets up to 64 KB and segment them here, write received segments coalesced (true or false)' },
+  'udp-gso': { type: 'string', default: 'true', help: 'UDP_SEGMENT: send all segments of a super-packet in one call (true or false)' },
+  'udp-gro': { type: 'string', default: 'true', help: 'UDP_GRO: receive datagrams the kernel coalesced (true or false)' },
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
@@ -224,14 +239,18 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     }
   }
   const canReach = get('iface-can-reach');
-  const forwardRules = get('iptables-forward-rules')!;
-  if (forwardRules !== 'true' && forwardRules !== 'false') {
-    throw new FlagError(`--iptables-forward-rules is "${forwardRules}": use true or false`);
-  }
-  const setUnavailable = get('set-node-network-unavailable')!;
-  if (setUnavailable !== 'true' && setUnavailable !== 'false') {
-    throw new FlagError(`--set-node-network-unavailable is "${setUnavailable}": use true or false`);
-  }
+  /** A flag that takes exactly "true" or "false". */
+  const trueFalse = (name: string): boolean => {
+    const v = get(name)!;
+    if (v !== 'true' && v !== 'false') throw new FlagError(`--${name} is "${v}": use true or false`);
+    return v === 'true';
+  };
+  const offloads = trueFalse('offload');
+  const offload: OffloadFlags = {
+    tun: trueFalse('tun-offload') && offloads,
+    udpGso: trueFalse('udp-gso') && offloads,
+    udpGro: trueFalse('udp-gro') && offloads,
+  };
   return {
     etcdEndpoints: endpoints(get('etcd-endpoints')!),
     etcdPrefix: prefix,
@@ -248,7 +267,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     ipMasq: bool('ip-masq'),
     ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
     iptablesResyncSeconds: integer('iptables-resync', get('iptables-resync')!, 1, 3600),
-    iptablesForwardRules: forwardRules === 'true',
+    iptablesForwardRules: trueFalse('iptables-forward-rules'),
     subnetFile: get('subnet-file')!,
     stateDir: get('state-dir')!,
     healthzIp: ipv4('healthz-ip', get('healthz-ip')!),
@@ -263,7 +282,8 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     kubeApiUrl: get('kube-api-url') || null,
     kubeAnnotationPrefix: get('kube-annotation-prefix')!,
     netConfigPath: get('net-config-path')!,
-    setNodeNetworkUnavailable: setUnavailable === 'true',
+    setNodeNetworkUnavailable: trueFalse('set-node-network-unavailable'),
+    offload,
     nodeName,
     podName,
     podNamespace,

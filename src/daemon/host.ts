@@ -1,15 +1,18 @@
 // What the daemon changes on the host, applied all-or-nothing and undone on
 // exit: a multi-queue TUN (one queue per worker) with this node's tunnel
 // address (/32) and MTU, one route for the whole cluster network through it,
-// and the underlay sockets.
+// and the underlay sockets. Offloads (TUN TSO/checksum with a virtio_net_hdr,
+// UDP GSO and GRO) are asked for here; each one the kernel refuses is left
+// off on its own, with the reason, and the data path runs without it.
 import { existsSync, writeFileSync } from 'node:fs';
 import { WeftError } from '../../native-free/errors.js';
 import { configureLink } from '../sys/link.js';
 import { closeQuietly } from '../sys/libc.js';
 import { deleteRoute, replaceRoute } from '../sys/netlink.js';
 import { openIpip } from '../sys/raw.js';
-import { closeTun, openTun, type Tun } from '../sys/tun.js';
-import { openUdp } from '../sys/udp.js';
+import { closeTun, openTun, setTunOffload, setVnetHdrSize, type Tun } from '../sys/tun.js';
+import { enableUdpGro, openUdp, udpGsoSupported } from '../sys/udp.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
 export class HostError extends WeftError {
   constructor(message: string) {
@@ -25,6 +28,9 @@ export interface SocketPlan {
   /** Underlay address to bind to. */
   bindAddr: string;
   port: number;
+  /** Ask for UDP_SEGMENT / UDP_GRO (ignored for ipip: a raw socket has neither). */
+  udpGso: boolean;
+  udpGro: boolean;
 }
 
 export interface UnderlaySockets {
@@ -33,6 +39,9 @@ export interface UnderlaySockets {
   rxFds: number[];
   /** Every fd opened, once each. */
   owned: number[];
+  /** In effect on every socket. */
+  udpGso: boolean;
+  udpGro: boolean;
 }
 
 export function releaseSockets(s: UnderlaySockets): void {
@@ -52,7 +61,12 @@ export interface HostPlan {
   /** Underlay address to bind to. */
   bindAddr: string;
   port: number;
+  /** Ask for IFF_VNET_HDR + TUNSETOFFLOAD (TSO4, checksum). */
+  tunOffload: boolean;
 }
+
+/** What TUNSETOFFLOAD is asked for, then without ECN if the kernel refuses that. */
+const TUN_OFFLOADS = [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN, TUN_F_CSUM | TUN_F_TSO4];
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 /**
@@ -71,6 +85,9 @@ export class Host {
     readonly rxFds: number[],
     private readonly owned: number[],
     private routed: boolean,
+    /** TUN offloads in effect (IFF_VNET_HDR set), and why not when asked for and refused. */
+    readonly tunOffload: boolean,
+    readonly tunOffloadRefused: string | null,
   ) {}
 
   /**
@@ -95,11 +112,17 @@ export class Host {
   static apply(plan: HostPlan, sockets: UnderlaySockets): Host {
     let tun: Tun | null = null;
     try {
-      tun = openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true });
+      let refused: string | null = null;
+      if (plan.tunOffload) {
+        const t = openOffloadTun(plan);
+        if (typeof t === 'string') refused = t;
+        else tun = t;
+      }
+      tun ??= openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true });
       disableIpv6(tun.name);
       configureLink(tun.name, { mtu: plan.mtu, txQueueLen: TUN_TX_QUEUE, address: [plan.tunnelAddr, 32], up: true });
       replaceRoute({ dst: plan.network.addr, prefixLen: plan.network.len, dev: tun.name });
-      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, true);
+      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, true, plan.tunOffload && refused === null, refused);
     } catch (e) {
       releaseSockets(sockets);
       if (tun) closeTun(tun); // the device, its address and its routes go with its last queue
@@ -124,6 +147,29 @@ export class Host {
 }
 
 /**
+ * The TUN with IFF_VNET_HDR and TSO4/checksum offload on every queue, or why
+ * the kernel refused it (the half-made device is closed: the caller opens a
+ * plain one). Other errors (permissions, a name in use) throw as for a plain TUN.
+ */
+function openOffloadTun(plan: HostPlan): Tun | string {
+  const tun = openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true, vnetHdr: true });
+  let last = '';
+  for (const flags of TUN_OFFLOADS) {
+    try {
+      for (const fd of tun.fds) {
+        setVnetHdrSize(fd, VIRTIO_NET_HDR_LEN);
+        setTunOffload(fd, flags);
+      }
+      return tun;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+  }
+  closeTun(tun);
+  return last;
+}
+
+/**
  * weft carries IPv4 only: without this the kernel sends IPv6 router and
  * neighbour solicitations into the TUN, which would only be dropped.
  */
@@ -135,7 +181,7 @@ function disableIpv6(name: string): void {
   }
 }
 
-function openSockets(plan: SocketPlan, owned: number[]): { txFds: number[]; rxFds: number[] } {
+function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, 'owned'> {
   const txFds: number[] = [];
   const rxFds: number[] = [];
   if (plan.backend === 'ipip') {
@@ -147,14 +193,20 @@ function openSockets(plan: SocketPlan, owned: number[]): { txFds: number[]; rxFd
       txFds.push(fd);
       rxFds.push(i === 0 ? fd : -1);
     }
-    return { txFds, rxFds };
+    return { txFds, rxFds, udpGso: false, udpGro: false };
   }
+  let udpGso = plan.udpGso;
+  let udpGro = plan.udpGro;
   for (let i = 0; i < plan.queues; i++) {
     // SO_REUSEPORT: the kernel spreads flows over the workers' sockets.
     const fd = openUdp(plan.bindAddr, plan.port, { rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER });
     owned.push(fd);
     txFds.push(fd);
     rxFds.push(fd);
+    if (udpGso) udpGso = udpGsoSupported(fd);
+    if (udpGro) udpGro = enableUdpGro(fd);
   }
-  return { txFds, rxFds };
+  // The kernel refuses an option for every socket or for none, so a refusal
+  // comes at the first socket and no socket is left with it on.
+  return { txFds, rxFds, udpGso, udpGro };
 }

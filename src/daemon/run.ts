@@ -107,7 +107,15 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
   const port = portOf(config);
-  const sockets = Host.prepare({ tunName: flags.tunName, queues: flags.workers, backend: type, bindAddr: underlay.address, port });
+  const sockets = Host.prepare({
+    tunName: flags.tunName,
+    queues: flags.workers,
+    backend: type,
+    bindAddr: underlay.address,
+    port,
+    udpGso: flags.offload.udpGso,
+    udpGro: flags.offload.udpGro,
+  });
   try {
     const lease = await registry.acquireLease(
       {
@@ -195,6 +203,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
         backend,
         bindAddr: underlay.address,
         port: node.port,
+        tunOffload: flags.offload.tun,
       },
       node.sockets,
     );
@@ -203,6 +212,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     throw e;
   }
   log.info({ tun: host.tun.name, queues: flags.workers, mtu: node.mtu, tunnelAddr, network: config.Network }, 'host programmed');
+  const offload = { tun: host.tunOffload, udpGso: node.sockets.udpGso, udpGro: node.sockets.udpGro };
+  if (host.tunOffloadRefused !== null) log.warn({ reason: host.tunOffloadRefused }, 'the kernel refused TUN offloads: running without them');
+  if (flags.offload.udpGso && backend !== 'ipip' && !offload.udpGso) log.warn('the kernel has no UDP_SEGMENT: one send per datagram');
+  if (flags.offload.udpGro && backend !== 'ipip' && !offload.udpGro) log.warn('the kernel has no UDP_GRO: one datagram per receive');
+  log.info({ offload }, 'offloads');
 
   const counters = createCounters(flags.workers);
   const capture = createCaptureState(flags.workers);
@@ -227,6 +241,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     captureRing: capture.rings[index]!,
     batch: BATCH,
     slotSize,
+    offload,
   }));
   const pool = new WorkerPool(inits, log);
   pool.start();
@@ -349,6 +364,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     mtu: node.mtu,
     tun: host.tun.name,
     ready,
+    offload,
     peers: sync.list(),
     workers: inits.map((_, i) => {
       const row = workerRow(counters, i);

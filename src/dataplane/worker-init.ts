@@ -37,6 +37,17 @@ export interface WorkerInit {
   batch: number;
   /** Bytes per packet slot, headroom included. */
   slotSize: number;
+  /** Offloads in effect: what was asked for and what the kernel accepted. */
+  offload: WorkerOffload;
+}
+
+export interface WorkerOffload {
+  /** The TUN has IFF_VNET_HDR and TUNSETOFFLOAD took TSO4/CSUM: reads are super-packets, writes carry a virtio_net_hdr and are coalesced. */
+  tun: boolean;
+  /** The send socket may use UDP_SEGMENT. */
+  udpGso: boolean;
+  /** The receive socket has UDP_GRO on. */
+  udpGro: boolean;
 }
 
 export const CONTROL_STOP = 0;

@@ -2,7 +2,10 @@
 //
 //   poll(TUN queue, socket, 100 ms)      ← parks only when both are idle
 //   TUN readable    → TxPath.pump(): read ≤ batch packets, encapsulate, sendmmsg
-//   socket readable → RxPath.pump(): recvmmsg ≤ batch, decapsulate, write to TUN
+//                     (TxOffloadPath with offloads: reads may be 64 KB super-packets,
+//                     segmented, encapsulated, sent with UDP_SEGMENT)
+//   socket readable → RxPath.pump(): recvmmsg ≤ batch (UDP_GRO: coalesced),
+//                     decapsulate, write to TUN (TunWriter: coalesced with offloads)
 //   stop flag set   → return (the main thread owns and closes the fds)
 //
 // Route and peer tables are shared memory written by the main thread; this
@@ -23,10 +26,16 @@ import { CaptureRing } from './capture-ring.js';
 import { CaptureTap } from './capture-tap.js';
 import { PollSet } from './poll-set.js';
 import { type Decap, RxPath } from './rx-path.js';
-import { type Encap, TxPath } from './tx-path.js';
+import { type Encap, type TxBase, TxPath } from './tx-path.js';
+import { TxOffloadPath } from './tx-offload.js';
+import { TunWriter } from './tun-writer.js';
+import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
 
 const IDLE_POLL_MS = 100;
+
+/** Bytes each backend's encapsulation writes in front of the inner packet, the kernel socket adding the rest. */
+const ENCAP_HEADROOM: Record<WorkerInit['backend'], number> = { vxlan: VXLAN_PAYLOAD_OVERHEAD, ipip: 0, udp: 0 };
 
 const decapIpipFrom: Decap = (ctx: DecapContext, b, off, len) => decapIpip(ctx, b, off, len);
 const decapVxlanFrom: Decap = (ctx, b, off, len, src) => decapVxlan(ctx, b, off, len, src);
@@ -59,10 +68,18 @@ export function runWorker(init: WorkerInit): void {
   );
   const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers }, peers);
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
-  const tx = new TxPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, init.batch, init.slotSize, HEADROOM, tap);
+  const off = init.offload;
+  const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun);
+  const tx: TxBase = off.tun
+    ? new TxOffloadPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, tun, tap, {
+        reads: init.batch,
+        encapHeadroom: ENCAP_HEADROOM[init.backend],
+        gso: off.udpGso,
+      })
+    : new TxPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, tun, tap, init.batch, init.slotSize, HEADROOM);
   const rx =
     init.rxFd >= 0
-      ? new RxPath(init.rxFd, init.tunFd, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port)
+      ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
 

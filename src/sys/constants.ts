@@ -57,6 +57,7 @@ export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
+export const SO_NO_CHECK = 11; // UDP: send without checksum (breaks GSO)
 export const SO_REUSEPORT = 15;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
@@ -65,8 +66,9 @@ export const IPPROTO_IPIP = 4;
 export const IPPROTO_UDP = 17;
 export const IP_HDRINCL = 3;
 export const SOL_UDP = 17;
-export const UDP_SEGMENT = 103; // GSO, for later
-export const UDP_GRO = 104; // for later
+export const UDP_SEGMENT = 103; // GSO: setsockopt / cmsg with a u16 segment size
+export const UDP_GRO = 104; // setsockopt int; on receive, cmsg with an int segment size
+export const MSG_CTRUNC = 0x8;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_WAITFORONE = 0x10000;
@@ -86,6 +88,15 @@ export const MSG_FLAGS = 48;
 export const MMSG_LEN = 56;
 export const MMSGHDR_SIZE = 64;
 export const POLLFD_SIZE = 8; // int fd; short events; short revents
+// struct cmsghdr: size_t cmsg_len, int cmsg_level, int cmsg_type, then data aligned to 8.
+// CMSG_LEN(n) = 16 + n; CMSG_SPACE(n) = 16 + align8(n).
+export const CMSG_LEVEL = 8;
+export const CMSG_TYPE = 12;
+export const CMSG_HDR_SIZE = 16; // CMSG_LEN(0), also CMSG_DATA's offset
+export const CMSG_LEN_U16 = 18; // CMSG_LEN(sizeof(u16)): UDP_SEGMENT, which wants exactly this
+export const CMSG_SPACE_U16 = 24; // CMSG_SPACE(sizeof(u16))
+export const CMSG_LEN_INT = 20; // CMSG_LEN(sizeof(int)): UDP_GRO
+export const CMSG_SPACE_INT = 24; // CMSG_SPACE(sizeof(int))
 
 // <linux/netlink.h>, <linux/rtnetlink.h>
 export const NETLINK_ROUTE = 0;
@@ -120,4 +131,9 @@ export const SOCKADDR_NL_SIZE = 12; // u16 family, u16 pad, u32 pid, u32 groups
 
 // <asm-generic/errno-base.h>, <asm-generic/errno.h> — the ones the code branches on.
 export const EINTR = 4;
+export const EIO = 5;
 export const EAGAIN = 11;
+export const EINVAL = 22;
+export const EMSGSIZE = 90;
+export const ENOPROTOOPT = 92;
+export const EOPNOTSUPP = 95;

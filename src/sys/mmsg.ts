@@ -6,15 +6,44 @@
 // side: mmsghdr[count], iovec[count] and sockaddr_in[count] in one control buffer,
 // with every pointer computed once (see libc.ts: addresses of ArrayBuffer memory are
 // stable). Per packet, JS only writes an iovec (base, len) and a sockaddr.
-// msg_control stays NULL for now; UDP_SEGMENT / UDP_GRO will hang a cmsg area per
-// entry off the same vector.
+//
+// Ancillary data (cmsg), for UDP GSO/GRO, only in a vector made with { control: true }:
+// then each entry also owns a CMSG_AREA-byte cmsg area at the end of the same buffer,
+// msg_control pointing at it from the start. Without it msg_control stays NULL and
+// msg_controllen 0, and nothing below touches them.
+// - Send (UDP_SEGMENT, "GSO"): setSend(..., segment) writes one cmsg {SOL_UDP,
+//   UDP_SEGMENT, u16 segment}: the kernel sends the entry's buffer as one large skb
+//   that is cut into datagrams of `segment` payload bytes (the last may be shorter) as
+//   late as possible (by the NIC, or in software before the driver). One send costs
+//   one pass through the stack instead of one per datagram. A buffer of at most
+//   `segment` bytes goes out as one plain datagram. Limits (udp_send_skb, checked per
+//   entry): at most UDP_MAX_SEGMENTS segments, else EINVAL (128 in kernels since late
+//   2024: 6.11 and stable backports; 64 before: stay at or below 64 to be portable);
+//   segment + IP/UDP headers within the route MTU, else EMSGSIZE (EINVAL on old
+//   kernels); the whole buffer at most 65507 bytes, else EMSGSIZE; UDP checksums on
+//   (SO_NO_CHECK: EINVAL); EIO through xfrm (IPsec) routes and, before Linux 6.11,
+//   when the route's device cannot checksum-offload (TUN, tx checksumming off). A
+//   sender must then resend the entry as plain datagrams. See udp.ts, sendBatch.
+// - Receive (UDP_GRO): recvBatch gives every entry the whole area back; on a socket with
+//   enableUdpGro (udp.ts) the kernel may deliver several same-size datagrams of one
+//   flow as one entry, adding a cmsg {SOL_UDP, UDP_GRO, int segment}: gsoSize(i) reads
+//   it, 0 for a plain datagram. The entry then holds consecutive datagrams of
+//   gsoSize(i) bytes each, the last possibly shorter; receive buffers must be large
+//   enough (up to 64 KiB) or the rest is cut (truncated(i)). A GSO send that is not
+//   segmented on its way (loopback, veth) reaches such a socket whole in one entry.
 
 import { InvalidArgumentError } from '../../native-free/errors.js';
-import { EAGAIN, EINTR, addressOf, lastErrno, libc, sysError } from './libc.js';
+import { EAGAIN, EINTR, addressOf, lastErrno, libc, sysError, type Hints } from './libc.js';
 import {
+  CMSG_HDR_SIZE,
+  CMSG_LEN_INT,
+  CMSG_LEN_U16,
+  CMSG_SPACE_U16,
   IOVEC_SIZE,
   MMSGHDR_SIZE,
   MMSG_LEN,
+  MSG_CONTROL,
+  MSG_CONTROLLEN,
   MSG_FLAGS,
   MSG_IOV,
   MSG_IOVLEN,
@@ -23,6 +52,9 @@ import {
   MSG_TRUNC,
   MSG_WAITFORONE,
   SOCKADDR_IN_SIZE,
+  SOL_UDP,
+  UDP_GRO,
+  UDP_SEGMENT,
 } from './constants.js';
 import { sockaddrAddr, sockaddrPort, writeSockaddrIn } from './sockaddr.js';
 
@@ -72,37 +104,58 @@ export class PacketSlab {
 
 const U32_PER_MMSG = MMSGHDR_SIZE / 4;
 const U32_PER_IOV = IOVEC_SIZE / 4;
+/**
+ * Bytes of cmsg area per entry in a { control: true } vector: one CMSG_SPACE(int) = 24
+ * (UDP_GRO on receive; UDP_SEGMENT's CMSG_SPACE(u16) is also 24), rounded up to 32.
+ * A receive that brings more ancillary data than fits gets MSG_CTRUNC.
+ */
+export const CMSG_AREA = 32;
+const U32_PER_CMSG_AREA = CMSG_AREA / 4;
+
+export interface MmsgVectorOptions {
+  /** Give every entry its own cmsg area, for UDP_SEGMENT sends and UDP_GRO receives. */
+  control?: boolean;
+}
 
 export class MmsgVector {
   readonly count: number;
   readonly slab: PacketSlab;
-  /** mmsghdr[count] | iovec[count] | sockaddr_in[count] */
+  /** Entries have a cmsg area (constructed with { control: true }). */
+  readonly control: boolean;
+  /** mmsghdr[count] | iovec[count] | sockaddr_in[count] | cmsg area[count] (control only) */
   private readonly ctl: Uint8Array;
   private readonly u32: Uint32Array;
   private readonly iovAt: number; // u32 index of iovec[0]
   private readonly nameAt: number; // byte offset of sockaddr_in[0]
+  private readonly cmsgAt: number; // u32 index of cmsg area[0]
   readonly ptr: number;
 
-  constructor(slab: PacketSlab, count: number) {
+  constructor(slab: PacketSlab, count: number, opts: MmsgVectorOptions = {}) {
     if (!(count > 0 && count <= 1024)) throw new InvalidArgumentError(`mmsg vector of ${count} entries (1–1024)`);
     this.count = count;
     this.slab = slab;
-    const bytes = count * (MMSGHDR_SIZE + IOVEC_SIZE + SOCKADDR_IN_SIZE);
+    this.control = opts.control === true;
+    const bytes = count * (MMSGHDR_SIZE + IOVEC_SIZE + SOCKADDR_IN_SIZE + (this.control ? CMSG_AREA : 0));
     this.ctl = new Uint8Array(new ArrayBuffer(bytes));
     this.u32 = new Uint32Array(this.ctl.buffer);
     this.iovAt = (count * MMSGHDR_SIZE) / 4;
     this.nameAt = count * (MMSGHDR_SIZE + IOVEC_SIZE);
+    this.cmsgAt = (count * (MMSGHDR_SIZE + IOVEC_SIZE + SOCKADDR_IN_SIZE)) / 4; // 8-aligned, as cmsgs must be
     this.ptr = addressOf(this.ctl);
     for (let i = 0; i < count; i++) this.link(i);
   }
 
-  /** Points entry i's msghdr at its own iovec (one) and sockaddr; done once. */
+  /**
+   * Points entry i's msghdr at its own iovec (one), sockaddr and cmsg area (control
+   * vectors; msg_controllen stays 0 until setSend/setRecv); done once.
+   */
   private link(i: number): void {
     const m = i * U32_PER_MMSG;
     this.put64(m + MSG_NAME / 4, this.ptr + this.nameAt + i * SOCKADDR_IN_SIZE);
     this.u32[m + MSG_NAMELEN / 4] = SOCKADDR_IN_SIZE;
     this.put64(m + MSG_IOV / 4, this.ptr + this.iovAt * 4 + i * IOVEC_SIZE);
     this.put64(m + MSG_IOVLEN / 4, 1);
+    if (this.control) this.put64(m + MSG_CONTROL / 4, this.ptr + (this.cmsgAt + i * U32_PER_CMSG_AREA) * 4);
   }
 
   private put64(u32Index: number, v: number): void {
@@ -110,16 +163,57 @@ export class MmsgVector {
     this.u32[u32Index + 1] = Math.floor(v / 0x100000000);
   }
 
-  /** Entry i will send slab.buf[off, off+len) to addr:port. */
-  setSend(i: number, off: number, len: number, addr: number, port: number): void {
+  /**
+   * Entry i will send slab.buf[off, off+len) to addr:port. segment > 0 (1–65535; only
+   * in a { control: true } vector, else InvalidArgumentError) sends it with UDP GSO:
+   * as datagrams of `segment` payload bytes, the last one shorter if len is not a
+   * multiple (see the top of this file for the kernel's limits). segment 0: one plain
+   * datagram (clears a segment set earlier for this entry). No allocation.
+   */
+  setSend(i: number, off: number, len: number, addr: number, port: number, segment = 0): void {
+    if (segment !== 0) {
+      if (!this.control) {
+        throw new InvalidArgumentError(
+          `mmsg entry ${i}: GSO segment ${segment} needs a vector made with { control: true }`,
+        );
+      }
+      if ((segment & 0xffff) !== segment) {
+        throw new InvalidArgumentError(`mmsg entry ${i}: GSO segment ${segment} is not an integer in 1–65535`);
+      }
+    }
     this.setIov(i, off, len);
     writeSockaddrIn(this.ctl, this.nameAt + i * SOCKADDR_IN_SIZE, addr, port);
+    if (!this.control) return;
+    const controlLen = i * U32_PER_MMSG + MSG_CONTROLLEN / 4; // its high half stays 0
+    if (segment === 0) {
+      this.u32[controlLen] = 0;
+      return;
+    }
+    // Rewritten whole every time: a receive into this entry overwrites the area.
+    const c = this.cmsgAt + i * U32_PER_CMSG_AREA;
+    this.u32[c] = CMSG_LEN_U16; // cmsg_len, size_t: the kernel wants exactly CMSG_LEN(2)
+    this.u32[c + 1] = 0;
+    this.u32[c + 2] = SOL_UDP; // cmsg_level
+    this.u32[c + 3] = UDP_SEGMENT; // cmsg_type
+    this.u32[c + 4] = segment; // u16 data (little-endian: its 2 bytes first), then padding
+    this.u32[controlLen] = CMSG_SPACE_U16;
   }
 
-  /** Entry i will receive into slab.buf[off, off+maxLen). */
+  /** Entry i will receive into slab.buf[off, off+maxLen) (and, control vectors, its whole cmsg area). */
   setRecv(i: number, off: number, maxLen: number): void {
     this.setIov(i, off, maxLen);
-    this.u32[i * U32_PER_MMSG + MSG_NAMELEN / 4] = SOCKADDR_IN_SIZE; // the kernel overwrites it
+    const m = i * U32_PER_MMSG;
+    this.u32[m + MSG_NAMELEN / 4] = SOCKADDR_IN_SIZE; // the kernel overwrites it
+    if (this.control) this.u32[m + MSG_CONTROLLEN / 4] = CMSG_AREA; // this too
+  }
+
+  /**
+   * Gives entries [0, n) their whole cmsg area again (the kernel overwrote msg_controllen
+   * with what it used, 0 when it sent no cmsg). recvBatch calls it; no-op without control.
+   */
+  resetControl(n: number): void {
+    if (!this.control) return;
+    for (let i = 0; i < n; i++) this.u32[i * U32_PER_MMSG + MSG_CONTROLLEN / 4] = CMSG_AREA;
   }
 
   /** Entry i receives into slot i's data area, for i in [0, count): the usual setup. */
@@ -154,6 +248,30 @@ export class MmsgVector {
     return (this.u32[i * U32_PER_MMSG + MSG_FLAGS / 4]! & MSG_TRUNC) !== 0;
   }
 
+  /**
+   * After recvBatch on a socket with UDP_GRO: the segment size of entry i, which then
+   * holds length(i) bytes of consecutive datagrams of that size (the last may be
+   * shorter); 0 when it is one plain datagram (no UDP_GRO cmsg came) or the vector has
+   * no control area. No allocation.
+   */
+  gsoSize(i: number): number {
+    if (!this.control || !(i >= 0 && i < this.count)) return 0;
+    const m = i * U32_PER_MMSG + MSG_CONTROLLEN / 4;
+    // What the kernel used of the area; never more than we gave (CMSG_AREA).
+    const used = this.u32[m + 1] === 0 ? Math.min(this.u32[m]!, CMSG_AREA) : 0;
+    const area = this.cmsgAt + i * U32_PER_CMSG_AREA;
+    for (let off = 0; off + CMSG_HDR_SIZE <= used; ) {
+      const c = area + off / 4;
+      const len = this.u32[c]!;
+      if (len < CMSG_HDR_SIZE || this.u32[c + 1] !== 0 || off + len > used) break;
+      if (this.u32[c + 2] === SOL_UDP && this.u32[c + 3] === UDP_GRO && len >= CMSG_LEN_INT) {
+        return this.u32[c + 4]! | 0;
+      }
+      off += (len + 7) & ~7; // CMSG_ALIGN
+    }
+    return 0;
+  }
+
   peerAddr(i: number): number {
     return sockaddrAddr(this.ctl, this.nameAt + i * SOCKADDR_IN_SIZE);
   }
@@ -163,10 +281,26 @@ export class MmsgVector {
   }
 }
 
+const SENDMMSG_HINTS: Hints = {
+  EIO: 'UDP GSO refused (xfrm route, or before Linux 6.11 a device without checksum offload): send without segment',
+  EMSGSIZE: 'the datagram (or a GSO segment) is larger than the path MTU or 64 KiB allows',
+  ENETUNREACH: 'no route to the destination in this network namespace',
+  EHOSTUNREACH: 'no route to the destination in this network namespace',
+  ENOBUFS: 'the device queue is full; retry or drop',
+};
+
 /**
  * sendmmsg of entries [first, first+n). Returns how many went out: fewer than n when
- * the socket buffer filled up (0 if the first would block). An error on the first
- * entry throws (the caller can skip that entry and retry the rest).
+ * the socket buffer filled up (0 if the first would block), or when a later entry
+ * failed (the kernel then drops that error; the next call, starting at that entry,
+ * reports it). An error on the first entry throws a SyscallError (errors.ts): branch
+ * on its `errnoName` ('EIO', 'EINVAL', ...) or `errno` (number; constants.ts), not on
+ * `code`, which is 'ERR_WEFT_SYSCALL' for every errno. The caller can skip that entry
+ * and retry the rest. For an entry sent with a GSO segment, EIO means an xfrm route
+ * or (before Linux 6.11) a device without checksum offload, EINVAL too many segments
+ * or checksums off, EMSGSIZE a segment or the total too large for the MTU / 64 KiB:
+ * resend that entry as plain datagrams (segment 0, cut by the caller) or drop it.
+ * Nothing of a refused entry has been sent.
  */
 export function sendBatch(fd: number, v: MmsgVector, first: number, n: number): number {
   if (!(first >= 0 && n >= 0 && first + n <= v.count)) {
@@ -177,17 +311,19 @@ export function sendBatch(fd: number, v: MmsgVector, first: number, n: number): 
     if (r >= 0) return r;
     const errno = lastErrno();
     if (errno === EAGAIN) return 0;
-    if (errno !== EINTR) throw sysError('sendmmsg', `sendmmsg fd ${fd}, ${n} datagrams`, undefined, errno);
+    if (errno !== EINTR) throw sysError('sendmmsg', `sendmmsg fd ${fd}, ${n} datagrams`, SENDMMSG_HINTS, errno);
   }
 }
 
 /**
  * recvmmsg into entries [0, n) as set by setRecv/armRecvAll. Returns how many
  * arrived, 0 if none is waiting (nonblocking socket). On a blocking socket it waits
- * for the first only (MSG_WAITFORONE), then takes what is queued.
+ * for the first only (MSG_WAITFORONE), then takes what is queued. In a control vector
+ * the entries get their whole cmsg area back first; read gsoSize(i) afterwards.
  */
 export function recvBatch(fd: number, v: MmsgVector, n: number = v.count): number {
   if (!(n > 0 && n <= v.count)) throw new InvalidArgumentError(`recvBatch of ${n} with a vector of ${v.count}`);
+  v.resetControl(n);
   for (;;) {
     const r = libc.recvmmsg(fd, v.ptr, n, MSG_WAITFORONE, 0);
     if (r >= 0) return r;

@@ -3,9 +3,12 @@
 // bound to the same port (SO_REUSEPORT: the kernel spreads flows across them) and
 // move datagrams in batches (mmsg.ts). Send/receive: socket.ts and mmsg.ts.
 
-import { closeQuietly, libc, sysError } from './libc.js';
+import { closeQuietly, lastErrno, libc, scratch, sysError } from './libc.js';
 import {
   AF_INET,
+  EINVAL,
+  ENOPROTOOPT,
+  EOPNOTSUPP,
   IPPROTO_UDP,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
@@ -13,6 +16,9 @@ import {
   SOL_SOCKET,
   SO_REUSEADDR,
   SO_REUSEPORT,
+  SOL_UDP,
+  UDP_GRO,
+  UDP_SEGMENT,
 } from './constants.js';
 import { bindIPv4, setBufferSize, setIntOption } from './socket.js';
 import { checkPort, toAddr } from './sockaddr.js';
@@ -49,5 +55,58 @@ export function openUdp(addr: number | string, port: number, o: UdpOptions = {})
   }
 }
 
+// ---- UDP offloads ----
+
+const offloadOpt = scratch(4);
+
+/** errnos meaning "this kernel (or socket type) does not know the option". */
+function unsupported(errno: number): boolean {
+  return errno === ENOPROTOOPT || errno === EINVAL || errno === EOPNOTSUPP;
+}
+
+/** setsockopt(SOL_UDP, option, value): true if accepted, false if unsupported, else throws. */
+function setUdpOffload(fd: number, option: number, value: number, label: string): boolean {
+  offloadOpt.view.setInt32(0, value, true);
+  if (libc.setsockopt(fd, SOL_UDP, option, offloadOpt.ptr, 4) === 0) return true;
+  const errno = lastErrno();
+  if (unsupported(errno)) return false;
+  throw sysError('setsockopt', `setsockopt SOL_UDP ${label}=${value} on fd ${fd}`, undefined, errno);
+}
+
+/**
+ * Turns on UDP GRO for receiving (setsockopt SOL_UDP UDP_GRO 1, Linux 5.0+): the
+ * kernel may then hand this socket several same-size datagrams of one flow as one
+ * buffer, with their size in a UDP_GRO cmsg (MmsgVector { control: true }, gsoSize).
+ * A socket with it must be read with such a vector and buffers up to 64 KiB, and must
+ * split what it gets. Separately sent datagrams are coalesced by the receiving
+ * device's GRO (GRO on, datagrams of one flow arriving in one NAPI poll). A
+ * UDP_SEGMENT (GSO) send that reaches this socket unsegmented (over loopback when the
+ * frame is below lo's 64 KiB gso_max_size, over veth) arrives whole the same way;
+ * without UDP_GRO the kernel segments it on delivery. Side effect: while such a socket is open, the kernel's UDP GRO path
+ * looks up sockets for every UDP packet (udp_encap_needed_key, system-wide).
+ * Returns false when the kernel refuses the option as unknown/unsupported (ENOPROTOOPT,
+ * EINVAL, EOPNOTSUPP); other errors (EBADF, ENOTSOCK, ...) throw a SyscallError.
+ */
+export function enableUdpGro(fd: number): boolean {
+  return setUdpOffload(fd, UDP_GRO, 1, 'UDP_GRO');
+}
+
+/**
+ * Whether the kernel knows UDP_SEGMENT (GSO sends, Linux 4.18+): probed with
+ * setsockopt SOL_UDP UDP_SEGMENT 0 on fd (a UDP socket), which is also the default, so
+ * nothing changes; ENOPROTOOPT/EINVAL/EOPNOTSUPP → false, other errors throw.
+ * True does not promise every GSO send works: a send fails with EIO when the route's
+ * device cannot checksum-offload (udp_send_skb: skb not CHECKSUM_PARTIAL, e.g. TUN or
+ * tx checksumming off; Linux 6.11+ segments and checksums in software instead) or the
+ * route goes through xfrm; with EINVAL beyond UDP_MAX_SEGMENTS (64; 128 since 6.11
+ * and in stable kernels from late 2024) segments; with EMSGSIZE when a segment plus headers exceeds the route MTU. So
+ * senders must also fall back to plain datagrams at send time (sendBatch throws a
+ * SyscallError: read its errnoName). GSO also needs UDP checksums on: a socket with
+ * SO_NO_CHECK gets EINVAL for every GSO send.
+ */
+export function udpGsoSupported(fd: number): boolean {
+  return setUdpOffload(fd, UDP_SEGMENT, 0, 'UDP_SEGMENT');
+}
+
 export { sendTo, recvFrom, localAddress, waitReadable, waitWritable, type Peer } from './socket.js';
-export { PacketSlab, MmsgVector, sendBatch, recvBatch } from './mmsg.js';
+export { PacketSlab, MmsgVector, sendBatch, recvBatch, type MmsgVectorOptions } from './mmsg.js';

@@ -24,6 +24,19 @@ describe('weft run flags', () => {
     expect(f.logLevel).toBe('debug');
   });
 
+  it('offloads: all on by default; --offload=false turns all off; each has its own switch', () => {
+    expect(parseRunFlags([], {})!.offload).toEqual({ tun: true, udpGso: true, udpGro: true });
+    expect(parseRunFlags(['--offload=false'], {})!.offload).toEqual({ tun: false, udpGso: false, udpGro: false });
+    expect(parseRunFlags(['--offload=false', '--udp-gso=true'], {})!.offload).toEqual({ tun: false, udpGso: false, udpGro: false });
+    expect(parseRunFlags(['--tun-offload=false'], {})!.offload).toEqual({ tun: false, udpGso: true, udpGro: true });
+    expect(parseRunFlags(['--udp-gso', 'false', '--udp-gro=false'], {})!.offload).toEqual({ tun: true, udpGso: false, udpGro: false });
+    expect(parseRunFlags([], { WEFT_UDP_GRO: 'false' })!.offload).toEqual({ tun: true, udpGso: true, udpGro: false });
+  });
+
+  it.each([['--offload=off'], ['--tun-offload=no'], ['--udp-gso=1'], ['--udp-gro=']])('refuses %s: true or false only', (flag) => {
+    expect(() => parseRunFlags([flag], {})).toThrow(/use true or false/);
+  });
+
   it('returns null for --help', () => {
     expect(parseRunFlags(['--help'], {})).toBeNull();
   });

@@ -1,0 +1,111 @@
+// Writing packets into this worker's TUN queue, in one of three ways:
+//
+//   plain  the TUN has no IFF_VNET_HDR: one write() per packet, as it is;
+//   vnet   IFF_VNET_HDR (offloads on): every write starts with a virtio_net_hdr,
+//          so a lone packet is written behind a zeroed one, put in the 10
+//          bytes in front of it (headroom, or bytes already consumed);
+//   gro    vnet, and in-order TCP segments of one flow are coalesced into one
+//          GSO_TCPV4 super-packet (native-free/offload/gro.ts): one write and
+//          one trip through the kernel's stack for up to 64 KB. flush() at the
+//          end of every receive batch writes what is held. Until coalesceIn()
+//          gives it room in the receive buffer, it writes every packet alone.
+import { DROP_TUN_ERROR } from '../../native-free/drop.js';
+import { GRO_FLUSH, GRO_PASS, createGroState, groAdd, groFinish, groPending, type GroState } from '../../native-free/offload/gro.js';
+import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';
+import { VIRTIO_NET_HDR_LEN, clearVirtioNetHdr } from '../../native-free/offload/virtio-net-hdr.js';
+import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from '../daemon/counters.js';
+import { writePacket } from '../sys/tun.js';
+
+export class TunWriter {
+  private gro: GroState | null = null;
+  /** Inner bytes of the segments held in this.gro. */
+  private heldBytes = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly counters: Float64Array,
+    /** The TUN was opened with IFF_VNET_HDR. */
+    readonly vnet: boolean,
+    private readonly coalesce: boolean,
+  ) {}
+
+  /** Bytes coalescing needs in the receive buffer (coalesceIn), 0 when this writer does not coalesce. */
+  get coalesceArea(): number {
+    return this.vnet && this.coalesce ? VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET : 0;
+  }
+
+  /**
+   * Builds super-packets in buf[offset, offset + coalesceArea): buf is the
+   * receive buffer the packets handed to deliver() come from, so segments
+   * move with a native copyWithin.
+   */
+  coalesceIn(buf: Uint8Array, offset: number): void {
+    if (this.coalesceArea > 0) this.gro = createGroState(MAX_SUPER_PACKET, { buf, offset });
+  }
+
+  /** Bytes a caller must leave free in front of a packet it hands to write/deliver. */
+  get lead(): number {
+    return this.vnet ? VIRTIO_NET_HDR_LEN : 0;
+  }
+
+  /** Delivers a received packet b[off, off+len), counted as received or as a TUN drop. */
+  deliver(b: Uint8Array, off: number, len: number): void {
+    const g = this.gro;
+    if (g === null) {
+      this.counted(this.write(b, off, len), 1, len);
+      return;
+    }
+    let a = groAdd(g, b, off, len);
+    if (a === GRO_FLUSH) {
+      this.flush();
+      a = groAdd(g, b, off, len);
+    }
+    if (a !== GRO_PASS) {
+      this.heldBytes += len;
+      return;
+    }
+    if (groPending(g)) this.flush(); // keep the flow's order
+    this.counted(this.write(b, off, len), 1, len);
+  }
+
+  /** Writes what GRO holds, if anything. */
+  flush(): void {
+    const g = this.gro;
+    if (g === null || !groPending(g)) return;
+    const segments = g.count;
+    const bytes = this.heldBytes;
+    this.heldBytes = 0;
+    const n = groFinish(g);
+    const ok = this.writeRaw(g.out, g.base, n);
+    if (ok && segments > 1) {
+      this.counters[TUN_GRO_WRITES]!++;
+      this.counters[TUN_GRO_SEGMENTS]! += segments;
+    }
+    this.counted(ok, segments, bytes);
+  }
+
+  /** Writes one whole packet b[off, off+len) (behind a zeroed header in vnet mode); false if the kernel refused it. */
+  write(b: Uint8Array, off: number, len: number): boolean {
+    if (!this.vnet) return this.writeRaw(b, off, len);
+    const h = off - VIRTIO_NET_HDR_LEN;
+    clearVirtioNetHdr(b, h);
+    return this.writeRaw(b, h, len + VIRTIO_NET_HDR_LEN);
+  }
+
+  private writeRaw(b: Uint8Array, off: number, len: number): boolean {
+    try {
+      return writePacket(this.fd, b, off, len) >= 0;
+    } catch {
+      return false;
+    }
+  }
+
+  private counted(ok: boolean, packets: number, bytes: number): void {
+    if (ok) {
+      this.counters[RX_PACKETS]! += packets;
+      this.counters[RX_BYTES]! += bytes;
+    } else {
+      this.counters[DROPS + DROP_TUN_ERROR]! += packets;
+    }
+  }
+}

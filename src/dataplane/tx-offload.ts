@@ -1,0 +1,197 @@
+// TUN → segment → encapsulate → sendmmsg, for a TUN with offloads on
+// (IFF_VNET_HDR + TUNSETOFFLOAD). Every read is a virtio_net_hdr and a packet
+// of up to 64 KB:
+//
+//   GSO_NONE   one packet, in place (its checksum completed if NEEDS_CSUM):
+//              encapsulated and queued like any packet (TxBase.one);
+//   GSO_TCPV4  a TCP super-packet: cut into MSS-sized segments
+//              (native-free/offload/tso.ts) laid back to back in this read's
+//              segment area, each with room for the encapsulation in front:
+//
+//     | encap | IPv4 | TCP | mss bytes | encap | IPv4 | TCP | mss bytes | ... | last, shorter |
+//     '--------------- stride --------'
+//
+//              so after encapsulating each in place the whole run is equal
+//              datagrams back to back: with UDP GSO one sendmmsg entry
+//              (UDP_SEGMENT = stride) carries up to 64 of them, else one entry each.
+//
+// Memory: one PacketSlab (every iovec points into one buffer) holding a read
+// region and a segment region, both filled front to back during a round and
+// reset after its sendmmsg: a read takes what it got (rounded to 64), not a
+// 64 KB slot, so a round still reads `reads` small packets, and as many
+// super-packets as the regions hold (about 16).
+import { DROP_BAD_OFFLOAD, FORWARD } from '../../native-free/drop.js';
+import type { EncapContext } from '../../native-free/encap/context.js';
+import { OFFLOAD_OK } from '../../native-free/offload/reasons.js';
+import { MAX_SUPER_PACKET, createOffloadResult, packedStride, tunReadToPackets, type OffloadResult, type TsoSlab } from '../../native-free/offload/tso.js';
+import { VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
+import { copyBytes } from '../../native-free/offload/copy-sum.js';
+import { DROPS, OFFLOAD_DROPS, TSO_SEGMENTS, TSO_SUPER_PACKETS, TX_BYTES } from '../daemon/counters.js';
+import { PacketSlab } from '../sys/mmsg.js';
+import { readPacket } from '../sys/tun.js';
+import type { CaptureTap } from './capture-tap.js';
+import { SendQueue } from './send-queue.js';
+import { type Encap, TxBase } from './tx-path.js';
+import type { TunWriter } from './tun-writer.js';
+
+/** The kernel's UDP_MAX_SEGMENTS (include/linux/udp.h): datagrams per UDP_SEGMENT send. */
+const MAX_GSO_SEGMENTS = 64;
+/** Largest UDP payload in one IPv4 datagram: 65535 - 20 (IPv4) - 8 (UDP); a GSO send may not exceed it. */
+const MAX_UDP_PAYLOAD = 65507;
+/** Bytes before each packet: encapsulation asks for room for outer headers even when the kernel adds them. */
+const LEAD = 64;
+/** Outer headers an outer capture writes in front of a datagram: IPv4 + UDP, or IPv4 for ipip. */
+const OUTER_MAX = 28;
+/** Room one read needs: lead, virtio_net_hdr and the largest packet. */
+const READ_MAX = LEAD + VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET;
+/** Room segmenting one super-packet may need: 64 KB of payload plus headers per segment. */
+const SEGMENTS_MAX = LEAD + 2 * MAX_SUPER_PACKET;
+/** Super-packets the regions hold per round. */
+const SUPER_PACKETS_PER_ROUND = 16;
+const READ_REGION = SUPER_PACKETS_PER_ROUND * READ_MAX;
+const SEGMENT_REGION = SUPER_PACKETS_PER_ROUND * SEGMENTS_MAX;
+
+export interface TxOffloadOptions {
+  /** At most this many TUN reads per round. */
+  reads: number;
+  /** Bytes the encapsulation writes in front of the inner packet (what the kernel socket does not add). */
+  encapHeadroom: number;
+  /** UDP_SEGMENT may be used (vxlan and udp backends, asked for and supported). */
+  gso: boolean;
+}
+
+export class TxOffloadPath extends TxBase {
+  private readonly slab: PacketSlab;
+  private readonly reads: number;
+  private readonly segments: TsoSlab;
+  private readonly result: OffloadResult;
+  /** Bytes in front of a segment an outer capture overwrites (capture()). */
+  private readonly saved = new Uint8Array(OUTER_MAX);
+  /** Where the next super-packet's segments go in this round. */
+  private segmentAt = 0;
+
+  constructor(
+    tunFd: number,
+    txFd: number,
+    ctx: EncapContext,
+    encap: Encap,
+    counters: Float64Array,
+    tunnelAddr: number,
+    tun: TunWriter,
+    tap: CaptureTap,
+    o: TxOffloadOptions,
+  ) {
+    super(tunFd, txFd, ctx, encap, counters, tunnelAddr, tun, tap);
+    this.reads = o.reads;
+    this.slab = new PacketSlab({ slots: 1, slotSize: READ_REGION + SEGMENT_REGION, headroom: 0 });
+    this.segments = { b: this.slab.buf, offset: 0, stride: 0, headroom: o.encapHeadroom, capacity: 0 };
+    // Every segment has at least 40 bytes of headers and 1 of payload.
+    this.result = createOffloadResult(Math.ceil(SEGMENTS_MAX / (o.encapHeadroom + 41)));
+    this.queue = new SendQueue(this.slab, 64, txFd, counters, o.gso);
+  }
+
+  pump(): number {
+    const buf = this.slab.buf;
+    this.segmentAt = READ_REGION;
+    let at = 0;
+    let read = 0;
+    while (read < this.reads && at + READ_MAX <= READ_REGION && this.segmentAt + SEGMENTS_MAX <= READ_REGION + SEGMENT_REGION) {
+      const n = readPacket(this.tunFd, buf, at + LEAD, VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET);
+      if (n < 0) break;
+      read++;
+      this.packets(buf, at + LEAD, n);
+      at += (LEAD + n + 63) & ~63;
+    }
+    if (this.queue.pending > 0) this.queue.flush();
+    return read;
+  }
+
+  /** The TUN read b[at, at+n) (header and packet) into packets, each queued. */
+  private packets(b: Uint8Array, at: number, n: number): void {
+    const seg = this.segments;
+    seg.offset = this.segmentAt + LEAD;
+    seg.stride = packedStride(b, at, n, seg.headroom) || seg.headroom + 41;
+    seg.capacity = Math.floor((SEGMENTS_MAX - LEAD) / seg.stride);
+    const r = this.result;
+    const code = tunReadToPackets(b, at, n, seg, r);
+    if (code !== OFFLOAD_OK) {
+      this.counters[DROPS + DROP_BAD_OFFLOAD]!++;
+      this.counters[OFFLOAD_DROPS + code]!++;
+      return;
+    }
+    if (r.inPlace) {
+      this.one(b, r.offsets[0]!, r.lengths[0]!);
+      return;
+    }
+    this.counters[TSO_SUPER_PACKETS]!++;
+    this.counters[TSO_SEGMENTS]! += r.count;
+    this.segmentAt += (LEAD + r.count * seg.stride + 63) & ~63;
+    this.segmentsOut(b, r, seg.stride);
+  }
+
+  /**
+   * Encapsulates the segments in r and queues them: with GSO, runs of
+   * full-stride datagrams back to back to the same peer as one entry.
+   * Segments of one super-packet share their route, peer and headers in front
+   * of the inner packet, so only the first is encapsulated (and decides the
+   * fate of all: a drop reason applies to every segment); the others get a
+   * copy of its encapsulation bytes.
+   */
+  private segmentsOut(b: Uint8Array, r: OffloadResult, stride: number): void {
+    const first = r.offsets[0]!;
+    const code = this.encap(this.ctx, b, first, r.lengths[0]!);
+    if (code !== FORWARD) {
+      for (let i = 0; i < r.count; i++) this.dropped(code, b, r.offsets[i]!, r.lengths[i]!);
+      return;
+    }
+    const e = this.ctx.result;
+    const start = e.offset;
+    const h = first - start; // encapsulation bytes in front of each inner packet
+    const addr = e.underlay;
+    const mode = this.tap.mode;
+    let bytes = 0;
+    for (let i = 0; i < r.count; i++) {
+      const off = r.offsets[i]!;
+      if (i > 0) copyBytes(b, first - h, b, off - h, h);
+      if (mode !== 0) this.capture(b, off, r.lengths[i]!, h, mode);
+      bytes += r.lengths[i]!;
+    }
+    this.counters[TX_BYTES]! += bytes;
+    this.queueRun(start, r, h, stride, addr);
+  }
+
+  /**
+   * Captures one segment. An outer capture writes the outer IPv4/UDP header
+   * in front of the datagram, which is the previous segment's tail here:
+   * those bytes are put back afterwards.
+   */
+  private capture(b: Uint8Array, off: number, len: number, h: number, mode: number): void {
+    const e = this.ctx.result;
+    e.offset = off - h;
+    e.length = len + h;
+    const saved = this.saved;
+    const from = e.offset - OUTER_MAX;
+    copyBytes(b, from, saved, 0, OUTER_MAX);
+    this.tap.tx(this.ctx, b, off, len, mode);
+    copyBytes(saved, 0, b, from, OUTER_MAX);
+  }
+
+  /** Queues segments whose encapsulated datagrams start at `start`, every `stride` bytes. */
+  private queueRun(start: number, r: OffloadResult, h: number, stride: number, addr: number): void {
+    const q = this.queue;
+    const port = this.ctx.config.port;
+    if (!q.gso || h !== this.segments.headroom) {
+      for (let i = 0; i < r.count; i++) q.add(r.offsets[i]! - h, r.lengths[i]! + h, addr, port, 0, 1);
+      return;
+    }
+    // Back to back by construction (packedStride): cut into sends of at most
+    // MAX_GSO_SEGMENTS datagrams and MAX_UDP_PAYLOAD bytes.
+    const perSend = Math.max(1, Math.min(MAX_GSO_SEGMENTS, Math.floor(MAX_UDP_PAYLOAD / stride)));
+    for (let i = 0; i < r.count; i += perSend) {
+      const n = Math.min(perSend, r.count - i);
+      const last = i + n - 1;
+      const len = last * stride + r.lengths[last]! + h - i * stride;
+      q.add(start + i * stride, len, addr, port, n > 1 ? stride : 0, n);
+    }
+  }
+}
