@@ -9,9 +9,18 @@ export class Capture {
     readonly file: string,
   ) {}
 
-  /** tshark -i iface -f filter -w file [-c count]; resolves once tshark captures. */
-  static async start(janitor: Janitor, ns: string, iface: string, filter: string, file: string, count?: number): Promise<Capture> {
-    const args = ['-n', '-i', iface, '-f', filter, '-w', file, ...(count !== undefined ? ['-c', String(count)] : []), '-a', 'duration:60'];
+  /**
+   * tshark -i iface -f filter -w file [-c count]; resolves once tshark captures.
+   * opts.bufferMiB: the kernel capture buffer (-B; tshark's default 2 MiB overflows
+   * under bulk traffic at Gbit/s and the capture then misses packets).
+   */
+  static async start(janitor: Janitor, ns: string, iface: string, filter: string, file: string, count?: number, opts: { bufferMiB?: number } = {}): Promise<Capture> {
+    const args = [
+      '-n', '-i', iface, '-f', filter, '-w', file,
+      ...(count !== undefined ? ['-c', String(count)] : []),
+      ...(opts.bufferMiB !== undefined ? ['-B', String(opts.bufferMiB)] : []),
+      '-a', 'duration:60',
+    ];
     const proc = new Proc(janitor, ns, 'tshark', args);
     // "Capturing on" comes before dumpcap has its filter in place; "Capture started" after.
     await proc.waitOutput(/Capture started/, 20_000);

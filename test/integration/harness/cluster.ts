@@ -33,6 +33,8 @@ export interface ClusterOptions {
   /** The network config put at /coreos.com/network/config. */
   config: Record<string, unknown>;
   nodes: number;
+  /** Extra `weft run` flags for every weft node of the cluster, e.g. ['--offload=false']. */
+  weftArgs?: string[];
 }
 
 /** "10.244.7.0/24" + n → "10.244.7.n" (subnets here are /24 or larger). */
@@ -108,7 +110,7 @@ export class Cluster {
     this.etcd = await Etcd.start(this.janitor, this.ul, ETCD_IP, this.dir);
     await this.etcd.put(`${NETWORK_PREFIX}/config`, JSON.stringify(this.opts.config));
     for (let i = 1; i <= this.opts.nodes; i++) {
-      this.nodes.push(new WeftNode(this.janitor, `n${i}`, nodeNs[i - 1]!, `wtn${i}`, `${UNDERLAY_NET}.${i}`, this.dir, `http://${ETCD_IP}:2379`));
+      this.nodes.push(new WeftNode(this.janitor, `n${i}`, nodeNs[i - 1]!, `wtn${i}`, `${UNDERLAY_NET}.${i}`, this.dir, `http://${ETCD_IP}:2379`, this.weftArgs));
     }
     await Promise.all(this.nodes.map((n) => n.start()));
     for (let i = 0; i < this.nodes.length; i++) {
@@ -125,6 +127,11 @@ export class Cluster {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** The extra `weft run` flags of this cluster's weft nodes (a node added later should get them too). */
+  get weftArgs(): string[] {
+    return [...(this.opts.weftArgs ?? [])];
   }
 
   /** A further namespace of this cluster (kernel node, garbage sender, ...), removed with it. */

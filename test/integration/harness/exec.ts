@@ -66,6 +66,14 @@ export async function sysctl(ns: string, key: string, value: string): Promise<vo
   await nsRun(ns, 'sysctl', ['-qw', `${key}=${value}`]);
 }
 
+/** `ethtool -k <dev>` in ns: feature name → 'on' / 'off' ("[fixed]" and "[requested …]" dropped). */
+export async function ethtoolFeatures(ns: string, dev: string): Promise<Record<string, string>> {
+  const out = (await nsRun(ns, 'ethtool', ['-k', dev])).stdout;
+  const features: Record<string, string> = {};
+  for (const m of out.matchAll(/^\s*([a-z0-9-]+): (on|off)\b/gm)) features[m[1]!] = m[2]!;
+  return features;
+}
+
 /** Polls `check` until it returns a value other than undefined/false, or throws after timeoutMs. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -78,6 +78,49 @@ export async function tcpTransfer(janitor: Janitor, from: Pod, to: Pod, file: st
   }
 }
 
+export interface StreamResult {
+  /** What the source sent, and the sha256 of it. */
+  sent: number;
+  sentSha256: string;
+  /** What the sink received, and the sha256 of it. */
+  bytes: number;
+  sha256: string;
+  ms: number;
+}
+
+/**
+ * Streams `bytes` pseudo-random bytes (fixtures/tcp.mjs `stream`: an AES-CTR keystream
+ * made on the fly, nothing on disk) from pod `from` to pod `to` over one TCP
+ * connection; both ends hash what passes through them.
+ */
+export async function tcpStream(janitor: Janitor, from: Pod, to: Pod, bytes: number, timeoutMs = 120_000): Promise<StreamResult> {
+  const port = nextPort++;
+  const sink = new Proc(janitor, to.ns, process.execPath, [TCP_FIXTURE, 'sink', to.ip, String(port)]);
+  try {
+    await sink.waitOutput(/"listening"/, 10_000);
+    const start = Date.now();
+    const source = new Proc(janitor, from.ns, process.execPath, [TCP_FIXTURE, 'stream', String(bytes), to.ip, String(port)]);
+    let sourceOut: string;
+    try {
+      sourceOut = await source.result(timeoutMs);
+    } finally {
+      await source.stop('SIGKILL');
+    }
+    const out = await sink.result(10_000);
+    const ms = Date.now() - start;
+    const json = (text: string, key: string, who: string): Record<string, unknown> => {
+      const line = text.split('\n').find((l) => l.includes(`"${key}"`));
+      if (!line) throw new Error(`${who} printed no ${key}: ${text.slice(-2000)}`);
+      return JSON.parse(line) as Record<string, unknown>;
+    };
+    const s = json(sourceOut, 'sent', 'stream source') as { sent: number; sha256: string };
+    const r = json(out, 'sha256', 'sink') as { bytes: number; sha256: string };
+    return { sent: s.sent, sentSha256: s.sha256, bytes: r.bytes, sha256: r.sha256, ms };
+  } finally {
+    await sink.stop('SIGKILL');
+  }
+}
+
 export interface IperfResult {
   gbps: number;
   bytesReceived: number;

@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nsRun, Proc, waitFor } from './exec.js';
+import { ethtoolFeatures, nsRun, Proc, waitFor } from './exec.js';
 import type { Janitor } from './janitor.js';
 import type { DaemonStatus } from '../../../src/cli/status.js';
 
@@ -197,6 +197,11 @@ export class WeftNode {
     const out = (await nsRun(this.ns, 'ip', ['-j', '-s', 'link', 'show', 'dev', tun])).stdout;
     const st = (JSON.parse(out) as Array<{ stats64: { rx: { packets: number }; tx: { packets: number; dropped: number } } }>)[0]!.stats64;
     return { rxPackets: st.rx.packets, txPackets: st.tx.packets, txDropped: st.tx.dropped };
+  }
+
+  /** `ethtool -k` of weft0 (or tun): feature name → 'on' / 'off' ("[fixed]" dropped). */
+  tunFeatures(tun = 'weft0'): Promise<Record<string, string>> {
+    return ethtoolFeatures(this.ns, tun);
   }
 
   /** Does weft0 (or tunName) exist in the node namespace? */

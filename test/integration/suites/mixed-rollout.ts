@@ -312,7 +312,7 @@ export function mixedRolloutTests(cluster: () => Cluster, janitor: () => Janitor
 
       // The node's weft, as the rollout would configure it: the same --iface, and the
       // subnet file flanneld left (the same one the CNI bridge was addressed from).
-      const node = new WeftNode(janitor(), 'mk1', k.ns, k.iface, k.underlayIp, c.dir, `http://${ETCD_IP}:2379`);
+      const node = new WeftNode(janitor(), 'mk1', k.ns, k.iface, k.underlayIp, c.dir, `http://${ETCD_IP}:2379`, c.weftArgs);
       const network = String(c.opts.config['Network']);
       const flannelSubnet = `${hostIn(k.subnet, 1)}/${k.subnet.split('/')[1]}`;
       writeFileSync(node.subnetFile, `FLANNEL_NETWORK=${network}\nFLANNEL_SUBNET=${flannelSubnet}\nFLANNEL_MTU=${k.mtu}\nFLANNEL_IPMASQ=false\n`);
