@@ -75,6 +75,15 @@ export async function ethtoolFeatures(ns: string, dev: string): Promise<Record<s
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or throws after timeoutMs. */
+/** Tcp InCsumErrors of a namespace's kernel (/proc/net/snmp is per network namespace). */
+export async function tcpChecksumErrors(ns: string): Promise<number> {
+  const r = await nsRun(ns, 'cat', ['/proc/net/snmp']);
+  const [names, values] = r.stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  const i = (names ?? '').trim().split(/\s+/).indexOf('InCsumErrors');
+  if (i <= 0 || values === undefined) throw new Error(`no Tcp InCsumErrors in ${ns}'s /proc/net/snmp`);
+  return Number(values.trim().split(/\s+/)[i]);
+}
+
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -8,6 +8,7 @@
 import { expect, it } from 'vitest';
 import type { Cluster } from '../harness/cluster.js';
 import type { Janitor } from '../harness/janitor.js';
+import { tcpChecksumErrors } from '../harness/exec.js';
 import { tcpStream } from '../harness/traffic.js';
 import type { Extra } from './backend.js';
 
@@ -24,6 +25,7 @@ export function bulkTransferTests(bytes: number): Extra {
     it(`${size(bytes)} of pseudo-random bytes pod to pod over one TCP connection: exactly ${bytes} bytes, same sha256 at both ends`, async () => {
       const c = cluster();
       const [from, to] = c.pods as [typeof c.pods[0], typeof c.pods[0]];
+      const csumErrors0 = await tcpChecksumErrors(to.ns);
       const r = await tcpStream(janitor(), from, to, bytes, BULK_TIMEOUT_MS);
       console.log(
         `[${name}] ${size(bytes)} ${from.ip} → ${to.ip}: ${(r.ms / 1000).toFixed(1)} s (${((r.bytes * 8) / r.ms / 1e6).toFixed(2)} Gbit/s), ` +
@@ -32,6 +34,9 @@ export function bulkTransferTests(bytes: number): Extra {
       expect(r.sent, 'bytes the source sent').toBe(bytes);
       expect(r.bytes, 'bytes the sink received').toBe(bytes);
       expect(r.sha256, 'sha256 at the sink = sha256 at the source').toBe(r.sentSha256);
+      // TCP repairs a damaged segment by resending it, hiding it from the
+      // sha256: the receiving pod's kernel must have found no bad checksum.
+      expect(await tcpChecksumErrors(to.ns), 'TCP segments with a bad checksum at the receiving pod').toBe(csumErrors0);
     }, BULK_TIMEOUT_MS + 20_000);
   };
 }
