@@ -21,7 +21,6 @@
 // 64 KB slot, so a round still reads `reads` small packets, and as many
 // super-packets as the regions hold (about 16).
 import { DROP_BAD_OFFLOAD, FORWARD } from '../../native-free/drop.js';
-import type { EncapContext } from '../../native-free/encap/context.js';
 import { OFFLOAD_OK } from '../../native-free/offload/reasons.js';
 import { MAX_SUPER_PACKET, createOffloadResult, packedStride, tunReadToPackets, type OffloadResult, type TsoSlab } from '../../native-free/offload/tso.js';
 import { VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
@@ -29,10 +28,8 @@ import { copyBytes } from '../../native-free/offload/copy-sum.js';
 import { DROPS, OFFLOAD_DROPS, TSO_SEGMENTS, TSO_SUPER_PACKETS, TX_BYTES } from '../daemon/counters.js';
 import { PacketSlab } from '../sys/mmsg.js';
 import { readPacket } from '../sys/tun.js';
-import type { CaptureTap } from './capture-tap.js';
 import { SendQueue } from './send-queue.js';
-import { type Encap, TxBase } from './tx-path.js';
-import type { TunWriter } from './tun-writer.js';
+import { TxBase, type TxDeps } from './tx-path.js';
 
 /** The kernel's UDP_MAX_SEGMENTS (include/linux/udp.h): datagrams per UDP_SEGMENT send. */
 const MAX_GSO_SEGMENTS = 64;
@@ -70,24 +67,14 @@ export class TxOffloadPath extends TxBase {
   /** Where the next super-packet's segments go in this round. */
   private segmentAt = 0;
 
-  constructor(
-    tunFd: number,
-    txFd: number,
-    ctx: EncapContext,
-    encap: Encap,
-    counters: Float64Array,
-    tunnelAddr: number,
-    tun: TunWriter,
-    tap: CaptureTap,
-    o: TxOffloadOptions,
-  ) {
-    super(tunFd, txFd, ctx, encap, counters, tunnelAddr, tun, tap);
+  constructor(d: TxDeps, o: TxOffloadOptions) {
+    super(d);
     this.reads = o.reads;
     this.slab = new PacketSlab({ slots: 1, slotSize: READ_REGION + SEGMENT_REGION, headroom: 0 });
     this.segments = { b: this.slab.buf, offset: 0, stride: 0, headroom: o.encapHeadroom, capacity: 0 };
     // Every segment has at least 40 bytes of headers and 1 of payload.
     this.result = createOffloadResult(Math.ceil(SEGMENTS_MAX / (o.encapHeadroom + 41)));
-    this.queue = new SendQueue(this.slab, 64, txFd, counters, o.gso);
+    this.queue = new SendQueue(this.slab, 64, d.txFd, d.counters, o.gso);
   }
 
   pump(): number {

@@ -18,22 +18,41 @@ import type { TunWriter } from './tun-writer.js';
 
 export type Encap = (ctx: EncapContext, b: Uint8Array, off: number, len: number) => number;
 
+/** What a transmit path works with: its fds, the engine's context, counters, the TUN writer, the capture tap. */
+export interface TxDeps {
+  tunFd: number;
+  txFd: number;
+  ctx: EncapContext;
+  encap: Encap;
+  counters: Float64Array;
+  /** This node's tunnel address, the source of ICMP errors written to the TUN. */
+  tunnelAddr: number;
+  tun: TunWriter;
+  tap: CaptureTap;
+}
+
 /** What both transmit paths share: encapsulating one packet, queueing it, answering "too big". */
 export abstract class TxBase {
   protected queue!: SendQueue;
+  protected readonly tunFd: number;
+  protected readonly ctx: EncapContext;
+  protected readonly encap: Encap;
+  protected readonly counters: Float64Array;
+  protected readonly tap: CaptureTap;
+  private readonly tunnelAddr: number;
+  private readonly tun: TunWriter;
   /** The ICMP answer is built VIRTIO_NET_HDR_LEN bytes in, room for the header a vnet TUN wants. */
   private readonly icmp = new Uint8Array(VIRTIO_NET_HDR_LEN + FRAG_NEEDED_MAX_LENGTH);
 
-  constructor(
-    protected readonly tunFd: number,
-    protected readonly txFd: number,
-    protected readonly ctx: EncapContext,
-    protected readonly encap: Encap,
-    protected readonly counters: Float64Array,
-    private readonly tunnelAddr: number,
-    private readonly tun: TunWriter,
-    protected readonly tap: CaptureTap,
-  ) {}
+  constructor(d: TxDeps) {
+    this.tunFd = d.tunFd;
+    this.ctx = d.ctx;
+    this.encap = d.encap;
+    this.counters = d.counters;
+    this.tap = d.tap;
+    this.tunnelAddr = d.tunnelAddr;
+    this.tun = d.tun;
+  }
 
   /** One round; returns how many TUN reads it made. */
   abstract pump(): number;
@@ -68,23 +87,11 @@ export class TxPath extends TxBase {
   private readonly slab: PacketSlab;
   private readonly batch: number;
 
-  constructor(
-    tunFd: number,
-    txFd: number,
-    ctx: EncapContext,
-    encap: Encap,
-    counters: Float64Array,
-    tunnelAddr: number,
-    tun: TunWriter,
-    tap: CaptureTap,
-    batch: number,
-    slotSize: number,
-    headroom: number,
-  ) {
-    super(tunFd, txFd, ctx, encap, counters, tunnelAddr, tun, tap);
+  constructor(d: TxDeps, batch: number, slotSize: number, headroom: number) {
+    super(d);
     this.batch = batch;
     this.slab = new PacketSlab({ slots: batch, slotSize, headroom });
-    this.queue = new SendQueue(this.slab, batch, txFd, counters, false);
+    this.queue = new SendQueue(this.slab, batch, d.txFd, d.counters, false);
   }
 
   pump(): number {

@@ -26,7 +26,7 @@ import { CaptureRing } from './capture-ring.js';
 import { CaptureTap } from './capture-tap.js';
 import { PollSet } from './poll-set.js';
 import { type Decap, RxPath } from './rx-path.js';
-import { type Encap, type TxBase, TxPath } from './tx-path.js';
+import { type Encap, type TxBase, type TxDeps, TxPath } from './tx-path.js';
 import { TxOffloadPath } from './tx-offload.js';
 import { TunWriter } from './tun-writer.js';
 import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
@@ -70,13 +70,10 @@ export function runWorker(init: WorkerInit): void {
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
   const off = init.offload;
   const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun);
+  const deps: TxDeps = { tunFd: init.tunFd, txFd: init.txFd, ctx: encapCtx, encap: ENCAP[init.backend], counters, tunnelAddr: init.tunnelAddr, tun, tap };
   const tx: TxBase = off.tun
-    ? new TxOffloadPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, tun, tap, {
-        reads: init.batch,
-        encapHeadroom: ENCAP_HEADROOM[init.backend],
-        gso: off.udpGso,
-      })
-    : new TxPath(init.tunFd, init.txFd, encapCtx, ENCAP[init.backend], counters, init.tunnelAddr, tun, tap, init.batch, init.slotSize, HEADROOM);
+    ? new TxOffloadPath(deps, { reads: init.batch, encapHeadroom: ENCAP_HEADROOM[init.backend], gso: off.udpGso })
+    : new TxPath(deps, init.batch, init.slotSize, HEADROOM);
   const rx =
     init.rxFd >= 0
       ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
