@@ -114,7 +114,7 @@ export class Host {
     try {
       let refused: string | null = null;
       if (plan.tunOffload) {
-        const t = openOffloadTun(plan);
+        const t = openOffloadTun(plan.tunName, plan.queues);
         if (typeof t === 'string') refused = t;
         else tun = t;
       }
@@ -147,14 +147,15 @@ export class Host {
 }
 
 /**
- * The TUN with IFF_VNET_HDR and TSO4/checksum offload on every queue, or why
- * the kernel refused it (the half-made device is closed: the caller opens a
- * plain one). Other errors (permissions, a name in use) throw as for a plain TUN.
+ * The TUN with IFF_VNET_HDR and the first offload set the kernel takes (of
+ * `attempts`, TUNSETOFFLOAD flags) on every queue, or why the kernel refused
+ * them all (the half-made device is closed: the caller opens a plain one).
+ * Other errors (permissions, a name in use) throw as for a plain TUN.
  */
-function openOffloadTun(plan: HostPlan): Tun | string {
-  const tun = openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true, vnetHdr: true });
-  let last = '';
-  for (const flags of TUN_OFFLOADS) {
+export function openOffloadTun(name: string, queues: number, attempts: readonly number[] = TUN_OFFLOADS): Tun | string {
+  const tun = openTun({ name, queues, multiQueue: true, vnetHdr: true });
+  let last = 'no offload set to try';
+  for (const flags of attempts) {
     try {
       for (const fd of tun.fds) {
         setVnetHdrSize(fd, VIRTIO_NET_HDR_LEN);

@@ -64,3 +64,34 @@ describe.skipIf(!isRoot())('TUN in a network namespace', () => {
     }
   });
 });
+
+describe.skipIf(!isRoot())('TUN offloads: a set the kernel refuses is left off, cleanly', () => {
+  let ns = '';
+  beforeAll(() => {
+    cleanupStale();
+    ns = makeNs();
+  });
+  afterAll(cleanupAll);
+
+  async function open(arg: { attempts?: number[] }): Promise<Record<string, unknown>> {
+    const f = new Fixture(ns, 'tun-offload.mjs', { name: 'wtoff0', queues: 2, ...arg });
+    const line = await f.waitFor((l) => l as Record<string, unknown>);
+    expect(await f.done).toBe(0); // exited: its device is gone before the next test opens one
+    return line;
+  }
+
+  it('the default set (checksum, TSO4, TSO ECN): IFF_VNET_HDR on every queue, TSO and checksumming on', async () => {
+    expect(await open({})).toEqual({ opened: { name: 'wtoff0', queues: 2, vnetHdr: true, tso: 'on', csum: 'on' } });
+  });
+
+  it('a set the kernel refuses (an unknown flag: EINVAL) is skipped for the next one', async () => {
+    expect(await open({ attempts: [0x8000, 0x01 | 0x02] })).toEqual({ opened: { name: 'wtoff0', queues: 2, vnetHdr: true, tso: 'on', csum: 'on' } });
+  });
+
+  it('every set refused: the kernel reason comes back and no device is left behind', async () => {
+    const r = await open({ attempts: [0x8000] });
+    expect(r['refused']).toMatch(/TUNSETOFFLOAD 0x8000.*EINVAL/);
+    expect(r['deviceLeft']).toBe(false);
+    expect(inNs(ns, 'ip', ['-j', 'link', 'show'])).not.toContain('wtoff0');
+  });
+});
