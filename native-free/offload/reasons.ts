@@ -15,7 +15,7 @@ export const VNET_BAD_GSO_SIZE = 4;
 export const VNET_BAD_HDR_LEN = 5;
 /** NEEDS_CSUM with csum_start + csum_offset + 2 beyond the packet. */
 export const VNET_BAD_CSUM_START = 6;
-/** A valid GSO type the engine does not segment (UDP, TCPV6, UDP_L4). */
+/** A valid GSO type the engine does not segment (UDP fragmentation offload, TCPV6). */
 export const OFFLOAD_UNSUPPORTED_GSO = 7;
 /** The IPv4 header of a TCPV4 super-packet is malformed (version, IHL, total length, checksum) or a fragment. */
 export const OFFLOAD_BAD_IP = 8;
@@ -27,6 +27,10 @@ export const OFFLOAD_BAD_TCP = 10;
 export const OFFLOAD_TOO_MANY_SEGMENTS = 11;
 /** A segment (headroom + headers + gso_size) larger than the slab stride. */
 export const OFFLOAD_SEGMENT_TOO_BIG = 12;
+/** A UDP_L4 super-packet whose IPv4 protocol is not UDP. */
+export const OFFLOAD_NOT_UDP = 13;
+/** A UDP_L4 super-packet whose UDP header is cut or whose length field disagrees with the IPv4 length. */
+export const OFFLOAD_BAD_UDP = 14;
 
 export const OFFLOAD_REASONS = [
   'ok',
@@ -42,6 +46,8 @@ export const OFFLOAD_REASONS = [
   'bad_tcp',
   'too_many_segments',
   'segment_too_big',
+  'not_udp',
+  'bad_udp',
 ] as const;
 
 export type OffloadReason = (typeof OFFLOAD_REASONS)[number];

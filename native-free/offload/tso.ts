@@ -34,6 +34,8 @@ import {
   IPV4_OK,
 } from '../header/ipv4.js';
 import { copyBytes, copySum16 } from './copy-sum.js';
+import { UDP_HEADER_LENGTH } from '../header/udp.js';
+import { segmentUdp4 } from './uso.js';
 import {
   OFFLOAD_BAD_IP,
   OFFLOAD_BAD_TCP,
@@ -60,6 +62,7 @@ import {
   VIRTIO_NET_HDR_GSO_ECN,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
   VIRTIO_NET_HDR_LEN,
   validateVirtioNetHdr,
   vnetCsumOffset,
@@ -109,9 +112,9 @@ export function createOffloadResult(capacity: number): OffloadResult {
 }
 
 /**
- * The stride that packs the segments of the TCP super-packet behind the
+ * The stride that packs the segments of the TCP or UDP super-packet behind the
  * virtio_net_hdr at b[off, off+len) back to back: per slot `headroom` bytes
- * (the encapsulation headers), the IPv4 and TCP headers, gso_size bytes of
+ * (the encapsulation headers), the IPv4 and TCP (or UDP) headers, gso_size bytes of
  * payload. Every segment but the last then fills its slot exactly, the layout
  * one UDP_SEGMENT send of equal-sized datagrams needs. 0 when the headers
  * cannot be read; tunReadToPackets then names what is wrong.
@@ -120,7 +123,9 @@ export function packedStride(b: Uint8Array, off: number, len: number, headroom: 
   const p = off + VIRTIO_NET_HDR_LEN;
   if (off < 0 || off + len > b.length || len < VIRTIO_NET_HDR_LEN + 40) return 0;
   const ihl = (b[p]! & 0x0f) * 4;
-  if (ihl < 20 || VIRTIO_NET_HDR_LEN + ihl + 20 > len) return 0;
+  if (ihl < 20) return 0;
+  if ((vnetGsoType(b, off) & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) return headroom + ihl + UDP_HEADER_LENGTH + vnetGsoSize(b, off);
+  if (VIRTIO_NET_HDR_LEN + ihl + 20 > len) return 0;
   const thl = (b[p + ihl + 12]! >>> 4) * 4;
   return headroom + ihl + thl + vnetGsoSize(b, off);
 }
@@ -142,7 +147,8 @@ export function completeChecksum(b: Uint8Array, start: number, end: number, csum
 /**
  * Turns a TUN read b[off, off+len) — virtio_net_hdr then IP packet — into
  * ready packets in r. GSO_NONE: the packet stays in place (checksum
- * completed if NEEDS_CSUM), r.count 1. GSO_TCPV4: segmented into `slab`.
+ * completed if NEEDS_CSUM), r.count 1. GSO_TCPV4 (and GSO_UDP_L4, uso.ts):
+ * segmented into `slab`.
  * Returns OFFLOAD_OK or a reason; r is only meaningful on OFFLOAD_OK.
  */
 export function tunReadToPackets(b: Uint8Array, off: number, len: number, slab: TsoSlab, r: OffloadResult): number {
@@ -163,8 +169,9 @@ export function tunReadToPackets(b: Uint8Array, off: number, len: number, slab: 
     r.lengths[0] = plen;
     return OFFLOAD_OK;
   }
-  if (gso !== VIRTIO_NET_HDR_GSO_TCPV4) return OFFLOAD_UNSUPPORTED_GSO;
-  return segmentTcp4(b, p, plen, vnetGsoSize(b, off), slab, r);
+  if (gso === VIRTIO_NET_HDR_GSO_TCPV4) return segmentTcp4(b, p, plen, vnetGsoSize(b, off), slab, r);
+  if (gso === VIRTIO_NET_HDR_GSO_UDP_L4) return segmentUdp4(b, p, plen, vnetGsoSize(b, off), slab, r);
+  return OFFLOAD_UNSUPPORTED_GSO;
 }
 
 /**

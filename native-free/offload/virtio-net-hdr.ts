@@ -59,6 +59,9 @@ export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 export const TUN_F_TSO_ECN = 0x08;
+/** UDP segmentation offload (Linux 6.2); the kernel takes the two only together. */
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
 
 /** Offset of the TCP checksum in the TCP header (csum_offset for TCP). */
 export const TCP_CSUM_OFFSET = 16;

@@ -12,7 +12,7 @@ import { deleteRoute, replaceRoute } from '../sys/netlink.js';
 import { openIpip } from '../sys/raw.js';
 import { closeTun, openTun, setTunOffload, setVnetHdrSize, type Tun } from '../sys/tun.js';
 import { enableUdpGro, openUdp, udpGsoSupported } from '../sys/udp.js';
-import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
 export class HostError extends WeftError {
   constructor(message: string) {
@@ -65,8 +65,12 @@ export interface HostPlan {
   tunOffload: boolean;
 }
 
-/** What TUNSETOFFLOAD is asked for, then without ECN if the kernel refuses that. */
-const TUN_OFFLOADS = [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN, TUN_F_CSUM | TUN_F_TSO4];
+/** What TUNSETOFFLOAD is asked for, then without UDP segmentation (kernels before 6.2), then without ECN. */
+const TUN_OFFLOADS = [
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN,
+  TUN_F_CSUM | TUN_F_TSO4,
+];
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 /**

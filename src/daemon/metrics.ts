@@ -47,7 +47,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
       metric('weft_rx_bytes_total', 'counter', 'Bytes of inner packets delivered to the TUN.', [[b, t[RX_BYTES]!]]),
       metric('weft_dropped_packets_total', 'counter', 'Packets dropped, by reason.', drops),
       metric('weft_offload_bad_packets_total', 'counter', 'TUN reads dropped as bad_offload, by what was wrong.', offloadDrops(t)),
-      metric('weft_tso_super_packets_total', 'counter', 'TCP super-packets read from the TUN (TSO) and segmented here.', [['', t[TSO_SUPER_PACKETS]!]]),
+      metric('weft_tso_super_packets_total', 'counter', 'TCP and UDP super-packets read from the TUN (TSO, USO) and segmented here.', [['', t[TSO_SUPER_PACKETS]!]]),
       metric('weft_tso_segments_total', 'counter', 'Segments made from TCP super-packets.', [['', t[TSO_SEGMENTS]!]]),
       metric('weft_udp_gso_sends_total', 'counter', 'Datagram batches sent with UDP_SEGMENT.', [['', t[GSO_SENDS]!]]),
       metric('weft_udp_gso_segments_total', 'counter', 'Datagrams sent inside UDP_SEGMENT batches.', [['', t[GSO_SEGMENTS]!]]),

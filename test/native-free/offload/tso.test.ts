@@ -9,6 +9,7 @@ import {
   OFFLOAD_REASON_COUNT,
   OFFLOAD_SEGMENT_TOO_BIG,
   OFFLOAD_TOO_MANY_SEGMENTS,
+  OFFLOAD_NOT_UDP,
   OFFLOAD_UNSUPPORTED_GSO,
   VNET_BAD_GSO_SIZE,
 } from '../../../native-free/offload/reasons.js';
@@ -140,7 +141,7 @@ describe('tso: TUN read → MSS-sized segments', () => {
   const bad: Array<[string, (r: Uint8Array) => void, number]> = [
     ['GSO UDP', (r) => { r[1] = 3; }, OFFLOAD_UNSUPPORTED_GSO],
     ['GSO TCPV6', (r) => { r[1] = 4; }, OFFLOAD_UNSUPPORTED_GSO],
-    ['GSO UDP_L4', (r) => { r[1] = 5; }, OFFLOAD_UNSUPPORTED_GSO],
+    ['GSO UDP_L4 on a TCP packet', (r) => { r[1] = 5; }, OFFLOAD_NOT_UDP],
     ['gso_size 0', (r) => { r[4] = 0; r[5] = 0; }, VNET_BAD_GSO_SIZE],
     ['IP version 6', (r) => { r[VNET] = 0x65; }, OFFLOAD_BAD_IP],
     ['IP header checksum wrong', (r) => { r[VNET + 11]! ^= 1; }, OFFLOAD_BAD_IP],
