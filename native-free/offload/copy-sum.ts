@@ -3,7 +3,7 @@
 // sum16 over the source range (first byte high), so it does not depend on
 // where the bytes land.
 
-import { fold } from '../checksum.js';
+import { fold, sum16 } from '../checksum.js';
 
 /**
  * Copies src[so, so+len) to dst[dOff, dOff+len) and returns the ones'-complement
@@ -55,4 +55,15 @@ export function copySum16(src: Uint8Array, so: number, dst: Uint8Array, dOff: nu
 /** Copies src[so, so+len) to dst[dOff, ...) byte by byte (headers: short, no view needed). */
 export function copyBytes(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, len: number): void {
   for (let k = 0; k < len; k++) dst[dOff + k] = src[so + k]!;
+}
+
+/**
+ * Copies b[from, from+len) to o[to, to+len) and returns the sum of the bytes
+ * plus `initial`. Within one array the copy is a native copyWithin (memmove)
+ * and the sum a second, word-wide pass; across arrays, one JS pass does both.
+ */
+export function moveSum(b: Uint8Array, from: number, o: Uint8Array, to: number, len: number, initial: number): number {
+  if (b !== o) return copySum16(b, from, o, to, len, initial);
+  o.copyWithin(to, from, from + len);
+  return sum16(o, to, len, initial);
 }

@@ -44,7 +44,7 @@ import {
   totalLength,
   validateIpv4,
 } from '../header/ipv4.js';
-import { copyBytes, copySum16 } from './copy-sum.js';
+import { copyBytes, moveSum } from './copy-sum.js';
 import { MAX_SUPER_PACKET } from './tso.js';
 import {
   TCP_ACK,
@@ -89,8 +89,10 @@ export const GRO_PASS_NO_PAYLOAD = 5;
 export const GRO_PASS_BAD_CHECKSUM = 6;
 /** Larger than a super-packet can hold. */
 export const GRO_PASS_TOO_BIG = 7;
+/** Not UDP, or its header or length field is wrong (gro-udp.ts). */
+export const GRO_PASS_NOT_UDP = 8;
 
-export const GRO_PASS_REASONS = ['none', 'not_ipv4', 'not_tcp', 'fragmentable', 'flags', 'no_payload', 'bad_checksum', 'too_big'] as const;
+export const GRO_PASS_REASONS = ['none', 'not_ipv4', 'not_tcp', 'fragmentable', 'flags', 'no_payload', 'bad_checksum', 'too_big', 'not_udp'] as const;
 
 const MERGEABLE_FLAGS = TCP_ACK | TCP_PSH | TCP_ECE;
 
@@ -126,16 +128,10 @@ export interface GroState {
  * copyWithin, a native memmove, instead of a JS byte loop.
  */
 export function createGroState(maxPacket = MAX_SUPER_PACKET, area?: { buf: Uint8Array; offset: number }): GroState {
-  if (!Number.isInteger(maxPacket) || maxPacket < 576 || maxPacket > MAX_SUPER_PACKET) {
-    throw new RangeError(`gro maxPacket must be an integer in [576, ${MAX_SUPER_PACKET}], got ${maxPacket}`);
-  }
-  const need = VIRTIO_NET_HDR_LEN + maxPacket;
-  if (area !== undefined && !(Number.isInteger(area.offset) && area.offset >= 0 && area.offset + need <= area.buf.length)) {
-    throw new RangeError(`gro area at ${area.offset} needs ${need} bytes inside a buffer of ${area.buf.length}`);
-  }
+  const { out, base } = groArea(maxPacket, area);
   return {
-    out: area?.buf ?? new Uint8Array(need),
-    base: area?.offset ?? 0,
+    out,
+    base,
     maxPacket,
     count: 0,
     length: 0,
@@ -152,11 +148,16 @@ export function createGroState(maxPacket = MAX_SUPER_PACKET, area?: { buf: Uint8
   };
 }
 
-/** Copies b[from, from+len) to o[to, to+len) and returns the sum of the bytes plus `initial`. */
-function moveSum(b: Uint8Array, from: number, o: Uint8Array, to: number, len: number, initial: number): number {
-  if (b !== o) return copySum16(b, from, o, to, len, initial);
-  o.copyWithin(to, from, from + len);
-  return sum16(o, to, len, initial);
+/** Where a super-packet of up to maxPacket bytes is built: the caller's area, checked, or a buffer of its own. */
+export function groArea(maxPacket: number, area?: { buf: Uint8Array; offset: number }): { out: Uint8Array; base: number } {
+  if (!Number.isInteger(maxPacket) || maxPacket < 576 || maxPacket > MAX_SUPER_PACKET) {
+    throw new RangeError(`gro maxPacket must be an integer in [576, ${MAX_SUPER_PACKET}], got ${maxPacket}`);
+  }
+  const need = VIRTIO_NET_HDR_LEN + maxPacket;
+  if (area !== undefined && !(Number.isInteger(area.offset) && area.offset >= 0 && area.offset + need <= area.buf.length)) {
+    throw new RangeError(`gro area at ${area.offset} needs ${need} bytes inside a buffer of ${area.buf.length}`);
+  }
+  return { out: area?.buf ?? new Uint8Array(need), base: area?.offset ?? 0 };
 }
 
 export function groPending(g: GroState): boolean {

@@ -54,7 +54,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
       metric('weft_udp_gso_fallbacks_total', 'counter', 'UDP_SEGMENT sends the kernel refused, resent one datagram at a time (GSO then stays off).', [['', t[GSO_FALLBACKS]!]]),
       metric('weft_udp_gro_datagrams_total', 'counter', 'Coalesced datagrams received (UDP_GRO).', [['', t[UDP_GRO_DATAGRAMS]!]]),
       metric('weft_udp_gro_segments_total', 'counter', 'Datagrams inside coalesced receives.', [['', t[UDP_GRO_SEGMENTS]!]]),
-      metric('weft_tun_gro_writes_total', 'counter', 'Coalesced TCP super-packets written to the TUN.', [['', t[TUN_GRO_WRITES]!]]),
+      metric('weft_tun_gro_writes_total', 'counter', 'Coalesced TCP and UDP super-packets written to the TUN.', [['', t[TUN_GRO_WRITES]!]]),
       metric('weft_tun_gro_segments_total', 'counter', 'Received segments merged into coalesced TUN writes.', [['', t[TUN_GRO_SEGMENTS]!]]),
       metric('weft_peers', 'gauge', 'Known remote nodes.', [['', s.peers]]),
       metric('weft_workers', 'gauge', 'Data-plane worker threads running.', [['', s.workers]]),

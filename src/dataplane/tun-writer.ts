@@ -5,21 +5,30 @@
 //          so a lone packet is written behind a zeroed one, put in the 10
 //          bytes in front of it (headroom, or bytes already consumed);
 //   gro    vnet, and in-order TCP segments of one flow are coalesced into one
-//          GSO_TCPV4 super-packet (native-free/offload/gro.ts): one write and
-//          one trip through the kernel's stack for up to 64 KB. flush() at the
-//          end of every receive batch writes what is held. Until coalesceIn()
-//          gives it room in the receive buffer, it writes every packet alone.
+//          GSO_TCPV4 super-packet (native-free/offload/gro.ts), UDP datagrams
+//          of one flow into one GSO_UDP_L4 super-packet (gro-udp.ts): one
+//          write and one trip through the kernel's stack for up to 64 KB.
+//          flush() at the end of every receive batch writes what is held.
+//          Until coalesceIn() gives it room in the receive buffer, it writes
+//          every packet alone.
 import { DROP_TUN_ERROR } from '../../native-free/drop.js';
 import { GRO_FLUSH, GRO_PASS, createGroState, groAdd, groFinish, groPending, type GroState } from '../../native-free/offload/gro.js';
 import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';
+import { createUdpGroState, udpGroAdd, udpGroFinish, udpGroPending, type UdpGroState } from '../../native-free/offload/gro-udp.js';
+import { PROTO_UDP } from '../../native-free/header/ipv4.js';
 import { VIRTIO_NET_HDR_LEN, clearVirtioNetHdr } from '../../native-free/offload/virtio-net-hdr.js';
 import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from '../daemon/counters.js';
 import { writePacket } from '../sys/tun.js';
 
+/** Room one coalescer needs: the virtio_net_hdr and a 64 KB IPv4 packet. */
+const AREA = VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET;
+
 export class TunWriter {
-  private gro: GroState | null = null;
-  /** Inner bytes of the segments held in this.gro. */
-  private heldBytes = 0;
+  private tcp: GroState | null = null;
+  private udp: UdpGroState | null = null;
+  /** Inner bytes of the packets each coalescer holds. */
+  private tcpBytes = 0;
+  private udpBytes = 0;
 
   constructor(
     private readonly fd: number,
@@ -31,7 +40,7 @@ export class TunWriter {
 
   /** Bytes coalescing needs in the receive buffer (coalesceIn), 0 when this writer does not coalesce. */
   get coalesceArea(): number {
-    return this.vnet && this.coalesce ? VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET : 0;
+    return this.vnet && this.coalesce ? 2 * AREA : 0;
   }
 
   /**
@@ -40,43 +49,71 @@ export class TunWriter {
    * move with a native copyWithin.
    */
   coalesceIn(buf: Uint8Array, offset: number): void {
-    if (this.coalesceArea > 0) this.gro = createGroState(MAX_SUPER_PACKET, { buf, offset });
-  }
-
-  /** Bytes a caller must leave free in front of a packet it hands to write/deliver. */
-  get lead(): number {
-    return this.vnet ? VIRTIO_NET_HDR_LEN : 0;
+    if (this.coalesceArea === 0) return;
+    this.tcp = createGroState(MAX_SUPER_PACKET, { buf, offset });
+    this.udp = createUdpGroState(MAX_SUPER_PACKET, { buf, offset: offset + AREA });
   }
 
   /** Delivers a received packet b[off, off+len), counted as received or as a TUN drop. */
   deliver(b: Uint8Array, off: number, len: number): void {
-    const g = this.gro;
-    if (g === null) {
-      this.counted(this.write(b, off, len), 1, len);
-      return;
-    }
+    if (this.tcp === null) this.counted(this.write(b, off, len), 1, len);
+    else if (b[off + 9] === PROTO_UDP) this.deliverUdp(this.udp!, b, off, len);
+    else this.deliverTcp(this.tcp, b, off, len);
+  }
+
+  private deliverTcp(g: GroState, b: Uint8Array, off: number, len: number): void {
     let a = groAdd(g, b, off, len);
     if (a === GRO_FLUSH) {
-      this.flush();
+      this.flushTcp();
       a = groAdd(g, b, off, len);
     }
     if (a !== GRO_PASS) {
-      this.heldBytes += len;
+      this.tcpBytes += len;
       return;
     }
-    if (groPending(g)) this.flush(); // keep the flow's order
+    this.flush(); // keep the order of what is held
     this.counted(this.write(b, off, len), 1, len);
   }
 
-  /** Writes what GRO holds, if anything. */
+  private deliverUdp(g: UdpGroState, b: Uint8Array, off: number, len: number): void {
+    let a = udpGroAdd(g, b, off, len);
+    if (a === GRO_FLUSH) {
+      this.flushUdp();
+      a = udpGroAdd(g, b, off, len);
+    }
+    if (a !== GRO_PASS) {
+      this.udpBytes += len;
+      return;
+    }
+    this.flush();
+    this.counted(this.write(b, off, len), 1, len);
+  }
+
+  /** Writes what the coalescers hold, if anything. */
   flush(): void {
-    const g = this.gro;
+    this.flushTcp();
+    this.flushUdp();
+  }
+
+  private flushTcp(): void {
+    const g = this.tcp;
     if (g === null || !groPending(g)) return;
     const segments = g.count;
-    const bytes = this.heldBytes;
-    this.heldBytes = 0;
-    const n = groFinish(g);
-    const ok = this.writeRaw(g.out, g.base, n);
+    const bytes = this.tcpBytes;
+    this.tcpBytes = 0;
+    this.written(this.writeRaw(g.out, g.base, groFinish(g)), segments, bytes);
+  }
+
+  private flushUdp(): void {
+    const g = this.udp;
+    if (g === null || !udpGroPending(g)) return;
+    const segments = g.count;
+    const bytes = this.udpBytes;
+    this.udpBytes = 0;
+    this.written(this.writeRaw(g.out, g.base, udpGroFinish(g)), segments, bytes);
+  }
+
+  private written(ok: boolean, segments: number, bytes: number): void {
     if (ok && segments > 1) {
       this.counters[TUN_GRO_WRITES]!++;
       this.counters[TUN_GRO_SEGMENTS]! += segments;

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { OFFLOAD_BAD_UDP, OFFLOAD_NOT_UDP, OFFLOAD_OK, OFFLOAD_TOO_MANY_SEGMENTS } from '../../../native-free/offload/reasons.js';
 import { createOffloadResult, createTsoSlab, packedStride, tunReadToPackets, type OffloadResult } from '../../../native-free/offload/tso.js';
 import { VNET, ipv4HeaderOk, wordSum } from './tcp4.js';
+import { GRO_FLUSH, GRO_PASS } from '../../../native-free/offload/gro.js';
+import { createUdpGroState, udpGroAdd, udpGroFinish } from '../../../native-free/offload/gro-udp.js';
 
 interface UdpSpec {
   src: number;
@@ -144,3 +146,82 @@ function fixIpChecksum(b: Uint8Array): void {
   b[VNET + 10] = c >>> 8;
   b[VNET + 11] = c & 0xff;
 }
+
+describe('gro-udp: datagrams of one flow → one GSO_UDP_L4 super-packet for the TUN', () => {
+  /** Offers the datagrams as the TunWriter does; returns the writes (virtio_net_hdr + packet). */
+  function coalesce(datagrams: Uint8Array[], area = false): Uint8Array[] {
+    const buf = new Uint8Array(80_000 + 10 + 65535);
+    const g = area ? createUdpGroState(65535, { buf, offset: 80_000 }) : createUdpGroState();
+    const writes: Uint8Array[] = [];
+    const flush = () => {
+      const n = udpGroFinish(g);
+      if (n > 0) writes.push(g.out.slice(g.base, g.base + n));
+    };
+    let at = 3;
+    for (const d of datagrams) {
+      const b = area ? buf : new Uint8Array(16 + d.length);
+      const off = area ? at : 16;
+      b.set(d, off);
+      at += d.length + 50;
+      let a = udpGroAdd(g, b, off, d.length);
+      if (a === GRO_FLUSH) {
+        flush();
+        a = udpGroAdd(g, b, off, d.length);
+      }
+      if (a === GRO_PASS) {
+        flush();
+        const w = new Uint8Array(VNET + d.length);
+        w.set(d, VNET);
+        writes.push(w);
+      }
+    }
+    flush();
+    return writes;
+  }
+
+  /** The super-packet a TUN write holds, cut again by the engine: what the kernel would deliver. */
+  function recut(w: Uint8Array): Uint8Array[] {
+    const r = createOffloadResult(200);
+    expect(tunReadToPackets(w, 0, w.length, createTsoSlab(200, 1500, 0, 1600), r)).toBe(OFFLOAD_OK);
+    return Array.from({ length: r.count }, (_, i) => r.buf.slice(r.offsets[i]!, r.offsets[i]! + r.lengths[i]!));
+  }
+
+  it.each([false, true])('cut and coalesced again (in the receive buffer: %s): one write, its header right, and it cuts back into the same datagrams', (area) => {
+    const { datagrams } = cut(base());
+    const copies = datagrams.map((d) => d.slice());
+    const writes = coalesce(copies, area);
+    expect(writes.length).toBe(1);
+    const w = writes[0]!;
+    expect([w[0], w[1], w[2]! | (w[3]! << 8), w[4]! | (w[5]! << 8), w[6]! | (w[7]! << 8), w[8]! | (w[9]! << 8)]).toEqual([1, 5, 28, 1200, 20, 6]);
+    const pkt = w.subarray(VNET);
+    expect(ipv4HeaderOk(pkt)).toBe(true);
+    expect(u16(pkt, 2)).toBe(pkt.length);
+    expect(u16(pkt, 24)).toBe(pkt.length - 20);
+    expect(recut(w).map((d) => Buffer.from(d).toString('hex'))).toEqual(datagrams.map((d) => Buffer.from(d).toString('hex')));
+  });
+
+  it('a damaged datagram is written alone (for the kernel to drop), after what was held', () => {
+    const { datagrams } = cut(base({ payload: new Uint8Array(4800).fill(7) }));
+    const copies = datagrams.map((d) => d.slice());
+    copies[2]![100]! ^= 0xff;
+    const writes = coalesce(copies);
+    // [0,1] coalesced, [2] alone, [3] alone (its id no longer follows what is held)
+    expect(writes.map((w) => w[1])).toEqual([5, 0, 0]);
+    expect(udpChecksumOk(writes[1]!.subarray(VNET))).toBe(false);
+  });
+
+  it('another flow, a bigger datagram or an id gap starts a new super-packet; a shorter one closes it', () => {
+    const a = cut(base({ payload: new Uint8Array(3600).fill(1) })).datagrams.map((d) => d.slice());
+    const b = cut(base({ payload: new Uint8Array(2400).fill(2), sport: 4434, id: 100 })).datagrams.map((d) => d.slice());
+    expect(coalesce([...a, ...b]).map((w) => w[1])).toEqual([5, 5]);
+    const short = cut(base({ payload: new Uint8Array(3000).fill(3) })).datagrams.map((d) => d.slice()); // 1200, 1200, 600
+    const next = cut(base({ payload: new Uint8Array(1200).fill(4), id: (0xfffe + 3) & 0xffff })).datagrams.map((d) => d.slice());
+    expect(coalesce([...short, ...next]).length).toBe(2);
+  });
+
+  it('never more than 64 datagrams in one super-packet', () => {
+    const { datagrams } = cut(base({ payload: new Uint8Array(100 * 70), gsoSize: 100 }));
+    const writes = coalesce(datagrams.map((d) => d.slice()));
+    expect(writes.map((w) => recut(w).length)).toEqual([64, 6]);
+  });
+});
