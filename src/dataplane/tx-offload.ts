@@ -29,12 +29,9 @@ import { DROPS, OFFLOAD_DROPS, TSO_SEGMENTS, TSO_SUPER_PACKETS, TX_BYTES } from 
 import { PacketSlab } from '../sys/mmsg.js';
 import { readPacket } from '../sys/tun.js';
 import { SendQueue } from './send-queue.js';
+import { DatagramRuns, MAX_GSO_SEGMENTS, MAX_UDP_PAYLOAD } from './datagram-run.js';
 import { TxBase, type TxDeps } from './tx-path.js';
 
-/** The kernel's UDP_MAX_SEGMENTS (include/linux/udp.h): datagrams per UDP_SEGMENT send. */
-const MAX_GSO_SEGMENTS = 64;
-/** Largest UDP payload in one IPv4 datagram: 65535 - 20 (IPv4) - 8 (UDP); a GSO send may not exceed it. */
-const MAX_UDP_PAYLOAD = 65507;
 /** Bytes before each packet: encapsulation asks for room for outer headers even when the kernel adds them. */
 const LEAD = 64;
 /** Outer headers an outer capture writes in front of a datagram: IPv4 + UDP, or IPv4 for ipip. */
@@ -66,6 +63,10 @@ export class TxOffloadPath extends TxBase {
   private readonly saved = new Uint8Array(OUTER_MAX);
   /** Where the next super-packet's segments go in this round. */
   private segmentAt = 0;
+  /** Bytes the encapsulation writes in front of an inner packet. */
+  private readonly headroom: number;
+  /** Small packets, laid back to back, batched into GSO sends. */
+  private readonly runs: DatagramRuns;
 
   constructor(d: TxDeps, o: TxOffloadOptions) {
     super(d);
@@ -75,26 +76,35 @@ export class TxOffloadPath extends TxBase {
     // Every segment has at least 40 bytes of headers and 1 of payload.
     this.result = createOffloadResult(Math.ceil(SEGMENTS_MAX / (o.encapHeadroom + 41)));
     this.queue = new SendQueue(this.slab, 64, d.txFd, d.counters, o.gso);
+    this.headroom = o.encapHeadroom;
+    this.runs = new DatagramRuns(this.queue, d.ctx.config.port);
   }
 
   pump(): number {
     const buf = this.slab.buf;
     this.segmentAt = READ_REGION;
-    let at = 0;
+    // Where the next packet read lands. A small packet goes right behind the
+    // datagram before it (its virtio_net_hdr over the room its encapsulation
+    // will take), so their datagrams lie back to back for DatagramRuns.
+    let next = LEAD;
     let read = 0;
-    while (read < this.reads && at + READ_MAX <= READ_REGION && this.segmentAt + SEGMENTS_MAX <= READ_REGION + SEGMENT_REGION) {
-      const n = readPacket(this.tunFd, buf, at + LEAD, VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET);
+    while (read < this.reads && next + READ_MAX <= READ_REGION && this.segmentAt + SEGMENTS_MAX <= READ_REGION + SEGMENT_REGION) {
+      const at = next - VIRTIO_NET_HDR_LEN;
+      const n = readPacket(this.tunFd, buf, at, VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET);
       if (n < 0) break;
       read++;
-      this.packets(buf, at + LEAD, n);
-      at += (LEAD + n + 63) & ~63;
+      const inPlace = this.packets(buf, at, n);
+      // Behind an in-place packet: its end plus the next one's encapsulation
+      // (at least the header the read puts there). Else a gap: no run spans it.
+      next = inPlace ? next + n - VIRTIO_NET_HDR_LEN + Math.max(this.headroom, VIRTIO_NET_HDR_LEN) : (next + n + 127) & ~63;
     }
+    this.runs.emit();
     if (this.queue.pending > 0) this.queue.flush();
     return read;
   }
 
-  /** The TUN read b[at, at+n) (header and packet) into packets, each queued. */
-  private packets(b: Uint8Array, at: number, n: number): void {
+  /** The TUN read b[at, at+n) (header and packet) into packets, each queued; true if it was one packet, used in place. */
+  private packets(b: Uint8Array, at: number, n: number): boolean {
     const seg = this.segments;
     seg.offset = this.segmentAt + LEAD;
     seg.stride = packedStride(b, at, n, seg.headroom) || seg.headroom + 41;
@@ -104,16 +114,33 @@ export class TxOffloadPath extends TxBase {
     if (code !== OFFLOAD_OK) {
       this.counters[DROPS + DROP_BAD_OFFLOAD]!++;
       this.counters[OFFLOAD_DROPS + code]!++;
-      return;
+      return false;
     }
-    if (r.inPlace) {
-      this.one(b, r.offsets[0]!, r.lengths[0]!);
-      return;
-    }
+    if (r.inPlace) return this.single(b, r.offsets[0]!, r.lengths[0]!);
     this.counters[TSO_SUPER_PACKETS]!++;
     this.counters[TSO_SEGMENTS]! += r.count;
     this.segmentAt += (LEAD + r.count * seg.stride + 63) & ~63;
+    this.runs.emit(); // keep the order of what was read
     this.segmentsOut(b, r, seg.stride);
+    return false;
+  }
+
+  /** One packet, in place: encapsulated and handed to the runs; true if it was forwarded. */
+  private single(b: Uint8Array, off: number, len: number): boolean {
+    const code = this.encap(this.ctx, b, off, len);
+    if (code !== FORWARD) {
+      this.dropped(code, b, off, len);
+      return false;
+    }
+    const e = this.ctx.result;
+    const start = e.offset;
+    const length = e.length;
+    const addr = e.underlay;
+    const mode = this.tap.mode;
+    if (mode !== 0) this.capture(b, off, len, off - start, mode);
+    this.counters[TX_BYTES]! += len;
+    this.runs.add(start, length, addr);
+    return true;
   }
 
   /**

@@ -338,6 +338,29 @@ describe.skipIf(skip())('weft lab (network namespaces, root)', () => {
       expect((await metric('weft_tso_super_packets_total')) - super0).toBeGreaterThanOrEqual(100);
     }, T);
 
+    it('small datagrams read one by one are sent as UDP GSO runs: every datagram arrives intact, with far fewer sends', async () => {
+      const s = await statusJson();
+      const metric = async (name: string): Promise<number> => {
+        const r = await lab(['exec', 'node1', '--', 'curl', '-s', '127.0.0.1:10250/metrics']);
+        return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
+      };
+      const sends0 = await metric('weft_udp_gso_sends_total');
+      const segs0 = await metric('weft_udp_gso_segments_total');
+      const sink = labBackground(['exec', 'pod2', '--', process.execPath, UDP_GSO, 'recv', podIp(s, 1), '5303', '5000']);
+      const deadline = Date.now() + 10_000;
+      while (!sink.output().includes('listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const src = await lab(['exec', 'pod1', '--', process.execPath, UDP_GSO, 'burst', podIp(s, 1), '5303', '500']);
+      expect(src.code, src.stderr).toBe(0);
+      expect((await sink.exited).code).toBe(0);
+      expect(JSON.parse(sink.output().trim().split('\n').at(-1)!)).toEqual({ datagrams: 5000, bad: 0 });
+      const sends = (await metric('weft_udp_gso_sends_total')) - sends0;
+      const segs = (await metric('weft_udp_gso_segments_total')) - segs0;
+      // Runs formed: datagrams went out several per send (how many depends on how fast weft reads).
+      console.log(`5000 datagrams of 1000 bytes: ${segs} sent in ${sends} UDP_SEGMENT sends (${(segs / sends).toFixed(1)} per send)`);
+      expect(sends).toBeGreaterThan(0);
+      expect(segs / sends).toBeGreaterThan(2);
+    }, T);
+
     it('lab exec returns the command exit code and refuses unknown targets', async () => {
       expect((await lab(['exec', 'pod1', '--', 'sh', '-c', 'exit 7'])).code).toBe(7);
       const none = await lab(['exec', 'pod9', '--', 'true']);
