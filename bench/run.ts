@@ -7,8 +7,9 @@ import { type BenchCase, type BenchResult, runCase, sinkValue } from './harness.
 import { cases as engineCases } from './cases/engine.js';
 import { cases as tableCases } from './cases/tables.js';
 import { cases as offloadCases } from './cases/offload.js';
+import { cases as offloadUdpCases } from './cases/offload-udp.js';
 
-const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases];
+const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases, ...offloadUdpCases];
 
 function main(): void {
   const { values } = parseArgs({

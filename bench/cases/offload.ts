@@ -16,7 +16,7 @@ const SEGMENTS = 45; // 45 × 1448 + 52 = 65212 ≤ 65535
 const HEADROOM = 64;
 
 /** A TUN read: virtio_net_hdr + a TCP/IPv4 super-packet of `payload` bytes, TCP checksum partial. */
-function superRead(payload: number): Uint8Array {
+export function superRead(payload: number): Uint8Array {
   const total = HDRS + payload;
   const b = new Uint8Array(VIRTIO_NET_HDR_LEN + total);
   writeVirtioNetHdr(b, 0, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, HDRS, MSS, 20, 16);
