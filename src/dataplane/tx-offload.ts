@@ -2,24 +2,28 @@
 // (IFF_VNET_HDR + TUNSETOFFLOAD). Every read is a virtio_net_hdr and a packet
 // of up to 64 KB:
 //
-//   GSO_NONE   one packet, in place (its checksum completed if NEEDS_CSUM):
-//              encapsulated and queued like any packet (TxBase.one);
-//   GSO_TCPV4  a TCP super-packet: cut into MSS-sized segments
-//              (native-free/offload/tso.ts) laid back to back in this read's
-//              segment area, each with room for the encapsulation in front:
+//   GSO_NONE    one packet, in place (its checksum completed if NEEDS_CSUM),
+//               read right behind the datagram before it so that runs of
+//               same-sized datagrams to one peer leave as one UDP GSO send
+//               (datagram-run.ts);
+//   GSO_TCPV4,  a TCP or UDP super-packet: cut into MSS- or gso_size-sized
+//   GSO_UDP_L4  segments (native-free/offload/tso.ts, uso.ts) laid back to
+//               back in the segment region, each with room for the
+//               encapsulation in front:
 //
 //     | encap | IPv4 | TCP | mss bytes | encap | IPv4 | TCP | mss bytes | ... | last, shorter |
 //     '--------------- stride --------'
 //
-//              so after encapsulating each in place the whole run is equal
-//              datagrams back to back: with UDP GSO one sendmmsg entry
-//              (UDP_SEGMENT = stride) carries up to 64 of them, else one entry each.
+//               so after encapsulating each in place the whole run is equal
+//               datagrams back to back: with UDP GSO one sendmmsg entry
+//               (UDP_SEGMENT = stride) carries up to 64 of them, else one
+//               entry each.
 //
 // Memory: one PacketSlab (every iovec points into one buffer) holding a read
 // region and a segment region, both filled front to back during a round and
-// reset after its sendmmsg: a read takes what it got (rounded to 64), not a
-// 64 KB slot, so a round still reads `reads` small packets, and as many
-// super-packets as the regions hold (about 16).
+// reset after its sendmmsg: a read takes what it got, not a 64 KB slot, so a
+// round still reads `reads` small packets, and as many super-packets as the
+// regions hold (about 16).
 import { DROP_BAD_OFFLOAD, FORWARD } from '../../native-free/drop.js';
 import { OFFLOAD_OK } from '../../native-free/offload/reasons.js';
 import { MAX_SUPER_PACKET, createOffloadResult, packedStride, tunReadToPackets, type OffloadResult, type TsoSlab } from '../../native-free/offload/tso.js';
