@@ -67,3 +67,9 @@ export function moveSum(b: Uint8Array, from: number, o: Uint8Array, to: number, 
   o.copyWithin(to, from, from + len);
   return sum16(o, to, len, initial);
 }
+
+/** a[ao, ao+len) and b[bo, bo+len) hold the same bytes (headers: short, a plain loop). */
+export function sameBytes(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a[ao + k] !== b[bo + k]) return false;
+  return true;
+}

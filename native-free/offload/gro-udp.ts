@@ -35,7 +35,7 @@ import {
   validateIpv4,
 } from '../header/ipv4.js';
 import { UDP_HEADER_LENGTH } from '../header/udp.js';
-import { copyBytes, moveSum } from './copy-sum.js';
+import { copyBytes, moveSum, sameBytes } from './copy-sum.js';
 import {
   GRO_FLUSH,
   GRO_HELD,
@@ -129,8 +129,8 @@ export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: numbe
       b[off + 8] === o[held + 8] && // TTL
       (b[off + 6]! & 0x40) === (o[held + 6]! & 0x40) && // DF
       id(b, off) === ((g.lastId + 1) & 0xffff) &&
-      same(b, off + 12, o, held + 12, 8) && // addresses
-      same(b, u, o, held + IPV4_MIN_HEADER_LENGTH, 4); // ports
+      sameBytes(b, off + 12, o, held + 12, 8) && // addresses
+      sameBytes(b, u, o, held + IPV4_MIN_HEADER_LENGTH, 4); // ports
     if (!joins) return GRO_FLUSH;
   }
   const at = g.count === 0 ? held + HDRS : held + g.length;
@@ -148,11 +148,6 @@ export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: numbe
   g.count++;
   g.lastId = id(b, off);
   return GRO_HELD;
-}
-
-function same(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): boolean {
-  for (let k = 0; k < len; k++) if (a[ao + k] !== b[bo + k]) return false;
-  return true;
 }
 
 /**

@@ -44,7 +44,7 @@ import {
   totalLength,
   validateIpv4,
 } from '../header/ipv4.js';
-import { copyBytes, moveSum } from './copy-sum.js';
+import { copyBytes, moveSum, sameBytes } from './copy-sum.js';
 import { MAX_SUPER_PACKET } from './tso.js';
 import {
   TCP_ACK,
@@ -226,14 +226,14 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
     g.length + n > g.maxPacket ||
     b[off + 1] !== o[held + 1] || // TOS (ECN included)
     b[off + 8] !== o[held + 8] || // TTL
-    !same(b, off + 12, o, held + 12, 8) || // addresses
+    !sameBytes(b, off + 12, o, held + 12, 8) || // addresses
     tcpPorts(b, t) !== tcpPorts(o, ht) ||
     tcpSeq(b, t) !== g.nextSeq ||
     tcpAck(b, t) !== tcpAck(o, ht) ||
     tcpWindow(b, t) !== tcpWindow(o, ht) ||
     (flags & ~TCP_PSH) !== (g.flags & ~TCP_PSH) ||
     id(b, off) !== ((g.lastId + 1) & 0xffff) ||
-    !same(b, t + TCP_MIN_HEADER_LENGTH, o, ht + TCP_MIN_HEADER_LENGTH, thl - TCP_MIN_HEADER_LENGTH)
+    !sameBytes(b, t + TCP_MIN_HEADER_LENGTH, o, ht + TCP_MIN_HEADER_LENGTH, thl - TCP_MIN_HEADER_LENGTH)
   ) {
     return GRO_FLUSH;
   }
@@ -247,11 +247,6 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
   g.flags |= flags & TCP_PSH;
   if ((flags & TCP_PSH) !== 0 || n < g.gsoSize) g.closed = true;
   return GRO_HELD;
-}
-
-function same(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): boolean {
-  for (let k = 0; k < len; k++) if (a[ao + k] !== b[bo + k]) return false;
-  return true;
 }
 
 /**
