@@ -18,7 +18,7 @@
 //
 // Flags: bit 0 reserved (must be zero), bit 1 DF, bit 2 MF.
 
-import { sum16 } from '../checksum.js';
+import { pseudoHeaderSum4, sum16 } from '../checksum.js';
 
 export const IPV4_MIN_HEADER_LENGTH = 20;
 export const IPV4_MAX_HEADER_LENGTH = 60;
@@ -219,4 +219,9 @@ export function validateIpv4(b: Uint8Array, off: number, len: number): number {
   if (total < hl || total > len) return IPV4_BAD_TOTAL_LENGTH;
   if (!headerChecksumValid(b, off)) return IPV4_BAD_CHECKSUM;
   return IPV4_OK;
+}
+
+/** The pseudo-header sum (RFC 793/768) of the IPv4 header at off: its addresses, `proto` and `length`, unfolded. */
+export function pseudoHeaderSumOf(b: Uint8Array, off: number, proto: number, length: number): number {
+  return pseudoHeaderSum4(src(b, off), dst(b, off), proto, length);
 }

@@ -20,7 +20,7 @@
 // field the pseudo-header partial sum for the whole UDP length. A single
 // held datagram is written unchanged behind a zero header.
 
-import { pseudoHeaderSum4, sum16 } from '../checksum.js';
+import { sum16 } from '../checksum.js';
 import {
   IPV4_MIN_HEADER_LENGTH,
   IPV4_OK,
@@ -30,6 +30,7 @@ import {
   id,
   isFragment,
   protocol,
+  pseudoHeaderSumOf,
   setTotalLength,
   totalLength,
   validateIpv4,
@@ -91,16 +92,6 @@ function pass(g: UdpGroState, reason: number): number {
   return GRO_PASS;
 }
 
-/** Pseudo-header sum (addresses, protocol, the given length) of the IPv4 header at p. */
-function pseudo(b: Uint8Array, p: number, udpLen: number): number {
-  return pseudoHeaderSum4(
-    ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0,
-    ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0,
-    PROTO_UDP,
-    udpLen,
-  );
-}
-
 /** Offers the IPv4 packet b[off, off+len) (bytes past its total length are ignored). */
 export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: number): number {
   if (off < 0 || len > b.length - off || validateIpv4(b, off, len) !== IPV4_OK) return pass(g, GRO_PASS_NOT_IPV4);
@@ -134,7 +125,7 @@ export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: numbe
     if (!joins) return GRO_FLUSH;
   }
   const at = g.count === 0 ? held + HDRS : held + g.length;
-  const s = moveSum(b, u + UDP_HEADER_LENGTH, o, at, n, sum16(b, u, UDP_HEADER_LENGTH, pseudo(b, off, udpLen)));
+  const s = moveSum(b, u + UDP_HEADER_LENGTH, o, at, n, sum16(b, u, UDP_HEADER_LENGTH, pseudoHeaderSumOf(b, off, PROTO_UDP, udpLen)));
   if (checked && s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
   if (g.count === 0) {
     copyBytes(b, off, o, held, HDRS);
@@ -168,7 +159,7 @@ export function udpGroFinish(g: UdpGroState): number {
     fillHeaderChecksum(o, p);
     o[u + UDP_LENGTH] = udpLen >>> 8;
     o[u + UDP_LENGTH + 1] = udpLen & 0xff;
-    const partial = sum16(o, 0, 0, pseudo(o, p, udpLen));
+    const partial = sum16(o, 0, 0, pseudoHeaderSumOf(o, p, PROTO_UDP, udpLen));
     o[u + UDP_CHECKSUM] = partial >>> 8;
     o[u + UDP_CHECKSUM + 1] = partial & 0xff;
     writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP_L4, HDRS, g.gsoSize, IPV4_MIN_HEADER_LENGTH, UDP_CHECKSUM);

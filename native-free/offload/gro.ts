@@ -29,7 +29,7 @@
 // tcp_v4_send_check leaves it for CHECKSUM_PARTIAL. A single held segment is
 // written unchanged with a zero header.
 
-import { pseudoHeaderSum4, sum16 } from '../checksum.js';
+import { sum16 } from '../checksum.js';
 import {
   IPV4_MIN_HEADER_LENGTH,
   IPV4_OK,
@@ -40,6 +40,7 @@ import {
   id,
   isFragment,
   protocol,
+  pseudoHeaderSumOf,
   setTotalLength,
   totalLength,
   validateIpv4,
@@ -169,16 +170,6 @@ function pass(g: GroState, reason: number): number {
   return GRO_PASS;
 }
 
-/** Pseudo-header sum without the length, read from an IPv4 header at p. */
-function pseudo4(b: Uint8Array, p: number): number {
-  return pseudoHeaderSum4(
-    ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0,
-    ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0,
-    PROTO_TCP,
-    0,
-  );
-}
-
 /** Offers the IPv4 packet b[off, off+len) (bytes past its total length are ignored). */
 export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): number {
   if (off < 0 || len > b.length - off || validateIpv4(b, off, len) !== IPV4_OK) return pass(g, GRO_PASS_NOT_IPV4);
@@ -203,7 +194,7 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
   if (g.count === 0) {
     // Start a super-packet with this segment, verifying its checksum on the way.
     copyBytes(b, off, o, held, ihl + thl);
-    const s = moveSum(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
+    const s = moveSum(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudoHeaderSumOf(b, off, PROTO_TCP, 0) + tcpLen));
     if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
     g.count = 1;
     g.length = total;
@@ -238,7 +229,7 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
     return GRO_FLUSH;
   }
   const at = held + g.length;
-  const s = moveSum(b, t + thl, o, at, n, sum16(b, t, thl, pseudo4(b, off) + tcpLen));
+  const s = moveSum(b, t + thl, o, at, n, sum16(b, t, thl, pseudoHeaderSumOf(b, off, PROTO_TCP, 0) + tcpLen));
   if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
   g.count++;
   g.length += n;
@@ -267,7 +258,7 @@ export function groFinish(g: GroState): number {
     fillHeaderChecksum(o, p);
     setTcpFlags(o, t, g.flags);
     const tcpLen = g.length - IPV4_MIN_HEADER_LENGTH;
-    const partial = sum16(o, 0, 0, pseudo4(o, p) + tcpLen);
+    const partial = sum16(o, 0, 0, pseudoHeaderSumOf(o, p, PROTO_TCP, 0) + tcpLen);
     setTcpChecksum(o, t, partial);
     writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, g.hdrs, g.gsoSize, IPV4_MIN_HEADER_LENGTH, TCP_CHECKSUM_OFFSET);
     g.superPackets++;

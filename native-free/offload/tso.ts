@@ -19,13 +19,14 @@
 //         pseudo-header sum and is ignored).
 // Nothing is allocated per call; malformed input gives a reason, never a throw.
 
-import { pseudoHeaderSum4, sum16 } from '../checksum.js';
+import { sum16 } from '../checksum.js';
 import {
   fillHeaderChecksum,
   headerLength,
   id,
   isFragment,
   protocol,
+  pseudoHeaderSumOf,
   PROTO_TCP,
   setId,
   setTotalLength,
@@ -35,7 +36,7 @@ import {
 } from '../header/ipv4.js';
 import { copyBytes, copySum16 } from './copy-sum.js';
 import { UDP_HEADER_LENGTH } from '../header/udp.js';
-import { segmentUdp4 } from './uso.js';
+import { segmentUdp4, segmented } from './uso.js';
 import {
   OFFLOAD_BAD_IP,
   OFFLOAD_BAD_TCP,
@@ -206,12 +207,7 @@ export function segmentTcp4(b: Uint8Array, p: number, plen: number, mss: number,
   const seq0 = tcpSeq(b, t);
   const flags0 = tcpFlags(b, t);
   // Pseudo-header without the length: addresses and protocol, in 16-bit words.
-  const pseudo = pseudoHeaderSum4(
-    ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0,
-    ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0,
-    PROTO_TCP,
-    0,
-  );
+  const pseudo = pseudoHeaderSumOf(b, p, PROTO_TCP, 0);
   const last = count - 1;
   const sameArray = out === b;
   let src = p + hdrs;
@@ -245,8 +241,6 @@ export function segmentTcp4(b: Uint8Array, p: number, plen: number, mss: number,
     src += n;
     left -= n;
   }
-  r.buf = out;
-  r.inPlace = false;
-  r.count = count;
-  return OFFLOAD_OK;
+  return segmented(r, out, count);
 }
+

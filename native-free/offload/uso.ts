@@ -11,7 +11,7 @@
 // Every datagram but the last carries exactly gso_size bytes.
 // Nothing is allocated per call; malformed input gives a reason, never a throw.
 
-import { pseudoHeaderSum4, sum16 } from '../checksum.js';
+import { sum16 } from '../checksum.js';
 import {
   IPV4_OK,
   PROTO_UDP,
@@ -20,6 +20,7 @@ import {
   id,
   isFragment,
   protocol,
+  pseudoHeaderSumOf,
   setId,
   setTotalLength,
   totalLength,
@@ -63,12 +64,7 @@ export function segmentUdp4(b: Uint8Array, p: number, plen: number, gsoSize: num
 
   const out = slab.b;
   const id0 = id(b, p);
-  const pseudo = pseudoHeaderSum4(
-    ((b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!) >>> 0,
-    ((b[p + 16]! << 24) | (b[p + 17]! << 16) | (b[p + 18]! << 8) | b[p + 19]!) >>> 0,
-    PROTO_UDP,
-    0,
-  );
+  const pseudo = pseudoHeaderSumOf(b, p, PROTO_UDP, 0);
   // The ports, summed once: the other UDP header words change per datagram.
   const ports = ((b[u]! << 8) | b[u + 1]!) + ((b[u + 2]! << 8) | b[u + 3]!);
   const sameArray = out === b;
@@ -103,6 +99,11 @@ export function segmentUdp4(b: Uint8Array, p: number, plen: number, gsoSize: num
     src += n;
     left -= n;
   }
+  return segmented(r, out, count);
+}
+
+/** Marks r as holding `count` segments cut into `out` (by tso.ts or here); OFFLOAD_OK. */
+export function segmented(r: OffloadResult, out: Uint8Array, count: number): number {
   r.buf = out;
   r.inPlace = false;
   r.count = count;
