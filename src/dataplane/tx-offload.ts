@@ -2,8 +2,8 @@
 // (IFF_VNET_HDR + TUNSETOFFLOAD). Every read is a virtio_net_hdr and a packet
 // of up to 64 KB:
 //
-//   GSO_NONE    one packet, in place (its checksum completed if NEEDS_CSUM),
-//               read right behind the datagram before it so that runs of
+//   GSO_NONE    one packet, in place (its checksum completed if NEEDS_CSUM;
+//               TxBase.one), read right behind the datagram before it so that runs of
 //               same-sized datagrams to one peer leave as one UDP GSO send
 //               (datagram-run.ts);
 //   GSO_TCPV4,  a TCP or UDP super-packet: cut into MSS- or gso_size-sized
@@ -33,13 +33,11 @@ import { DROPS, OFFLOAD_DROPS, TSO_SEGMENTS, TSO_SUPER_PACKETS, TX_BYTES } from 
 import { PacketSlab } from '../sys/mmsg.js';
 import { readPacket } from '../sys/tun.js';
 import { SendQueue } from './send-queue.js';
-import { DatagramRuns, MAX_GSO_SEGMENTS, MAX_UDP_PAYLOAD } from './datagram-run.js';
+import { MAX_GSO_SEGMENTS, MAX_UDP_PAYLOAD } from './datagram-run.js';
 import { TxBase, type TxDeps } from './tx-path.js';
 
 /** Bytes before each packet: encapsulation asks for room for outer headers even when the kernel adds them. */
 const LEAD = 64;
-/** Outer headers an outer capture writes in front of a datagram: IPv4 + UDP, or IPv4 for ipip. */
-const OUTER_MAX = 28;
 /** Room one read needs: lead, virtio_net_hdr and the largest packet. */
 const READ_MAX = LEAD + VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET;
 /** Room segmenting one super-packet may need: 64 KB of payload plus headers per segment. */
@@ -63,14 +61,10 @@ export class TxOffloadPath extends TxBase {
   private readonly reads: number;
   private readonly segments: TsoSlab;
   private readonly result: OffloadResult;
-  /** Bytes in front of a segment an outer capture overwrites (capture()). */
-  private readonly saved = new Uint8Array(OUTER_MAX);
   /** Where the next super-packet's segments go in this round. */
   private segmentAt = 0;
   /** Bytes the encapsulation writes in front of an inner packet. */
   private readonly headroom: number;
-  /** Small packets, laid back to back, batched into GSO sends. */
-  private readonly runs: DatagramRuns;
 
   constructor(d: TxDeps, o: TxOffloadOptions) {
     super(d);
@@ -79,9 +73,8 @@ export class TxOffloadPath extends TxBase {
     this.segments = { b: this.slab.buf, offset: 0, stride: 0, headroom: o.encapHeadroom, capacity: 0 };
     // Every segment has at least 40 bytes of headers and 1 of payload.
     this.result = createOffloadResult(Math.ceil(SEGMENTS_MAX / (o.encapHeadroom + 41)));
-    this.queue = new SendQueue(this.slab, 64, d.txFd, d.counters, o.gso);
+    this.useQueue(new SendQueue(this.slab, 64, d.txFd, d.counters, o.gso));
     this.headroom = o.encapHeadroom;
-    this.runs = new DatagramRuns(this.queue, d.ctx.config.port);
   }
 
   pump(): number {
@@ -102,8 +95,7 @@ export class TxOffloadPath extends TxBase {
       // (at least the header the read puts there). Else a gap: no run spans it.
       next = inPlace ? next + n - VIRTIO_NET_HDR_LEN + Math.max(this.headroom, VIRTIO_NET_HDR_LEN) : (next + n + 127) & ~63;
     }
-    this.runs.emit();
-    if (this.queue.pending > 0) this.queue.flush();
+    this.send();
     return read;
   }
 
@@ -120,31 +112,13 @@ export class TxOffloadPath extends TxBase {
       this.counters[OFFLOAD_DROPS + code]!++;
       return false;
     }
-    if (r.inPlace) return this.single(b, r.offsets[0]!, r.lengths[0]!);
+    if (r.inPlace) return this.one(b, r.offsets[0]!, r.lengths[0]!);
     this.counters[TSO_SUPER_PACKETS]!++;
     this.counters[TSO_SEGMENTS]! += r.count;
     this.segmentAt += (LEAD + r.count * seg.stride + 63) & ~63;
     this.runs.emit(); // keep the order of what was read
     this.segmentsOut(b, r, seg.stride);
     return false;
-  }
-
-  /** One packet, in place: encapsulated and handed to the runs; true if it was forwarded. */
-  private single(b: Uint8Array, off: number, len: number): boolean {
-    const code = this.encap(this.ctx, b, off, len);
-    if (code !== FORWARD) {
-      this.dropped(code, b, off, len);
-      return false;
-    }
-    const e = this.ctx.result;
-    const start = e.offset;
-    const length = e.length;
-    const addr = e.underlay;
-    const mode = this.tap.mode;
-    if (mode !== 0) this.capture(b, off, len, off - start, mode);
-    this.counters[TX_BYTES]! += len;
-    this.runs.add(start, length, addr);
-    return true;
   }
 
   /**
@@ -176,22 +150,6 @@ export class TxOffloadPath extends TxBase {
     }
     this.counters[TX_BYTES]! += bytes;
     this.queueRun(start, r, h, stride, addr);
-  }
-
-  /**
-   * Captures one segment. An outer capture writes the outer IPv4/UDP header
-   * in front of the datagram, which is the previous segment's tail here:
-   * those bytes are put back afterwards.
-   */
-  private capture(b: Uint8Array, off: number, len: number, h: number, mode: number): void {
-    const e = this.ctx.result;
-    e.offset = off - h;
-    e.length = len + h;
-    const saved = this.saved;
-    const from = e.offset - OUTER_MAX;
-    copyBytes(b, from, saved, 0, OUTER_MAX);
-    this.tap.tx(this.ctx, b, off, len, mode);
-    copyBytes(saved, 0, b, from, OUTER_MAX);
   }
 
   /** Queues segments whose encapsulated datagrams start at `start`, every `stride` bytes. */

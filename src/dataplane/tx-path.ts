@@ -14,6 +14,8 @@ import { PacketSlab } from '../sys/mmsg.js';
 import { readPacket } from '../sys/tun.js';
 import type { CaptureTap } from './capture-tap.js';
 import { SendQueue } from './send-queue.js';
+import { DatagramRuns } from './datagram-run.js';
+import { copyBytes } from '../../native-free/offload/copy-sum.js';
 import type { TunWriter } from './tun-writer.js';
 
 export type Encap = (ctx: EncapContext, b: Uint8Array, off: number, len: number) => number;
@@ -31,9 +33,14 @@ export interface TxDeps {
   tap: CaptureTap;
 }
 
-/** What both transmit paths share: encapsulating one packet, queueing it, answering "too big". */
+/** Outer headers an outer capture writes in front of a datagram: IPv4 + UDP, or IPv4 for ipip. */
+const OUTER_MAX = 28;
+
+/** What both transmit paths share: encapsulating one packet, queueing it, capturing, answering "too big". */
 export abstract class TxBase {
   protected queue!: SendQueue;
+  /** Single packets go through the runs: back to back and same-sized, they leave as one GSO send. */
+  protected runs!: DatagramRuns;
   protected readonly tunFd: number;
   protected readonly ctx: EncapContext;
   protected readonly encap: Encap;
@@ -43,6 +50,8 @@ export abstract class TxBase {
   private readonly tun: TunWriter;
   /** The ICMP answer is built VIRTIO_NET_HDR_LEN bytes in, room for the header a vnet TUN wants. */
   private readonly icmp = new Uint8Array(VIRTIO_NET_HDR_LEN + FRAG_NEEDED_MAX_LENGTH);
+  /** Bytes in front of a datagram an outer capture overwrites (capture()). */
+  private readonly saved = new Uint8Array(OUTER_MAX);
 
   constructor(d: TxDeps) {
     this.tunFd = d.tunFd;
@@ -54,21 +63,53 @@ export abstract class TxBase {
     this.tun = d.tun;
   }
 
+  /** Called by each subclass once its buffer exists. */
+  protected useQueue(q: SendQueue): void {
+    this.queue = q;
+    this.runs = new DatagramRuns(q, this.ctx.config.port);
+  }
+
   /** One round; returns how many TUN reads it made. */
   abstract pump(): number;
 
-  /** Encapsulates b[off, off+len) in place and queues it alone, or counts the drop. */
-  protected one(b: Uint8Array, off: number, len: number): void {
+  /** Ends a round: the open run, then one sendmmsg for everything queued. */
+  protected send(): void {
+    this.runs.emit();
+    if (this.queue.pending > 0) this.queue.flush();
+  }
+
+  /** Encapsulates b[off, off+len) in place and hands it to the runs, or counts the drop; true if forwarded. */
+  protected one(b: Uint8Array, off: number, len: number): boolean {
     const code = this.encap(this.ctx, b, off, len);
     if (code !== FORWARD) {
       this.dropped(code, b, off, len);
-      return;
+      return false;
     }
+    const e = this.ctx.result;
+    const start = e.offset;
+    const length = e.length;
+    const addr = e.underlay;
     const mode = this.tap.mode;
-    if (mode !== 0) this.tap.tx(this.ctx, b, off, len, mode);
-    const r = this.ctx.result;
-    this.queue.add(r.offset, r.length, r.underlay, this.ctx.config.port, 0, 1);
+    if (mode !== 0) this.capture(b, off, len, off - start, mode);
     this.counters[TX_BYTES]! += len;
+    this.runs.add(start, length, addr);
+    return true;
+  }
+
+  /**
+   * Captures one packet whose encapsulation (h bytes) is in front of it. An
+   * outer capture writes the outer IPv4/UDP header in front of the datagram,
+   * which may be the previous datagram's tail: those bytes are put back.
+   */
+  protected capture(b: Uint8Array, off: number, len: number, h: number, mode: number): void {
+    const e = this.ctx.result;
+    e.offset = off - h;
+    e.length = len + h;
+    const saved = this.saved;
+    const from = e.offset - OUTER_MAX;
+    copyBytes(b, from, saved, 0, OUTER_MAX);
+    this.tap.tx(this.ctx, b, off, len, mode);
+    copyBytes(saved, 0, b, from, OUTER_MAX);
   }
 
   protected dropped(code: number, b: Uint8Array, off: number, len: number): void {
@@ -91,7 +132,7 @@ export class TxPath extends TxBase {
     super(d);
     this.batch = batch;
     this.slab = new PacketSlab({ slots: batch, slotSize, headroom });
-    this.queue = new SendQueue(this.slab, batch, d.txFd, d.counters, false);
+    this.useQueue(new SendQueue(this.slab, batch, d.txFd, d.counters, false));
   }
 
   pump(): number {
@@ -104,7 +145,7 @@ export class TxPath extends TxBase {
       if (n < 0) break;
       this.one(buf, off, n);
     }
-    if (this.queue.pending > 0) this.queue.flush();
+    this.send();
     return read;
   }
 }
