@@ -10,6 +10,7 @@
 // else rewrote or deleted (LeaseLostError instead), and the superseded etcd lease is
 // revoked at once rather than left to run out.
 import { readFileSync } from 'node:fs';
+import { noop } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, parseSubnetKey, subnetKey, subnetsPrefix } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError, RegistryUnavailableError } from './errors.js';
@@ -35,6 +36,18 @@ export interface EtcdRegistryOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/** Tries of a call that is safe to repeat (reads, revoke), each with its own deadline. */
+const READ_ATTEMPTS = 3;
+const RETRY_PAUSE_MS = 200;
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Network or server trouble (etcd3's recoverable errors, an open circuit), not a refusal. */
+function isTransient(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (isRecoverableError(err as Error) || 'isBrokenCircuitError' in err);
+}
 
 export function createEtcdRegistry(opts: EtcdRegistryOptions): SubnetRegistry {
   return new EtcdRegistry(opts);
@@ -55,9 +68,16 @@ function clientOptions(opts: EtcdRegistryOptions, timeoutMs: number): IOptions {
   }
   const options: IOptions = {
     hosts: opts.endpoints,
-    dialTimeout: timeoutMs,
-    // Watch reconnects back off 100 ms .. 5 s, like flannel's watchSubnets.
-    faultHandling: { watchBackoff: backoff(100) },
+    // A deadline per attempt, set when the attempt starts (streams get none: a watch lives on).
+    defaultCallOptions: (call) => (call.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    faultHandling: {
+      // No blind retries inside etcd3: a transaction that timed out may have committed,
+      // and a retry would then report "taken" for our own write. EtcdStore.rpc retries
+      // only what is safe to repeat.
+      global: noop,
+      // Watch reconnects back off 100 ms .. 5 s, like flannel's watchSubnets.
+      watchBackoff: backoff(100),
+    },
   };
   if (opts.caFile !== undefined || opts.certFile !== undefined) {
     // Unlike flannel (TLS only with cert+key), a CA alone also turns TLS on: server-only TLS.
@@ -89,30 +109,46 @@ class EtcdStore implements LeaseStore {
     this.where = `etcd ${endpoints.join(',')}`;
   }
 
-  /** One etcd call with a deadline; failures become WeftErrors that name the endpoint. */
-  async rpc<T>(what: string, call: (options: { deadline: number }) => Promise<T>): Promise<T> {
-    try {
-      return await call({ deadline: Date.now() + this.timeoutMs });
-    } catch (err) {
-      if (err instanceof WeftError) throw err;
-      const msg = err instanceof Error ? err.message : String(err);
-      const transient = typeof err === 'object' && err !== null && (isRecoverableError(err as Error) || 'isBrokenCircuitError' in err);
-      if (transient) {
-        throw new RegistryUnavailableError(
-          `${this.where} is unreachable (${what} failed within ${this.timeoutMs} ms: ${msg}): check the endpoint and that etcd is running`,
-          { cause: err },
-        );
+  /**
+   * One etcd call; failures become WeftErrors that name the endpoint. Each attempt
+   * has its own deadline (defaultCallOptions). A read (`repeatable`) that fails
+   * transiently is tried up to READ_ATTEMPTS times: a disk stall or a lost SYN on a
+   * busy etcd host can cost one attempt its deadline without etcd being down.
+   */
+  async rpc<T>(what: string, call: () => Promise<T>, repeatable = false): Promise<T> {
+    const attempts = repeatable ? READ_ATTEMPTS : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (err instanceof WeftError) throw err;
+        if (!isTransient(err)) throw this.failure(what, err);
+        if (attempt >= attempts) throw this.unavailable(what, err, attempt);
+        this.log?.warn(`${this.where}: ${what} failed (${errorMessage(err)}); trying again (${attempt + 1} of ${attempts})`);
+        await sleep(RETRY_PAUSE_MS * attempt);
       }
-      if (/auth|permission/i.test(msg)) {
-        throw new RegistryUnavailableError(`${this.where} refused to ${what} (${msg}): check the username, password and role of this node`, { cause: err });
-      }
-      throw new RegistryError(`${this.where}: could not ${what}: ${msg}`, { cause: err });
     }
+  }
+
+  private unavailable(what: string, err: unknown, attempts: number): RegistryUnavailableError {
+    const tries = attempts === 1 ? `within ${this.timeoutMs} ms` : `${attempts} times, each within ${this.timeoutMs} ms`;
+    return new RegistryUnavailableError(
+      `${this.where} is unreachable (${what} failed ${tries}: ${errorMessage(err)}): check the endpoint and that etcd is running`,
+      { cause: err },
+    );
+  }
+
+  private failure(what: string, err: unknown): WeftError {
+    const msg = errorMessage(err);
+    if (/auth|permission/i.test(msg)) {
+      return new RegistryUnavailableError(`${this.where} refused to ${what} (${msg}): check the username, password and role of this node`, { cause: err });
+    }
+    return new RegistryError(`${this.where}: could not ${what}: ${msg}`, { cause: err });
   }
 
   async readConfig(): Promise<string> {
     const key = configKey(this.prefix);
-    const res = await this.rpc('read the network config', (o) => this.client.kv.range({ key: Buffer.from(key) }, o));
+    const res = await this.rpc('read the network config', () => this.client.kv.range({ key: Buffer.from(key) }), true);
     const kv = res.kvs[0];
     if (!kv) {
       throw new NoNetworkConfigError(
@@ -127,7 +163,7 @@ class EtcdStore implements LeaseStore {
     const start = Buffer.from(subnetsPrefix(this.prefix));
     const end = Buffer.from(start);
     end[end.length - 1]! += 1; // "…/subnets/" → "…/subnets0": the whole prefix
-    const res = await this.rpc('list the subnet leases', (o) => this.client.kv.range({ key: start, range_end: end }, o));
+    const res = await this.rpc('list the subnet leases', () => this.client.kv.range({ key: start, range_end: end }), true);
     const leases = await Promise.all(res.kvs.map((kv) => this.toLease(kv)));
     return { leases: leases.filter((l): l is Lease => l !== null), revision: Number(res.header.revision) };
   }
@@ -157,13 +193,13 @@ class EtcdStore implements LeaseStore {
    */
   private async expiration(leaseId: string): Promise<Date | null> {
     if (leaseId === '0') return null;
-    const res = await this.rpc('read a lease TTL', (o) => this.client.leaseClient.leaseTimeToLive({ ID: leaseId }, o));
+    const res = await this.rpc('read a lease TTL', () => this.client.leaseClient.leaseTimeToLive({ ID: leaseId }), true);
     return new Date(Date.now() + Math.max(0, Number(res.TTL)) * 1000); // -1: expired or revoked just now
   }
 
   private async grant(ttlMs: number): Promise<{ id: string; ttlMs: number }> {
     if (ttlMs === 0) return { id: '0', ttlMs: 0 };
-    const res = await this.rpc('grant a lease', (o) => this.client.leaseClient.leaseGrant({ TTL: Math.round(ttlMs / 1000) }, o));
+    const res = await this.rpc('grant a lease', () => this.client.leaseClient.leaseGrant({ TTL: Math.round(ttlMs / 1000) }));
     return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
   }
 
@@ -171,7 +207,7 @@ class EtcdStore implements LeaseStore {
   private async revoke(id: string | undefined): Promise<void> {
     if (id === undefined || id === '0') return;
     try {
-      await this.rpc('revoke a lease', (o) => this.client.leaseClient.leaseRevoke({ ID: id }, o));
+      await this.rpc('revoke a lease', () => this.client.leaseClient.leaseRevoke({ ID: id }), true);
     } catch (err) {
       this.log?.warn((err as Error).message);
     }
@@ -184,10 +220,9 @@ class EtcdStore implements LeaseStore {
     let res;
     try {
       // flannel's createSubnet: put only if Version(key) == 0, i.e. the key does not exist.
-      res = await this.rpc('create a subnet lease', (o) =>
+      res = await this.rpc('create a subnet lease', () =>
         this.client.kv.txn(
           { compare: [{ key, target: 'Version', result: 'Equal', version: 0 }], success: [{ request_put: { key, value, lease: grant.id } }] },
-          o,
         ),
       );
     } catch (err) {
@@ -207,13 +242,12 @@ class EtcdStore implements LeaseStore {
     const grant = await this.grant(ttlMs);
     let res;
     try {
-      res = await this.rpc('rewrite a subnet lease', (o) =>
+      res = await this.rpc('rewrite a subnet lease', () =>
         this.client.kv.txn(
           {
             compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: lease.revision }],
             success: [{ request_range: { key } }, { request_put: { key, value, lease: grant.id } }],
           },
-          o,
         ),
       );
     } catch (err) {
@@ -233,13 +267,12 @@ class EtcdStore implements LeaseStore {
 
   async remove(lease: Lease): Promise<boolean> {
     const key = Buffer.from(subnetKey(this.prefix, lease.subnet, lease.ipv6Subnet));
-    const res = await this.rpc('delete a subnet lease', (o) =>
+    const res = await this.rpc('delete a subnet lease', () =>
       this.client.kv.txn(
         {
           compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: lease.revision }],
           success: [{ request_range: { key } }, { request_delete_range: { key } }],
         },
-        o,
       ),
     );
     if (res.succeeded) await this.revoke(res.responses[0]?.response_range?.kvs[0]?.lease);

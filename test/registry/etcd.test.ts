@@ -193,6 +193,20 @@ describe('etcd registry', () => {
     expect(watch.error()).toBeUndefined();
   });
 
+  it('a read that outlives its deadline (etcd stalled) is tried again with a fresh deadline', async () => {
+    const warnings: string[] = [];
+    const r = registry({ timeoutMs: 1000, logger: { warn: (m: string) => warnings.push(m), info: () => {} } });
+    process.kill(etcd.pid, 'SIGSTOP'); // as a disk stall would: connections open, nothing answered
+    const resume = setTimeout(() => process.kill(etcd.pid, 'SIGCONT'), 1300);
+    try {
+      expect((await r.getNetworkConfig()).Network).toBe('10.244.0.0/16');
+    } finally {
+      clearTimeout(resume);
+      process.kill(etcd.pid, 'SIGCONT');
+    }
+    expect(warnings[0]).toMatch(/read the network config failed \(.*DEADLINE_EXCEEDED.*\); trying again \(2 of 3\)/);
+  });
+
   it('reports an unreachable endpoint quickly and by name', async () => {
     const port = await freePort();
     const started = Date.now();
