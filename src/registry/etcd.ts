@@ -30,7 +30,7 @@ export interface EtcdRegistryOptions {
   /** flannel's --etcd-username / --etcd-password. */
   username?: string;
   password?: string;
-  /** Deadline of each etcd request, and so how fast "unreachable" is reported. Default 5000 ms. */
+  /** Deadline of each etcd attempt (a read is tried up to 3 times), and so how fast "unreachable" is reported. Default 5000 ms. */
   timeoutMs?: number;
   logger?: RegistryLogger;
 }
