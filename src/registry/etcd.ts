@@ -11,7 +11,7 @@
 // revoked at once rather than left to run out.
 import { readFileSync } from 'node:fs';
 import { noop } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, isRecoverableError, type IOptions, type IKeyValue, type ITxnResponse, type IWatchResponse, type Watcher } from 'etcd3';
 import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, parseSubnetKey, subnetKey, subnetsPrefix } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError, RegistryUnavailableError } from './errors.js';
 import { WeftError } from '../../native-free/errors.js';
@@ -217,52 +217,74 @@ class EtcdStore implements LeaseStore {
     const key = Buffer.from(subnetKey(this.prefix, subnet));
     const value = Buffer.from(encodeLeaseAttrs(attrs));
     const grant = await this.grant(ttlMs);
-    let res;
-    try {
-      // flannel's createSubnet: put only if Version(key) == 0, i.e. the key does not exist.
-      res = await this.rpc('create a subnet lease', () =>
-        this.client.kv.txn(
-          { compare: [{ key, target: 'Version', result: 'Equal', version: 0 }], success: [{ request_put: { key, value, lease: grant.id } }] },
-        ),
-      );
-    } catch (err) {
-      await this.revoke(grant.id);
-      throw err;
-    }
-    if (!res.succeeded) {
-      await this.revoke(grant.id);
-      return null;
-    }
-    return { subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: Number(res.header.revision) };
+    // flannel's createSubnet: put only if Version(key) == 0, i.e. the key does not exist.
+    const done = await this.putTxn('create a subnet lease', key, value, grant.id, () =>
+      this.client.kv.txn({ compare: [{ key, target: 'Version', result: 'Equal', version: 0 }], success: [{ request_put: { key, value, lease: grant.id } }] }),
+    );
+    if (done === null) return null;
+    return { subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: done.revision };
   }
 
   async replace(lease: Lease, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
     const key = Buffer.from(subnetKey(this.prefix, lease.subnet, lease.ipv6Subnet));
     const value = Buffer.from(encodeLeaseAttrs(attrs));
     const grant = await this.grant(ttlMs);
-    let res;
+    const done = await this.putTxn('rewrite a subnet lease', key, value, grant.id, () =>
+      this.client.kv.txn({
+        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: lease.revision }],
+        success: [{ request_range: { key } }, { request_put: { key, value, lease: grant.id } }],
+      }),
+    );
+    if (done === null) return null;
+    if (done.previous !== grant.id) await this.revoke(done.previous);
+    const out: Lease = { subnet: lease.subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: done.revision };
+    if (lease.ipv6Subnet !== undefined) out.ipv6Subnet = lease.ipv6Subnet;
+    return out;
+  }
+
+  /**
+   * A transaction that puts `value` on `key` attached to etcd lease `grantId` (a
+   * fresh grant). null when its compare failed; the grant is then revoked. When
+   * the answer is lost (timeout, broken connection) the put may still have
+   * committed: the key holding our value on our grant, which nobody else has,
+   * proves it, and then it counts as done (a retry would fail its compare on our
+   * own write, and revoking the grant would delete the key).
+   */
+  private async putTxn(
+    what: string,
+    key: Buffer,
+    value: Buffer,
+    grantId: string,
+    txn: () => Promise<ITxnResponse>,
+  ): Promise<{ revision: number; previous: string | undefined } | null> {
+    let res: ITxnResponse;
     try {
-      res = await this.rpc('rewrite a subnet lease', () =>
-        this.client.kv.txn(
-          {
-            compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: lease.revision }],
-            success: [{ request_range: { key } }, { request_put: { key, value, lease: grant.id } }],
-          },
-        ),
-      );
+      res = await this.rpc(what, txn);
     } catch (err) {
-      await this.revoke(grant.id);
+      const revision = err instanceof RegistryUnavailableError ? await this.landedRevision(key, value, grantId) : null;
+      if (revision !== null) {
+        this.log?.warn(`${this.where}: ${what}: the answer was lost, but the write is there (revision ${revision})`);
+        return { revision, previous: undefined };
+      }
+      await this.revoke(grantId);
       throw err;
     }
     if (!res.succeeded) {
-      await this.revoke(grant.id);
+      await this.revoke(grantId);
       return null;
     }
-    const old = res.responses[0]?.response_range?.kvs[0]?.lease;
-    if (old !== grant.id) await this.revoke(old);
-    const out: Lease = { subnet: lease.subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: Number(res.header.revision) };
-    if (lease.ipv6Subnet !== undefined) out.ipv6Subnet = lease.ipv6Subnet;
-    return out;
+    return { revision: Number(res.header.revision), previous: res.responses[0]?.response_range?.kvs[0]?.lease };
+  }
+
+  /** The key's mod revision when it holds `value` on `grantId`; null when not, or when etcd cannot say. */
+  private async landedRevision(key: Buffer, value: Buffer, grantId: string): Promise<number | null> {
+    try {
+      const res = await this.rpc('check a write whose answer was lost', () => this.client.kv.range({ key }), true);
+      const kv = res.kvs[0];
+      return kv !== undefined && kv.lease === grantId && kv.value.equals(value) ? Number(kv.mod_revision) : null;
+    } catch {
+      return null;
+    }
   }
 
   async remove(lease: Lease): Promise<boolean> {

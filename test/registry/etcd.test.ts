@@ -1,5 +1,5 @@
 // The etcd registry against a real etcd (Debian package etcd-server), started per file.
-import { Etcd3 } from 'etcd3';
+import { Etcd3, GRPCUnavailableError } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEtcdRegistry, type EtcdRegistryOptions } from '../../src/registry/etcd.js';
 import type { LeaseAttrs, SubnetRegistry } from '../../src/registry/types.js';
@@ -120,6 +120,57 @@ describe('etcd registry', () => {
     expect(renewed.revision).toBeGreaterThan(lease.revision);
     await admin.delete().key(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`);
     await expect(r.renewLease(renewed)).rejects.toMatchObject({ code: 'ERR_WEFT_LEASE_LOST' });
+  });
+
+  // The answer of a transaction lost on the way back (etcd stalled past the deadline,
+  // a connection reset): the registry's own client is wrapped so that the real
+  // transaction runs against etcd (or not) and then the caller sees a transport error.
+  function loseTxnAnswers(r: SubnetRegistry, commit: boolean): () => void {
+    const kv = (r as unknown as { store: { client: Etcd3 } }).store.client.kv;
+    const real = kv.txn.bind(kv);
+    kv.txn = async (req) => {
+      if (commit) await real(req);
+      throw new GRPCUnavailableError('14 UNAVAILABLE: connection reset (the test dropped the answer)');
+    };
+    return () => {
+      kv.txn = real;
+    };
+  }
+
+  it('a renewal that committed but whose answer was lost counts as done (not as a lost lease)', async () => {
+    const warnings: string[] = [];
+    const r = registry({ logger: { info: () => {}, warn: (m) => warnings.push(m) } });
+    const lease = await r.acquireLease(attrs('192.168.1.10'));
+    const restore = loseTxnAnswers(r, true);
+    const renewed = await r.renewLease(lease);
+    restore();
+    const stored = await keyOf(lease.subnet);
+    expect(stored?.value).toBe(flannelValue('192.168.1.10', '02:00:00:00:00:01'));
+    expect(Number((await admin.leaseClient.leaseTimeToLive({ ID: stored!.lease })).TTL), 'the new grant was kept').toBeGreaterThan(86400 - 60);
+    expect(warnings.join('\n')).toMatch(/rewrite a subnet lease: the answer was lost, but the write is there/);
+    expect((await r.renewLease(renewed)).revision, 'the revision it returned is the key\'s: the next renewal compares right').toBeGreaterThan(renewed.revision);
+  });
+
+  it('a create that committed but whose answer was lost is this node\'s lease, kept', async () => {
+    const r = registry();
+    const restore = loseTxnAnswers(r, true);
+    const lease = await r.acquireLease(attrs('192.168.1.11'));
+    restore();
+    expect((await keyOf(lease.subnet))?.value).toBe(flannelValue('192.168.1.11', '02:00:00:00:00:01'));
+    expect((await r.renewLease(lease)).subnet).toBe(lease.subnet);
+  });
+
+  it('a renewal that did not commit fails as unavailable, revokes its grant and leaves the lease as it was', async () => {
+    const r = registry();
+    const lease = await r.acquireLease(attrs('192.168.1.12'));
+    const before = await keyOf(lease.subnet);
+    const grants = (await admin.leaseClient.leaseLeases({})).leases.length;
+    const restore = loseTxnAnswers(r, false);
+    await expect(r.renewLease(lease)).rejects.toMatchObject({ code: 'ERR_WEFT_REGISTRY_UNAVAILABLE', message: expect.stringContaining('rewrite a subnet lease failed') });
+    restore();
+    expect(await keyOf(lease.subnet)).toEqual(before);
+    expect((await admin.leaseClient.leaseLeases({})).leases.length, 'the fresh grant was revoked').toBe(grants);
+    expect((await r.renewLease(lease)).revision).toBeGreaterThan(lease.revision);
   });
 
   it('keeps a reservation (a key without TTL) a reservation', async () => {
