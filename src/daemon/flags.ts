@@ -1,10 +1,10 @@
 // `weft run` flags, named as flanneld names them where flanneld has them.
 // Parsing only: nothing here touches the host. Every error names the flag and
 // the fix, and is raised before the daemon changes anything.
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { WeftError } from '../../native-free/errors.js';
 import { goRegex } from './iface-select.js';
+import { defaultWorkers } from './cpu-quota.js';
 
 export class FlagError extends WeftError {
   constructor(message: string) {
@@ -106,7 +106,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'state-dir': { type: 'string', default: '/var/lib/weft', help: 'where this node keeps its VTEP MAC across restarts' },
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'address of /healthz, /readyz and /metrics' },
   'healthz-port': { type: 'string', default: '0', help: 'port of /healthz, /readyz and /metrics (0: off)' },
-  workers: { type: 'string', help: 'data-plane worker threads (default: number of cores)' },
+  workers: { type: 'string', help: 'data-plane worker threads (default: number of cores, fewer under a container CPU limit)' },
   'log-level': { type: 'string', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
   'kube-subnet-mgr': {
     type: 'boolean',
@@ -272,7 +272,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     stateDir: get('state-dir')!,
     healthzIp: ipv4('healthz-ip', get('healthz-ip')!),
     healthzPort: integer('healthz-port', get('healthz-port')!, 0, 65535),
-    workers: workers === undefined ? availableParallelism() : integer('workers', workers, 1, 256),
+    workers: workers === undefined ? defaultWorkers() : integer('workers', workers, 1, 256),
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
     tunName: tunName(get('tun-name')!),
