@@ -72,8 +72,8 @@ function clientOptions(opts: EtcdRegistryOptions, timeoutMs: number): IOptions {
     defaultCallOptions: (call) => (call.isStream ? {} : { deadline: Date.now() + timeoutMs }),
     faultHandling: {
       // No blind retries inside etcd3: a transaction that timed out may have committed,
-      // and a retry would then report "taken" for our own write. EtcdStore.rpc retries
-      // only what is safe to repeat.
+      // and a retry would then report "taken" for our own write. EtcdStore repeats
+      // reads (rpc) and a lease write only once it knows the write did not land (putTxn).
       global: noop,
       // Watch reconnects back off 100 ms .. 5 s, like flannel's watchSubnets.
       watchBackoff: backoff(100),
@@ -247,8 +247,9 @@ class EtcdStore implements LeaseStore {
    * fresh grant). null when its compare failed; the grant is then revoked. When
    * the answer is lost (timeout, broken connection) the put may still have
    * committed: the key holding our value on our grant, which nobody else has,
-   * proves it, and then it counts as done (a retry would fail its compare on our
-   * own write, and revoking the grant would delete the key).
+   * proves it, and then it counts as done. Otherwise it is tried again, up to
+   * READ_ATTEMPTS times; a compare that fails on a retry is checked the same way,
+   * since the earlier attempt may have committed late.
    */
   private async putTxn(
     what: string,
@@ -257,23 +258,38 @@ class EtcdStore implements LeaseStore {
     grantId: string,
     txn: () => Promise<ITxnResponse>,
   ): Promise<{ revision: number; previous: string | undefined } | null> {
-    let res: ITxnResponse;
-    try {
-      res = await this.rpc(what, txn);
-    } catch (err) {
-      const revision = err instanceof RegistryUnavailableError ? await this.landedRevision(key, value, grantId) : null;
-      if (revision !== null) {
-        this.log?.warn(`${this.where}: ${what}: the answer was lost, but the write is there (revision ${revision})`);
-        return { revision, previous: undefined };
+    for (let attempt = 1; ; attempt++) {
+      let res: ITxnResponse;
+      try {
+        res = await this.rpc(what, txn);
+      } catch (err) {
+        if (!(err instanceof RegistryUnavailableError)) return this.abandon(grantId, err);
+        const landed = await this.landed(what, key, value, grantId);
+        if (landed !== null) return landed;
+        if (attempt >= READ_ATTEMPTS) return this.abandon(grantId, this.unavailable(what, err.cause, attempt));
+        this.log?.warn(`${this.where}: ${what} failed (${errorMessage(err.cause)}) and did not land; trying again (${attempt + 1} of ${READ_ATTEMPTS})`);
+        await sleep(RETRY_PAUSE_MS * attempt);
+        continue;
       }
-      await this.revoke(grantId);
-      throw err;
-    }
-    if (!res.succeeded) {
+      if (res.succeeded) return { revision: Number(res.header.revision), previous: res.responses[0]?.response_range?.kvs[0]?.lease };
+      const landed = attempt > 1 ? await this.landed(what, key, value, grantId) : null;
+      if (landed !== null) return landed;
       await this.revoke(grantId);
       return null;
     }
-    return { revision: Number(res.header.revision), previous: res.responses[0]?.response_range?.kvs[0]?.lease };
+  }
+
+  private async abandon(grantId: string, err: unknown): Promise<never> {
+    await this.revoke(grantId);
+    throw err;
+  }
+
+  /** Our write, found in place after its answer was lost; null when it is not there. */
+  private async landed(what: string, key: Buffer, value: Buffer, grantId: string): Promise<{ revision: number; previous: undefined } | null> {
+    const revision = await this.landedRevision(key, value, grantId);
+    if (revision === null) return null;
+    this.log?.warn(`${this.where}: ${what}: the answer was lost, but the write is there (revision ${revision})`);
+    return { revision, previous: undefined };
   }
 
   /** The key's mod revision when it holds `value` on `grantId`; null when not, or when etcd cannot say. */

@@ -166,11 +166,57 @@ describe('etcd registry', () => {
     const before = await keyOf(lease.subnet);
     const grants = (await admin.leaseClient.leaseLeases({})).leases.length;
     const restore = loseTxnAnswers(r, false);
-    await expect(r.renewLease(lease)).rejects.toMatchObject({ code: 'ERR_WEFT_REGISTRY_UNAVAILABLE', message: expect.stringContaining('rewrite a subnet lease failed') });
+    await expect(r.renewLease(lease)).rejects.toMatchObject({ code: 'ERR_WEFT_REGISTRY_UNAVAILABLE', message: expect.stringContaining('rewrite a subnet lease failed 3 times') });
     restore();
     expect(await keyOf(lease.subnet)).toEqual(before);
     expect((await admin.leaseClient.leaseLeases({})).leases.length, 'the fresh grant was revoked').toBe(grants);
     expect((await r.renewLease(lease)).revision).toBeGreaterThan(lease.revision);
+  });
+
+  it('a renewal whose first answer was lost before it committed is tried again and succeeds', async () => {
+    const warnings: string[] = [];
+    const r = registry({ logger: { info: () => {}, warn: (m) => warnings.push(m) } });
+    const lease = await r.acquireLease(attrs('192.168.1.13'));
+    const kv = (r as unknown as { store: { client: Etcd3 } }).store.client.kv;
+    const real = kv.txn.bind(kv);
+    let lost = 0;
+    kv.txn = async (req) => {
+      if (lost++ === 0) throw new GRPCUnavailableError('14 UNAVAILABLE: connection reset (the test dropped the request)');
+      return real(req);
+    };
+    const renewed = await r.renewLease(lease);
+    kv.txn = real;
+    expect(lost).toBe(2);
+    expect(warnings.join('\n')).toMatch(/rewrite a subnet lease failed \(.*\) and did not land; trying again \(2 of 3\)/);
+    expect((await keyOf(lease.subnet))?.lease).not.toBe('0');
+    expect((await r.renewLease(renewed)).revision).toBeGreaterThan(renewed.revision);
+  });
+
+  it('a renewal that commits only after its answer was lost and checked (late) is found when the retry\'s compare fails', async () => {
+    const r = registry();
+    const lease = await r.acquireLease(attrs('192.168.1.14'));
+    const kv = (r as unknown as { store: { client: Etcd3 } }).store.client.kv;
+    const [realTxn, realRange] = [kv.txn.bind(kv), kv.range.bind(kv)];
+    let late: (() => Promise<unknown>) | null = null;
+    let calls = 0;
+    kv.txn = async (req) => {
+      if (calls++ > 0) return realTxn(req);
+      late = () => realTxn(req); // held back: etcd applies it after the check below has read
+      throw new GRPCUnavailableError('14 UNAVAILABLE: connection reset (the test held the request back)');
+    };
+    kv.range = async (req) => {
+      const res = await realRange(req);
+      const commit = late;
+      late = null;
+      if (commit) await commit(); // the check saw the old key; now the first attempt lands
+      return res;
+    };
+    const renewed = await r.renewLease(lease);
+    [kv.txn, kv.range] = [realTxn, realRange];
+    expect(calls).toBe(2);
+    const stored = await keyOf(lease.subnet);
+    expect(Number((await admin.leaseClient.leaseTimeToLive({ ID: stored!.lease })).TTL), 'the grant the key is on was kept').toBeGreaterThan(86400 - 60);
+    expect((await r.renewLease(renewed)).revision).toBeGreaterThan(renewed.revision);
   });
 
   it('keeps a reservation (a key without TTL) a reservation', async () => {
