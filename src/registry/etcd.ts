@@ -36,7 +36,7 @@ export interface EtcdRegistryOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
-/** Tries of a call that is safe to repeat (reads, revoke), each with its own deadline. */
+/** Tries of a call that is safe to repeat (reads, grant, revoke, a lease write known not to have landed), each with its own deadline. */
 const READ_ATTEMPTS = 3;
 const RETRY_PAUSE_MS = 200;
 
@@ -199,7 +199,8 @@ class EtcdStore implements LeaseStore {
 
   private async grant(ttlMs: number): Promise<{ id: string; ttlMs: number }> {
     if (ttlMs === 0) return { id: '0', ttlMs: 0 };
-    const res = await this.rpc('grant a lease', () => this.client.leaseClient.leaseGrant({ TTL: Math.round(ttlMs / 1000) }));
+    // Repeatable: a grant whose answer was lost only leaves an etcd lease without keys, which runs out.
+    const res = await this.rpc('grant a lease', () => this.client.leaseClient.leaseGrant({ TTL: Math.round(ttlMs / 1000) }), true);
     return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
   }
 
