@@ -17,6 +17,7 @@ import { ConfigError, NoNetworkConfigError, RegistryError, RegistryUnavailableEr
 import { WeftError } from '../../native-free/errors.js';
 import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
+import { Inbox } from './inbox.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
@@ -321,31 +322,6 @@ class EtcdStore implements LeaseStore {
 
 function expiry(grant: { ttlMs: number }): Date | null {
   return grant.ttlMs === 0 ? null : new Date(Date.now() + grant.ttlMs);
-}
-
-/** A watch callback turned into something an async loop can wait on. */
-class Inbox<T> {
-  private items: T[] = [];
-  private wake: (() => void) | undefined;
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-  /** The next item, or undefined once `signal` aborted. */
-  async take(signal: AbortSignal): Promise<T | undefined> {
-    while (this.items.length === 0 && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          this.wake = undefined;
-          resolve();
-        };
-        this.wake = done;
-        signal.addEventListener('abort', done);
-      });
-    }
-    return signal.aborted ? undefined : this.items.shift();
-  }
 }
 
 type WatchItem = { kind: 'data'; res: IWatchResponse } | { kind: 'canceled'; err: Error };

@@ -42,6 +42,7 @@ import {
 import type { KubeApi, NodeWatch, WatchEvent } from './kube-api.js';
 import { sleep } from './registry.js';
 import type { AcquireOptions, Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
+import { Inbox } from './inbox.js';
 
 export { DEFAULT_ANNOTATION_PREFIX } from './kube-annotations.js';
 
@@ -82,34 +83,6 @@ export function createKubeRegistry(opts: KubeRegistryOptions): KubeRegistry {
 
 /** A watch event or the end of the stream, queued for the async loop. */
 type WatchItem = { kind: 'event'; ev: WatchEvent } | { kind: 'done'; err: Error | null };
-
-/** Callback results queued for an async loop, taken in batches. */
-class Inbox<T> {
-  private items: T[] = [];
-  private wake: (() => void) | undefined;
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-  /** Everything queued, waiting up to `timeoutMs` for the first item; [] on timeout, undefined once `signal` aborted. */
-  async takeAll(signal: AbortSignal, timeoutMs: number): Promise<T[] | undefined> {
-    if (this.items.length === 0 && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          this.wake = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        this.wake = done;
-        signal.addEventListener('abort', done);
-      });
-    }
-    if (signal.aborted) return undefined;
-    return this.items.splice(0);
-  }
-}
 
 interface Known {
   lease: Lease;
