@@ -10,6 +10,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { alive } from '../../src/lab/exec.js';
 
 export const PREFIX = 'wefttest-';
 const created = new Set<string>();
@@ -23,14 +24,6 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Deletes namespaces of this helper (and measure.mjs) whose creating process is gone. */
 export function cleanupStale(): void {

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alive } from '../../../src/lab/exec.js';
 
 export const NS_PREFIX = 'wefttest-';
 const RUN_DIR_PREFIX = 'weft-it-';
@@ -35,14 +36,6 @@ function newId(): string {
   return Array.from(b, (x, i) => alphabet[i === 0 ? x % 26 : x % 36]).join('');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function cmdline(pid: number): string {
   try {
