@@ -24,7 +24,6 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-
 /** Deletes namespaces of this helper (and measure.mjs) whose creating process is gone. */
 export function cleanupStale(): void {
   for (const line of sh('ip', ['netns', 'list']).split('\n')) {

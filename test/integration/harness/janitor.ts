@@ -36,7 +36,6 @@ function newId(): string {
   return Array.from(b, (x, i) => alphabet[i === 0 ? x % 26 : x % 36]).join('');
 }
 
-
 function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
