@@ -41,6 +41,14 @@ export const DROP_TUN_ERROR = 16;
 export const DROP_TRUNCATED = 17;
 /** A TUN read with offloads on that cannot be turned into packets (bad virtio_net_hdr, a super-packet that cannot be segmented): offload/reasons.ts says which. */
 export const DROP_BAD_OFFLOAD = 18;
+/** Anti-spoofing: the inner source is not inside a subnet of the peer the packet came from (route table says another node, or none, owns it). */
+export const DROP_SPOOFED_SOURCE = 19;
+/** Anti-spoofing: the inner destination is not inside this node's subnet (weft relays nothing for others). */
+export const DROP_NOT_LOCAL = 20;
+/** An inner packet of an address family this node does not carry (IPv6 while the node is IPv4-only). */
+export const DROP_FAMILY_DISABLED = 21;
+/** An inner TCP/UDP segment whose checksum is neither valid nor a kernel peer's partial (pseudo-header only) sum: damaged on the way. */
+export const DROP_BAD_CHECKSUM = 22;
 
 export const DROP_REASONS = [
   'forward',
@@ -62,6 +70,10 @@ export const DROP_REASONS = [
   'tun_error',
   'truncated',
   'bad_offload',
+  'spoofed_source',
+  'not_local',
+  'family_disabled',
+  'bad_checksum',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
