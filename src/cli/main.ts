@@ -5,6 +5,7 @@ import { labCommand } from './lab.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { traceCommand } from './trace.js';
+import { uninstallCommand } from './uninstall.js';
 
 interface Command {
   summary: string;
@@ -31,6 +32,10 @@ const commands: Record<string, Command> = {
   trace: {
     summary: 'walk one packet through this node: route, peer, headers, MTU, receiver checks',
     run: traceCommand,
+  },
+  uninstall: {
+    summary: 'remove what weft run leaves for the next start: the TUN (address, route), direct routes, the subnet file',
+    run: uninstallCommand,
   },
   version: {
     summary: 'print the weft version',

@@ -1,16 +1,25 @@
-// What the daemon changes on the host, applied all-or-nothing and undone on
-// exit: a multi-queue TUN (one queue per worker) with this node's tunnel
-// address (/32) and MTU, one route for the whole cluster network through it,
-// and the underlay sockets. Offloads (TUN TSO/checksum with a virtio_net_hdr,
-// UDP GSO and GRO) are asked for here; each one the kernel refuses is left
-// off on its own, with the reason, and the data path runs without it.
-import { existsSync, writeFileSync } from 'node:fs';
+// What the daemon changes on the host: a persistent multi-queue TUN (one queue
+// per worker) with this node's tunnel address (/32) and MTU, one route for the
+// whole cluster network through it, and the underlay sockets. Offloads (TUN
+// TSO/checksum with a virtio_net_hdr, UDP GSO and GRO) are asked for here; each
+// one the kernel refuses is left off on its own, with the reason, and the data
+// path runs without it.
+//
+// Restarts and upgrades (README "Restarts and upgrades"): the TUN is made with
+// TUNSETPERSIST, so the device, its address and its route stay when weft stops
+// (SIGTERM or kill -9), as flanneld leaves flannel.1. A weft started while
+// another runs (a DaemonSet update with maxSurge) attaches its queues to the
+// same device beside the old one's, and binds the same UDP port (SO_REUSEPORT);
+// the kernel spreads flows over both until the old one exits and its queues and
+// sockets go. Nothing here is torn down on stop: `weft uninstall` removes it.
+import { networkInterfaces } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { WeftError } from '../../native-free/errors.js';
 import { configureLink } from '../sys/link.js';
 import { closeQuietly } from '../sys/libc.js';
-import { deleteRoute, replaceRoute } from '../sys/netlink.js';
+import { replaceRoute } from '../sys/netlink.js';
 import { openIpip } from '../sys/raw.js';
-import { closeTun, openTun, setTunOffload, setVnetHdrSize, type Tun } from '../sys/tun.js';
+import { IFF_VNET_HDR, closeTun, existingTunFlags, openTun, setPersist, setTunOffload, setVnetHdrSize, tunFlags, type Tun } from '../sys/tun.js';
 import { enableUdpGro, openUdp, udpGsoSupported } from '../sys/udp.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
@@ -88,20 +97,25 @@ export class Host {
     readonly txFds: number[],
     readonly rxFds: number[],
     private readonly owned: number[],
-    private routed: boolean,
     /** TUN offloads in effect (IFF_VNET_HDR set), and why not when asked for and refused. */
     readonly tunOffload: boolean,
     readonly tunOffloadRefused: string | null,
+    /** The TUN was there already (left by an earlier weft, or held by one still running). */
+    readonly tunFound: boolean,
+    /** Set when a running weft's packet format overrode the offload setting asked for. */
+    readonly tunFormatFollowed: string | null,
   ) {}
 
   /**
    * Binds the underlay sockets and checks the TUN name: everything that can
-   * fail on a busy host (a port held by a kernel VXLAN device, another weft)
-   * before the lease is written, so a failed start never rewrites the lease.
+   * fail on a busy host (a port held by a kernel VXLAN device or a socket
+   * without SO_REUSEPORT) before the lease is written, so a failed start never
+   * rewrites the lease. A TUN of that name is fine: weft's own, left by an
+   * earlier weft or held by one still running, and attached to in apply().
    */
   static prepare(plan: SocketPlan): UnderlaySockets {
-    if (existsSync(`/sys/class/net/${plan.tunName}`)) {
-      throw new HostError(`interface ${plan.tunName} already exists: another weft may be running here; stop it, or delete the interface (ip link del ${plan.tunName})`);
+    if (existingTunFlags(plan.tunName) === 'not-tun') {
+      throw new HostError(`interface ${plan.tunName} already exists and is not a TUN device: choose another --tun-name, or delete it (ip link del ${plan.tunName})`);
     }
     const owned: number[] = [];
     try {
@@ -112,42 +126,95 @@ export class Host {
     }
   }
 
-  /** Creates the TUN and the route around prepared sockets; on failure undoes all, sockets included. */
+  /**
+   * Creates the TUN (or attaches to the one left by an earlier weft, or held by
+   * one still running) and the route, around prepared sockets; on failure undoes
+   * what it made, sockets included, and leaves a device it found.
+   */
   static apply(plan: HostPlan, sockets: UnderlaySockets): Host {
     let tun: Tun | null = null;
+    const found = existingTunFlags(plan.tunName) !== null;
     try {
-      let refused: string | null = null;
-      if (plan.tunOffload) {
-        const t = openOffloadTun(plan.tunName, plan.queues);
-        if (typeof t === 'string') refused = t;
-        else tun = t;
+      let { tun: t, refused } = openQueues(plan.tunName, plan.queues, plan.tunOffload);
+      tun = t;
+      // Beside a running weft the device keeps its packet format (vnet_hdr or
+      // not), whatever this one asked for: follow it, or the bytes are misread.
+      const vnet = (tunFlags(tun.fds[0]!) & IFF_VNET_HDR) !== 0;
+      let followed: string | null = null;
+      if (vnet !== (plan.tunOffload && refused === null)) {
+        closeTun(tun);
+        tun = null;
+        followed = `${plan.tunName} is held by a running weft ${vnet ? 'with' : 'without'} TUN offloads: following it until it has gone (restart to change)`;
+        ({ tun: t, refused } = openQueues(plan.tunName, plan.queues, vnet));
+        tun = t;
       }
-      tun ??= openTun({ name: plan.tunName, queues: plan.queues, multiQueue: true });
       disableIpv6(tun.name);
-      configureLink(tun.name, { mtu: plan.mtu, txQueueLen: TUN_TX_QUEUE, address: [plan.tunnelAddr, 32], up: true });
+      // Each of these is a no-op when the device already has that value (an
+      // address set again is not deleted and re-added), so the route stays.
+      configureLink(tun.name, { mtu: plan.mtu, txQueueLen: TUN_TX_QUEUE, up: true });
+      if (!hasAddress(tun.name, plan.tunnelAddr)) configureLink(tun.name, { address: [plan.tunnelAddr, 32] });
       replaceRoute({ dst: plan.network.addr, prefixLen: plan.network.len, dev: tun.name });
-      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, true, plan.tunOffload && refused === null, refused);
+      const offload = (tunFlags(tun.fds[0]!) & IFF_VNET_HDR) !== 0;
+      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, offload, refused, found, followed);
     } catch (e) {
       releaseSockets(sockets);
-      if (tun) closeTun(tun); // the device, its address and its routes go with its last queue
+      if (tun) {
+        // A device this start made goes (with its address and route); one it found stays.
+        if (!found) {
+          try {
+            setPersist(tun.fds[0]!, false);
+          } catch {
+            // closing still detaches; the device then stays for `weft uninstall`
+          }
+        }
+        closeTun(tun);
+      }
       throw e;
     }
   }
 
-  /** Removes the route and closes every fd; the TUN device goes with its last queue. */
+  /**
+   * Closes every fd. The TUN, its address and the route stay (the device is
+   * persistent): a weft started next, or already running beside this one,
+   * forwards through them; `weft uninstall` removes them.
+   */
   teardown(): void {
-    if (this.routed) {
-      try {
-        deleteRoute({ dst: this.plan.network.addr, prefixLen: this.plan.network.len, dev: this.tun.name });
-      } catch {
-        // already gone with the device
-      }
-      this.routed = false;
-    }
     this.owned.forEach(closeQuietly);
     this.owned.length = 0;
     closeTun(this.tun);
   }
+}
+
+/** The TUN's queues, with offloads when asked and the kernel takes them (else why not), persistent. */
+function openQueues(name: string, queues: number, offload: boolean): { tun: Tun; refused: string | null } {
+  if (offload) {
+    const t = openOffloadTun(name, queues, TUN_OFFLOADS, true);
+    if (typeof t !== 'string') return { tun: t, refused: null };
+    const tun = openTun({ name, queues, multiQueue: true, persist: true });
+    clearOffloads(tun);
+    return { tun, refused: t };
+  }
+  const tun = openTun({ name, queues, multiQueue: true, persist: true });
+  clearOffloads(tun);
+  return { tun, refused: null };
+}
+
+/**
+ * A device left by a weft with offloads keeps its TUNSETOFFLOAD features; without
+ * a virtio_net_hdr the kernel must segment and checksum everything itself.
+ */
+function clearOffloads(tun: Tun): void {
+  if ((tunFlags(tun.fds[0]!) & IFF_VNET_HDR) !== 0) return; // beside a running weft with offloads: its setting
+  try {
+    setTunOffload(tun.fds[0]!, 0);
+  } catch {
+    // nothing was on
+  }
+}
+
+/** Whether the interface has this IPv4 address already. */
+function hasAddress(name: string, addr: string): boolean {
+  return (networkInterfaces()[name] ?? []).some((a) => a.family === 'IPv4' && a.address === addr && a.netmask === '255.255.255.255');
 }
 
 /**
@@ -156,8 +223,12 @@ export class Host {
  * them all (the half-made device is closed: the caller opens a plain one).
  * Other errors (permissions, a name in use) throw as for a plain TUN.
  */
-export function openOffloadTun(name: string, queues: number, attempts: readonly number[] = TUN_OFFLOADS): Tun | string {
-  const tun = openTun({ name, queues, multiQueue: true, vnetHdr: true });
+export function openOffloadTun(name: string, queues: number, attempts: readonly number[] = TUN_OFFLOADS, persist = false): Tun | string {
+  const tun = openTun({ name, queues, multiQueue: true, vnetHdr: true, persist });
+  if ((tunFlags(tun.fds[0]!) & IFF_VNET_HDR) === 0) {
+    closeTun(tun); // beside a running weft without offloads: its setting
+    return `${name} is held by a running weft without TUN offloads`;
+  }
   let last = 'no offload set to try';
   for (const flags of attempts) {
     try {
@@ -191,8 +262,9 @@ function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, '
   const rxFds: number[] = [];
   if (plan.backend === 'ipip') {
     // Every raw IPPROTO_IPIP socket gets a copy of every packet: one socket,
-    // read by worker 0 only, sent on by all.
-    const fd = openIpip({ bindAddr: plan.bindAddr, rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER });
+    // read by worker 0 only, sent on by all. It starts deaf, and receives once
+    // no other weft on the node does (ipip-handover.ts).
+    const fd = openIpip({ bindAddr: plan.bindAddr, rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER, deaf: true });
     owned.push(fd);
     for (let i = 0; i < plan.queues; i++) {
       txFds.push(fd);

@@ -1,13 +1,14 @@
 // `weft run`: the node daemon. Order matters, so that a bad flag or config is
-// refused before anything on the host changes, and everything the daemon adds
-// is removed on SIGTERM (the lease stays, so a restart gets the same subnet):
+// refused before anything on the host changes. On SIGTERM the daemon closes its
+// fds and leaves the rest for the next weft (README "Restarts and upgrades"): the
+// lease, the persistent TUN with its address and route, direct routes, the subnet
+// file (as flanneld leaves it, so CNI ADD works while weft is away):
 //
 //   flags → underlay → registry + network config → VTEP MAC → lease
 //   → tables → host (TUN, route, sockets) → workers → subnet file → ready
 //   … lease events → tables; lease renewal; /healthz /readyz /metrics …
-//   SIGTERM → workers stop → host teardown → subnet file removed
+//   SIGTERM → workers stop → fds closed (`weft uninstall` removes the rest)
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { Server, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
@@ -34,6 +35,7 @@ import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
+import { IpipHandover } from './ipip-handover.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 const TABLE_CAPACITY = 10_000;
@@ -211,7 +213,8 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     await registry.close();
     throw e;
   }
-  log.info({ tun: host.tun.name, queues: flags.workers, mtu: node.mtu, tunnelAddr, network: config.Network }, 'host programmed');
+  log.info({ tun: host.tun.name, queues: flags.workers, mtu: node.mtu, tunnelAddr, network: config.Network, tunFound: host.tunFound }, 'host programmed');
+  if (host.tunFormatFollowed !== null) log.warn(host.tunFormatFollowed);
   const offload = { tun: host.tunOffload, udpGso: node.sockets.udpGso, udpGro: node.sockets.udpGro };
   if (host.tunOffloadRefused !== null) log.warn({ reason: host.tunOffloadRefused }, 'the kernel refused TUN offloads: running without them');
   if (flags.offload.udpGso && backend !== 'ipip' && !offload.udpGso) log.warn('the kernel has no UDP_SEGMENT: one send per datagram');
@@ -245,6 +248,9 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   }));
   const pool = new WorkerPool(inits, log);
   pool.start();
+  // ipip: receive only while no other weft on the node does (a rolling update).
+  const handover = backend === 'ipip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
+  handover?.start();
   if (process.env['WEFT_FAULT_INJECTION'] === '1') {
     // For tests of the pool's recovery: SIGUSR2 kills worker 0 as a crash would.
     process.on('SIGUSR2', () => {
@@ -266,9 +272,8 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       ready = false;
       abort.abort();
       await pool.stop();
-      direct?.removeAll();
       host.teardown();
-      if (subnetFileWritten) await rm(flags.subnetFile, { force: true });
+      handover?.release();
       servers.forEach((s) => s.close());
       await registry.close();
       log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');

@@ -18,11 +18,14 @@ export const POLLNVAL = 0x20;
 
 // <linux/if_tun.h>
 export const TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
+export const TUNSETPERSIST = 0x400454cb; // _IOW('T', 203, int)
+export const TUNGETIFF = 0x800454d2; // _IOR('T', 210, unsigned int)
 export const TUNSETOFFLOAD = 0x400454d0; // _IOW('T', 208, unsigned int)
 export const TUNSETVNETHDRSZ = 0x400454d8; // _IOW('T', 216, int)
 export const IFF_TUN = 0x0001;
 export const IFF_MULTI_QUEUE = 0x0100;
 export const IFF_NO_PI = 0x1000;
+export const IFF_PERSIST = 0x0800;
 export const IFF_VNET_HDR = 0x4000;
 export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
@@ -59,6 +62,8 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_NO_CHECK = 11; // UDP: send without checksum (breaks GSO)
 export const SO_REUSEPORT = 15;
+export const SO_ATTACH_FILTER = 26;
+export const SO_DETACH_FILTER = 27;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const IPPROTO_IP = 0;
@@ -137,3 +142,8 @@ export const EINVAL = 22;
 export const EMSGSIZE = 90;
 export const ENOPROTOOPT = 92;
 export const EOPNOTSUPP = 95;
+
+// flock(2)
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;

@@ -73,6 +73,7 @@ export const libc = {
     [number, Ptr, number, number, Ptr]
   >,
   poll: lib.func('int poll(uintptr_t fds, unsigned long n, int timeout)') as Fn<[Ptr, number, number]>,
+  flock: lib.func('int flock(int fd, int op)') as Fn<[number, number]>,
   strerror: lib.func('const char *strerror(int errnum)') as Fn<[number], string>,
 };
 

@@ -15,9 +15,9 @@
 // address); if the kernel's ipip module has a tunnel matching too, it gets one as
 // well. No ICMP "protocol unreachable" is sent while a raw socket takes protocol 4.
 
-import { closeQuietly, libc, sysError } from './libc.js';
-import { AF_INET, IPPROTO_IPIP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from './constants.js';
-import { bindIPv4, setBufferSize } from './socket.js';
+import { closeQuietly, libc, scratch, sysError } from './libc.js';
+import { AF_INET, IPPROTO_IPIP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, SO_ATTACH_FILTER, SO_DETACH_FILTER } from './constants.js';
+import { bindIPv4, recvFrom, setBufferSize } from './socket.js';
 import { toAddr } from './sockaddr.js';
 
 export interface IpipOptions {
@@ -25,6 +25,13 @@ export interface IpipOptions {
   bindAddr?: number | string;
   /** default true */
   nonBlocking?: boolean;
+  /**
+   * Start deaf: a filter that drops every packet is attached before bind, and
+   * what came in before it is read away, so the socket receives nothing until
+   * setReceiving(fd, true). For a second weft beside a running one: every raw
+   * socket gets its own copy, so two receiving would deliver each packet twice.
+   */
+  deaf?: boolean;
   rcvBuf?: number;
   sndBuf?: number;
 }
@@ -39,14 +46,44 @@ export function openIpip(o: IpipOptions = {}): number {
     });
   }
   try {
+    if (o.deaf) setReceiving(fd, false);
     if (o.bindAddr !== undefined) bindIPv4(fd, toAddr(o.bindAddr), 0);
     if (o.rcvBuf !== undefined) setBufferSize(fd, 'rcv', o.rcvBuf);
     if (o.sndBuf !== undefined) setBufferSize(fd, 'snd', o.sndBuf);
+    if (o.deaf) drain(fd);
     return fd;
   } catch (e) {
     closeQuietly(fd);
     throw e;
   }
+}
+
+// A classic BPF program of one instruction, "ret #0": keep 0 bytes of every packet
+// (the kernel drops it before it is queued). struct sock_fprog on 64-bit Linux:
+// u16 len, 6 bytes padding, the program's address.
+const dropAll = scratch(8);
+dropAll.view.setUint16(0, 0x06, true); // BPF_RET | BPF_K
+dropAll.view.setUint32(4, 0, true); // k = 0
+const dropAllProg = scratch(16);
+dropAllProg.view.setUint16(0, 1, true);
+dropAllProg.view.setBigUint64(8, BigInt(dropAll.ptr), true);
+const detachArg = scratch(4);
+
+/** false: attach the drop-everything filter (SO_ATTACH_FILTER); true: detach it. */
+export function setReceiving(fd: number, on: boolean): void {
+  const r = on
+    ? libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, detachArg.ptr, 4)
+    : libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, dropAllProg.ptr, 16);
+  if (r < 0 && !on) throw sysError('setsockopt', `setsockopt SO_ATTACH_FILTER (drop all) on fd ${fd}`);
+  // SO_DETACH_FILTER fails (ENOENT) only when no filter is attached: receiving already.
+}
+
+/** Reads and discards what is queued on a nonblocking socket; returns how many. */
+export function drain(fd: number): number {
+  const buf = new Uint8Array(65536);
+  let n = 0;
+  while (recvFrom(fd, buf, 0, buf.length) >= 0) n++;
+  return n;
 }
 
 /** Length of the outer IPv4 header of a received packet at b[off] (IHL × 4). */

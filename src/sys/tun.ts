@@ -10,20 +10,33 @@
 // waking every timeoutMs to look at its stop flag.
 // IFF_VNET_HDR (option vnetHdr) prefixes every packet with a virtio_net_hdr; it is
 // there for offloads (TUNSETVNETHDRSZ, TUNSETOFFLOAD below) and off by default.
+//
+// Persistence (option persist, TUNSETPERSIST): the device, its addresses and routes
+// then outlive the fds. With no queue attached the kernel turns the carrier off and
+// drops what is routed into it; the next process that attaches a queue (open +
+// TUNSETIFF of the same name) turns it on again. Several processes may hold queues of
+// one multi-queue device at once, and the kernel spreads flows over all of them. The
+// device-wide flags (IFF_VNET_HDR) are set by the first queue only: a queue attached
+// beside others gets the device's flags, whatever it asked for (tun_set_iff), so read
+// them back with tunFlags() before trusting the packet format.
 
 import { InvalidArgumentError } from '../../native-free/errors.js';
 import { EAGAIN, EINTR, NEEDS_NET_ADMIN, addressOf, checkRange, closeQuietly, lastErrno, libc, pollFd, sysError, scratch } from './libc.js';
+import { readFileSync } from 'node:fs';
 import {
   IFF_MULTI_QUEUE,
   IFF_NO_PI,
+  IFF_PERSIST,
   IFF_TUN,
   IFF_VNET_HDR,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
   POLLIN,
+  TUNGETIFF,
   TUNSETIFF,
   TUNSETOFFLOAD,
+  TUNSETPERSIST,
   TUNSETVNETHDRSZ,
 } from './constants.js';
 import { UNION, ifreq, ifreqName } from './ifreq.js';
@@ -40,6 +53,8 @@ export interface TunOptions {
   vnetHdr?: boolean;
   /** O_NONBLOCK on every fd. Default true (see readPacketWait). */
   nonBlocking?: boolean;
+  /** TUNSETPERSIST: the device stays when the last fd closes (deleteTun removes it). Default false. */
+  persist?: boolean;
 }
 
 export interface Tun {
@@ -62,6 +77,7 @@ export function openTun(o: TunOptions = {}): Tun {
       fds.push(fd);
       name = attach(fd, name, flags); // later queues attach to the name the first got
     }
+    if (o.persist) setPersist(fds[0]!, true);
   } catch (e) {
     fds.forEach(closeQuietly);
     throw e;
@@ -100,6 +116,56 @@ function attach(fd: number, name: string | undefined, flags: number): string {
 function plausibleName(name: string): boolean {
   return name !== '.' && name !== '..' && !/[/:\s]/.test(name);
 }
+
+/** TUNSETPERSIST on an attached fd: whether the device outlives its last fd. */
+export function setPersist(fd: number, on: boolean): void {
+  if (libc.ioctl(fd, TUNSETPERSIST, on ? 1 : 0) < 0) throw sysError('ioctl', `ioctl TUNSETPERSIST ${on ? 1 : 0} on fd ${fd}`, NEEDS_NET_ADMIN);
+}
+
+/** TUNGETIFF: the device's IFF_* flags as the kernel holds them (IFF_PERSIST included). */
+export function tunFlags(fd: number): number {
+  const r = ifreq();
+  if (libc.ioctl(fd, TUNGETIFF, r.ptr) < 0) throw sysError('ioctl', `ioctl TUNGETIFF on fd ${fd}`);
+  return r.view.getUint16(UNION, true);
+}
+
+/**
+ * The IFF_* flags of an existing TUN/TAP device of this name (sysfs tun_flags), null
+ * when there is no interface of that name, 'not-tun' when there is one of another kind.
+ */
+export function existingTunFlags(name: string): number | null | 'not-tun' {
+  try {
+    return parseInt(readFileSync(`/sys/class/net/${name}/tun_flags`, 'utf8').trim(), 16);
+  } catch {
+    try {
+      readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8');
+      return 'not-tun';
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Removes a persistent TUN device: attaches one queue, clears IFF_PERSIST, closes it.
+ * The device then goes when its last queue closes (now, unless a process still holds
+ * one), and its addresses and routes with it. False when there is no such device.
+ */
+export function deleteTun(name: string): boolean {
+  const flags = existingTunFlags(name);
+  if (flags === null) return false;
+  if (flags === 'not-tun') throw new InvalidArgumentError(`${name} is not a TUN device: not removing it`);
+  const fd = openDev(true);
+  try {
+    attach(fd, name, IFF_TUN | (flags & (IFF_NO_PI | IFF_MULTI_QUEUE | IFF_VNET_HDR)));
+    setPersist(fd, false);
+  } finally {
+    closeQuietly(fd);
+  }
+  return true;
+}
+
+export { IFF_PERSIST, IFF_VNET_HDR };
 
 export function closeTun(t: Tun): void {
   t.fds.forEach(closeQuietly);
