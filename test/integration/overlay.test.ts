@@ -15,7 +15,7 @@ import { restartTests } from './suites/restart.js';
 import { workerDeathTests } from './suites/worker-death.js';
 import { failedStartTests } from './suites/failed-start.js';
 
-const restart: Extra = (cluster, _janitor, backend) => restartTests(cluster, backend);
+const restart: Extra = (cluster, janitor, backend) => restartTests(cluster, backend, janitor);
 const lease: Extra = (cluster, _janitor, backend) => leaseTests(cluster, backend);
 const kernel: Extra = (cluster, janitor, _backend, name) => kernelInteropTests(cluster, janitor, name);
 const garbage: Extra = (cluster, janitor) => garbageTests(cluster, janitor);

@@ -62,8 +62,20 @@ export function parseMetrics(text: string): Metrics {
   return { txPackets, rxPackets, drops, backend, raw: text };
 }
 
+/** Where a second weft beside a node's first listens (a rolling update), and its log. */
+export interface WeftEndpoints {
+  healthzPort?: number;
+  /** --status-socket, default weft's own (@weft). */
+  statusSocket?: string;
+  logName?: string;
+}
+
 export class WeftNode {
   proc: Proc | null = null;
+  readonly healthzPort: number;
+  readonly statusSocket: string | null;
+  /** Set when the process was spawned (Date.now()), for gaps measured from the start. */
+  spawnedAt = 0;
   readonly dir: string;
   readonly subnetFile: string;
   readonly stateDir: string;
@@ -82,12 +94,28 @@ export class WeftNode {
     runDir: string,
     private readonly etcdEndpoint: string,
     private readonly extraArgs: string[] = [],
+    endpoints: WeftEndpoints = {},
   ) {
     this.dir = join(runDir, name);
     mkdirSync(this.dir, { recursive: true });
     this.subnetFile = join(this.dir, 'subnet.env');
     this.stateDir = join(this.dir, 'state');
-    this.logFile = join(this.dir, 'weft.log');
+    this.logFile = join(this.dir, endpoints.logName ?? 'weft.log');
+    this.healthzPort = endpoints.healthzPort ?? 10250;
+    this.statusSocket = endpoints.statusSocket ?? null;
+  }
+
+  /**
+   * Another weft for the same node (same namespace, state dir and subnet file, so
+   * the same subnet and VTEP MAC), listening elsewhere: the new pod of a rolling
+   * update, started beside this one.
+   */
+  sibling(endpoints: WeftEndpoints): WeftNode {
+    return new WeftNode(this.janitor, this.name, this.ns, this.iface, this.underlayIp, dirname(this.dir), this.etcdEndpoint, this.extraArgs, endpoints);
+  }
+
+  private get health(): string {
+    return `http://127.0.0.1:${this.healthzPort}`;
   }
 
   args(): string[] {
@@ -98,8 +126,9 @@ export class WeftNode {
       '--subnet-file', this.subnetFile,
       '--state-dir', this.stateDir,
       '--healthz-ip', '127.0.0.1',
-      '--healthz-port', '10250',
+      '--healthz-port', String(this.healthzPort),
       '--workers', '2',
+      ...(this.statusSocket ? ['--status-socket', this.statusSocket] : []),
       ...this.extraArgs,
     ];
   }
@@ -111,6 +140,7 @@ export class WeftNode {
     this.stopping = false;
     this.unexpectedExit = null;
     // WEFT_FAULT_INJECTION: SIGUSR2 makes the daemon kill one data-plane worker (suites/worker-death.ts).
+    this.spawnedAt = Date.now();
     this.proc = new Proc(this.janitor, this.ns, process.execPath, this.args(), { logFile: this.logFile, env: { WEFT_FAULT_INJECTION: '1' } });
     const proc = this.proc;
     void proc.exited.then(({ code, signal }) => {
@@ -124,7 +154,7 @@ export class WeftNode {
       `${this.name} /readyz`,
       async () => {
         if (!proc.running) throw new Error(`weft on ${this.name} exited (start #${this.starts}):\n${this.log().slice(-4000)}`);
-        const r = await nsRun(this.ns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', `${HEALTH}/readyz`], { allowFail: true });
+        const r = await nsRun(this.ns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', `${this.health}/readyz`], { allowFail: true });
         return r.stdout === '200';
       },
       readyTimeoutMs,
@@ -169,13 +199,13 @@ export class WeftNode {
 
   async get(path: string): Promise<string> {
     if (this.unexpectedExit) throw new Error(this.unexpectedExit);
-    return (await nsRun(this.ns, 'curl', ['-sS', '-f', '-m', '3', `${HEALTH}${path}`])).stdout;
+    return (await nsRun(this.ns, 'curl', ['-sS', '-f', '-m', '3', `${this.health}${path}`])).stdout;
   }
 
   /** `weft status --json` in the node's namespace: /status is served on the local socket only. */
   async status(): Promise<WeftStatus> {
     if (this.unexpectedExit) throw new Error(this.unexpectedExit);
-    return JSON.parse((await nsRun(this.ns, process.execPath, [WEFT_BIN, 'status', '--json'])).stdout) as WeftStatus;
+    return JSON.parse((await nsRun(this.ns, process.execPath, [WEFT_BIN, 'status', '--json', ...(this.statusSocket ? ['--status-socket', this.statusSocket] : [])])).stdout) as WeftStatus;
   }
 
   async metrics(): Promise<Metrics> {
