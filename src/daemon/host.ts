@@ -12,6 +12,9 @@
 // same device beside the old one's, and binds the same UDP port (SO_REUSEPORT);
 // the kernel spreads flows over both until the old one exits and its queues and
 // sockets go. Nothing here is torn down on stop: `weft uninstall` removes it.
+// Beside a running weft, this one's queues are attached and its sockets join the
+// SO_REUSEPORT selection only when its workers run (worker.ts); on SIGTERM,
+// quiesce() takes its sockets out of the selection before the workers stop.
 import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { WeftError } from '../../native-free/errors.js';
@@ -19,7 +22,10 @@ import { configureLink } from '../sys/link.js';
 import { closeQuietly } from '../sys/libc.js';
 import { replaceRoute } from '../sys/netlink.js';
 import { openIpip } from '../sys/raw.js';
-import { IFF_VNET_HDR, closeTun, existingTunFlags, openTun, setPersist, setTunOffload, setVnetHdrSize, tunFlags, type Tun } from '../sys/tun.js';
+import { IFF_VNET_HDR, closeTun, existingTunFlags, openTun, setPersist, setQueueAttached, setTunOffload, setVnetHdrSize, tunFlags, tunHasQueues, type Tun } from '../sys/tun.js';
+import { connectIPv4 } from '../sys/socket.js';
+import { setReceiving } from '../sys/raw.js';
+import { parseIPv4 } from '../../native-free/addr.js';
 import { enableUdpGro, openUdp, udpGsoSupported } from '../sys/udp.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
@@ -82,6 +88,8 @@ const TUN_OFFLOADS = [
 ];
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
+/** Where quiet UDP sockets are connected (on this node's own address): nothing sends from there. */
+const QUIET_PORT = 1;
 /**
  * Packets the kernel queues for weft's readers. The TUN default (500) overflows
  * while a worker is busy with a batch: measured here, iperf3 through a lab went
@@ -119,7 +127,10 @@ export class Host {
     }
     const owned: number[] = [];
     try {
-      return { ...openSockets(plan, owned), owned };
+      const s = { ...openSockets(plan, owned), owned };
+      // Another weft forwards here: take no datagram before the workers run.
+      if (plan.backend !== 'ipip' && tunHasQueues(plan.tunName)) for (const fd of owned) connectIPv4(fd, parseIPv4(plan.bindAddr), QUIET_PORT);
+      return s;
     } catch (e) {
       owned.forEach(closeQuietly);
       throw e;
@@ -134,6 +145,7 @@ export class Host {
   static apply(plan: HostPlan, sockets: UnderlaySockets): Host {
     let tun: Tun | null = null;
     const found = existingTunFlags(plan.tunName) !== null;
+    const beside = found && tunHasQueues(plan.tunName);
     try {
       let { tun: t, refused } = openQueues(plan.tunName, plan.queues, plan.tunOffload);
       tun = t;
@@ -155,6 +167,8 @@ export class Host {
       if (!hasAddress(tun.name, plan.tunnelAddr)) configureLink(tun.name, { address: [plan.tunnelAddr, 32] });
       replaceRoute({ dst: plan.network.addr, prefixLen: plan.network.len, dev: tun.name });
       const offload = (tunFlags(tun.fds[0]!) & IFF_VNET_HDR) !== 0;
+      // Another weft forwards here: the kernel steers to these queues once the workers read them.
+      if (beside) for (const fd of tun.fds) setQueueAttached(fd, false);
       return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, offload, refused, found, followed);
     } catch (e) {
       releaseSockets(sockets);
@@ -170,6 +184,25 @@ export class Host {
         closeTun(tun);
       }
       throw e;
+    }
+  }
+
+  /**
+   * Stops taking packets from the underlay, while the workers still drain what
+   * their sockets hold: UDP sockets are connected to this node itself, which
+   * takes them out of the SO_REUSEPORT selection (the kernel picks among the
+   * unconnected sockets: a weft started beside this one gets every datagram),
+   * and the raw IP-in-IP socket gets its drop-all filter (ipip-handover.ts then
+   * lets the other weft receive). Sending still works.
+   */
+  quiesce(): void {
+    for (const fd of this.owned) {
+      try {
+        if (this.plan.backend === 'ipip') setReceiving(fd, false);
+        else connectIPv4(fd, parseIPv4(this.plan.bindAddr), QUIET_PORT);
+      } catch {
+        // closing it soon has the same effect, a little later
+      }
     }
   }
 

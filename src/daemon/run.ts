@@ -39,6 +39,8 @@ import { IpipHandover } from './ipip-handover.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 const TABLE_CAPACITY = 10_000;
+/** On stop, how long the workers go on draining their sockets after these left the port's selection. */
+const QUIESCE_MS = 50;
 const BATCH = 64;
 
 const OVERHEAD = { vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: UDP_OVERHEAD } as const;
@@ -246,11 +248,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     slotSize,
     offload,
   }));
+  // Started once the tables hold the registry's snapshot (below): beside a running
+  // weft, its queues and sockets take traffic only from then on (host.ts).
   const pool = new WorkerPool(inits, log);
-  pool.start();
   // ipip: receive only while no other weft on the node does (a rolling update).
   const handover = backend === 'ipip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
-  handover?.start();
   if (process.env['WEFT_FAULT_INJECTION'] === '1') {
     // For tests of the pool's recovery: SIGUSR2 kills worker 0 as a crash would.
     process.on('SIGUSR2', () => {
@@ -271,9 +273,14 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     stopping ??= (async () => {
       ready = false;
       abort.abort();
+      // A weft started beside this one (a rolling update) takes the underlay
+      // traffic from here on; the workers drain what is queued, then detach their
+      // TUN queues as they stop (worker.ts), so the kernel steers flows to it.
+      host.quiesce();
+      handover?.release();
+      await new Promise((r) => setTimeout(r, QUIESCE_MS));
       await pool.stop();
       host.teardown();
-      handover?.release();
       servers.forEach((s) => s.close());
       await registry.close();
       log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');
@@ -288,36 +295,10 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     void stop();
   };
 
-  // flanneld's iptables rules, before the subnet file (flanneld is ready only once
-  // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
-  try {
-    if (flags.ipMasq) {
-      const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
-      await masq.apply();
-      masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
-    }
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  if (flags.iptablesForwardRules) {
-    // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
-    const forward = new ForwardRules(config.Network, log);
-    try {
-      await forward.apply();
-      forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
-    }
-  }
-  if (direct) {
-    // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
-    const timer = setInterval(() => direct.resync(), 10_000);
-    timer.unref();
-    abort.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-  }
-
-  // Peers: the first batch is the snapshot; readiness needs it applied.
+  // Peers: the first batch is the snapshot; the workers start once it is in the
+  // tables, and readiness needs the iptables rules too. Not held up by them.
+  let rulesDone!: () => void;
+  const rulesInstalled = new Promise<void>((r) => (rulesDone = r));
   void (async () => {
     try {
       for await (const batch of registry.watchLeases(abort.signal)) {
@@ -330,6 +311,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
         sync.apply(batch);
         direct?.apply(batch);
         if (!subnetFileWritten) {
+          if (abort.signal.aborted) return;
+          pool.start();
+          handover?.start();
+          await rulesInstalled;
+          if (abort.signal.aborted) return;
           direct?.removeStale(); // what a killed weft left behind
           await writeSubnetFile(flags.subnetFile, {
             network: config.Network,
@@ -350,6 +336,37 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       if (!abort.signal.aborted) fail(e, 'watching leases failed');
     }
   })();
+
+  // flanneld's iptables rules, before the subnet file (flanneld is ready only once
+  // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
+  try {
+    if (flags.ipMasq) {
+      const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
+      await masq.apply();
+      masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+    }
+  } catch (e) {
+    rulesDone();
+    await stop();
+    throw e;
+  }
+  if (flags.iptablesForwardRules) {
+    // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
+    const forward = new ForwardRules(config.Network, log);
+    try {
+      await forward.apply();
+      forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
+    }
+  }
+  rulesDone();
+  if (direct) {
+    // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
+    const timer = setInterval(() => direct.resync(), 10_000);
+    timer.unref();
+    abort.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  }
 
   void keepLeaseRenewed(registry, lease, {
     signal: abort.signal,

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { DIRECT_ROUTE_PROTOCOL } from '../dataplane/direct-routing.js';
-import { deleteTun, existingTunFlags } from '../sys/tun.js';
+import { deleteTun, existingTunFlags, tunHasQueues } from '../sys/tun.js';
 
 export interface UninstallPlan {
   tunName: string;
@@ -31,19 +31,10 @@ export interface UninstallResult {
 
 export class StillRunningError extends Error {}
 
-/** Whether a process holds a queue of the TUN: the kernel's carrier is on exactly then (device up). */
-function attached(name: string): boolean {
-  try {
-    return readFileSync(`/sys/class/net/${name}/carrier`, 'utf8').trim() === '1';
-  } catch {
-    return false; // no device, or down (carrier unreadable): no running weft
-  }
-}
-
 export async function uninstall(plan: UninstallPlan): Promise<UninstallResult> {
   const flags = existingTunFlags(plan.tunName);
   if (flags === 'not-tun') throw new Error(`${plan.tunName} is not a TUN device: not weft's, not removed`);
-  if (flags !== null && attached(plan.tunName) && !plan.force) {
+  if (flags !== null && tunHasQueues(plan.tunName) && !plan.force) {
     throw new StillRunningError(`a weft still holds ${plan.tunName} (its carrier is on): stop it first, or pass --force`);
   }
   const tun = deleteTun(plan.tunName) ? 'removed' : 'absent';

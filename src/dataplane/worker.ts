@@ -6,7 +6,13 @@
 //                     segmented, encapsulated, sent with UDP_SEGMENT)
 //   socket readable → RxPath.pump(): recvmmsg ≤ batch (UDP_GRO: coalesced),
 //                     decapsulate, write to TUN (TunWriter: coalesced with offloads)
-//   stop flag set   → return (the main thread owns and closes the fds)
+//   stop flag set   → one last pump of both, detach the TUN queue, return (the
+//                     main thread owns and closes the fds)
+//
+// Restarts (README "Restarts and upgrades"): a worker attaches its TUN queue and
+// puts its UDP socket into the SO_REUSEPORT selection when it starts, and detaches
+// the queue when it stops, so beside another weft the kernel steers flows only to
+// queues and sockets that are being read.
 //
 // Route and peer tables are shared memory written by the main thread; this
 // thread only reads them, so route changes apply to the next packet.
@@ -31,6 +37,8 @@ import { TxOffloadPath } from './tx-offload.js';
 import { TunWriter } from './tun-writer.js';
 import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
+import { setQueueAttached } from '../sys/tun.js';
+import { disconnect } from '../sys/socket.js';
 
 const IDLE_POLL_MS = 100;
 
@@ -79,12 +87,18 @@ export function runWorker(init: WorkerInit): void {
       ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
+  // Both are no-ops unless the main thread held them back (host.ts: another weft runs).
+  setQueueAttached(init.tunFd, true);
+  if (init.backend !== 'ipip' && init.rxFd >= 0) disconnect(init.rxFd);
 
   while (Atomics.load(control, CONTROL_STOP) === 0) {
     const ready = poll.wait(IDLE_POLL_MS);
     if (ready & PollSet.FIRST) tx.pump();
     if (rx !== null && ready & PollSet.SECOND) rx.pump();
   }
+  tx.pump();
+  rx?.pump();
+  setQueueAttached(init.tunFd, false);
 }
 
 if (parentPort !== null && workerData !== undefined && (workerData as { kind?: string }).kind === 'weft-dataplane') {

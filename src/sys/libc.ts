@@ -55,6 +55,7 @@ export const libc = {
   ioctl: lib.func('int ioctl(int fd, unsigned long req, uintptr_t arg)') as Fn<[number, number, number]>,
   socket: lib.func('int socket(int domain, int type, int protocol)') as Fn<[number, number, number]>,
   bind: lib.func('int bind(int fd, uintptr_t addr, uint32_t len)') as Fn<[number, Ptr, number]>,
+  connect: lib.func('int connect(int fd, uintptr_t addr, uint32_t len)') as Fn<[number, Ptr, number]>,
   setsockopt: lib.func('int setsockopt(int fd, int level, int name, uintptr_t val, uint32_t len)') as Fn<
     [number, number, number, Ptr, number]
   >,

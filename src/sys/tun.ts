@@ -37,6 +37,9 @@ import {
   TUNSETIFF,
   TUNSETOFFLOAD,
   TUNSETPERSIST,
+  TUNSETQUEUE,
+  IFF_ATTACH_QUEUE,
+  IFF_DETACH_QUEUE,
   TUNSETVNETHDRSZ,
 } from './constants.js';
 import { UNION, ifreq, ifreqName } from './ifreq.js';
@@ -122,6 +125,23 @@ export function setPersist(fd: number, on: boolean): void {
   if (libc.ioctl(fd, TUNSETPERSIST, on ? 1 : 0) < 0) throw sysError('ioctl', `ioctl TUNSETPERSIST ${on ? 1 : 0} on fd ${fd}`, NEEDS_NET_ADMIN);
 }
 
+/**
+ * TUNSETQUEUE: attach (true) or detach (false) this fd's queue of a multi-queue
+ * device. A detached queue keeps its fd and may still be written, but the kernel
+ * steers nothing to it (and drops what it held); weft detaches a worker's queue
+ * when it stops, so the flows move to the weft that stays, and attaches a new
+ * weft's queues only once its worker reads them. False when it already was so.
+ */
+export function setQueueAttached(fd: number, attached: boolean): boolean {
+  const r = ifreq();
+  r.view.setUint16(UNION, attached ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE, true);
+  if (libc.ioctl(fd, TUNSETQUEUE, r.ptr) === 0) return true;
+  const errno = lastErrno();
+  if (errno === EINVAL_ERRNO) return false;
+  throw sysError('ioctl', `ioctl TUNSETQUEUE ${attached ? 'attach' : 'detach'} on fd ${fd}`, undefined, errno);
+}
+const EINVAL_ERRNO = 22;
+
 /** TUNGETIFF: the device's IFF_* flags as the kernel holds them (IFF_PERSIST included). */
 export function tunFlags(fd: number): number {
   const r = ifreq();
@@ -143,6 +163,18 @@ export function existingTunFlags(name: string): number | null | 'not-tun' {
     } catch {
       return null;
     }
+  }
+}
+
+/**
+ * Whether some process holds a queue of this TUN: the kernel's carrier is on exactly
+ * then (while the device is up; a down device has no readable carrier: false).
+ */
+export function tunHasQueues(name: string): boolean {
+  try {
+    return readFileSync(`/sys/class/net/${name}/carrier`, 'utf8').trim() === '1';
+  } catch {
+    return false;
   }
 }
 

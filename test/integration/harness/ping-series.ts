@@ -35,6 +35,17 @@ export class PingStream {
     return parsePing(this.proc.output(), this.intervalMs);
   }
 
+  /** Ends it now (SIGINT: ping prints its summary) and counts. */
+  async finish(): Promise<PingSeries> {
+    if (this.proc.running) this.proc.child.kill('SIGINT');
+    return this.result();
+  }
+
+  /** What came so far. */
+  sofar(): PingSeries {
+    return parsePing(this.proc.output(), this.intervalMs);
+  }
+
   stop(): Promise<unknown> {
     return this.proc.stop('SIGKILL', 1000);
   }

@@ -55,7 +55,7 @@ export function restartTests(cluster: () => Cluster, backend: string, janitor: (
     const stateBefore = await tunState(node.ns);
     expect(stateBefore.carrier).toBe('1');
 
-    const stream = new PingStream(janitor(), p1.ns, p2.ip, INTERVAL_MS, 200);
+    const stream = new PingStream(janitor(), p1.ns, p2.ip, INTERVAL_MS, 3000);
     try {
       await sleep(1000);
       const killedAt = Date.now();
@@ -71,7 +71,9 @@ export function restartTests(cluster: () => Cluster, backend: string, janitor: (
       await node.start();
       const startedAt = node.spawnedAt;
       const readyMs = Date.now() - startedAt;
-      const s = await stream.result();
+      await waitFor('an answer after the restart', async () => stream.sofar().replies.some((r) => r.at > startedAt), 10_000, 50).catch(() => undefined);
+      await sleep(300);
+      const s = await stream.finish();
       const back = s.replies.find((r) => r.at > startedAt);
       const lastBefore = [...s.replies].reverse().find((r) => r.at <= killedAt + INTERVAL_MS);
       expect(back, `no answer after the restart:\n${s.output.slice(-2000)}`).toBeDefined();
