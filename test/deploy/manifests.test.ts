@@ -133,6 +133,16 @@ describe('namespace, service account and RBAC', () => {
   });
 });
 
+/** The API server's rule for a DaemonSet rolling update (ValidateRollingUpdateDaemonSet): exactly one of the two non-zero. */
+function rollingUpdateProblems(r: Obj): string[] {
+  const unavailable = r['maxUnavailable'] ?? 1;
+  const surge = r['maxSurge'] ?? 0;
+  const nonZero = (v: unknown): boolean => v !== 0 && v !== '0%';
+  if (nonZero(unavailable) && nonZero(surge)) return ['maxSurge may not be set when maxUnavailable is non-zero'];
+  if (!nonZero(unavailable) && !nonZero(surge)) return ['maxUnavailable cannot be 0 when maxSurge is 0'];
+  return [];
+}
+
 describe('the DaemonSet', () => {
   it('runs on the host network on every Linux node, before anything else', () => {
     expect(pod['hostNetwork']).toBe(true);
@@ -302,6 +312,19 @@ describe('the DaemonSet', () => {
       if (ip === '0.0.0.0') expect([undefined, '127.0.0.1'], probe).toContain(get['host']);
       else expect(get['host'], probe).toBe(ip);
     }
+  });
+
+  it('updates surge-first: maxSurge 1, maxUnavailable 0 (as the API server validates it), and no port that would be a hostPort', () => {
+    const spec = ds['spec'] as Obj;
+    expect(spec['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(rollingUpdateProblems(spec['updateStrategy']['rollingUpdate'])).toEqual([]);
+    // Broken copies the API server refuses: the check above is not vacuous.
+    expect(rollingUpdateProblems({ maxSurge: 1, maxUnavailable: 1 })).toEqual(['maxSurge may not be set when maxUnavailable is non-zero']);
+    expect(rollingUpdateProblems({ maxSurge: 0, maxUnavailable: 0 })).toEqual(['maxUnavailable cannot be 0 when maxSurge is 0']);
+    expect(rollingUpdateProblems({})).toEqual([]); // the defaults: maxUnavailable 1, maxSurge 0
+    // With hostNetwork every containerPort is a hostPort: the surge pod could not be scheduled beside the old.
+    for (const c of allContainers) expect(c['ports'], c['name']).toBeUndefined();
+    expect(spec['minReadySeconds']).toBeGreaterThanOrEqual(10);
   });
 
   it('keeps the health server on loopback', () => {
