@@ -60,21 +60,31 @@ export function openIpip(o: IpipOptions = {}): number {
 
 // A classic BPF program of one instruction, "ret #0": keep 0 bytes of every packet
 // (the kernel drops it before it is queued). struct sock_fprog on 64-bit Linux:
-// u16 len, 6 bytes padding, the program's address.
-const dropAll = scratch(8);
-dropAll.view.setUint16(0, 0x06, true); // BPF_RET | BPF_K
-dropAll.view.setUint32(4, 0, true); // k = 0
-const dropAllProg = scratch(16);
-dropAllProg.view.setUint16(0, 1, true);
-dropAllProg.view.setBigUint64(8, BigInt(dropAll.ptr), true);
+// u16 len, 6 bytes padding, the program's address. Built per call (a rare one).
 const detachArg = scratch(4);
+
+function dropAllProgram(): { prog: ReturnType<typeof scratch>; insn: ReturnType<typeof scratch> } {
+  const insn = scratch(8);
+  insn.view.setUint16(0, 0x06, true); // BPF_RET | BPF_K
+  insn.view.setUint32(4, 0, true); // k = 0
+  const prog = scratch(16);
+  prog.view.setUint16(0, 1, true);
+  prog.view.setBigUint64(8, BigInt(insn.ptr), true);
+  return { prog, insn };
+}
 
 /** false: attach the drop-everything filter (SO_ATTACH_FILTER); true: detach it. */
 export function setReceiving(fd: number, on: boolean): void {
-  const r = on
-    ? libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, detachArg.ptr, 4)
-    : libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, dropAllProg.ptr, 16);
-  if (r < 0 && !on) throw sysError('setsockopt', `setsockopt SO_ATTACH_FILTER (drop all) on fd ${fd}`);
+  if (on) {
+    libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, detachArg.ptr, 4);
+    return;
+  }
+  const p = dropAllProgram();
+  const r = libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, p.prog.ptr, 16);
+  if (r < 0) {
+    const bytes = `${Array.from(p.prog.buf).join(',')} / ${Array.from(p.insn.buf).join(',')}`;
+    throw sysError('setsockopt', `setsockopt SO_ATTACH_FILTER (drop all) on fd ${fd} [${bytes}]`);
+  }
   // SO_DETACH_FILTER fails (ENOENT) only when no filter is attached: receiving already.
 }
 
