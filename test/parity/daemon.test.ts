@@ -217,13 +217,14 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
     await n2.proc?.exited;
   });
 
-  it('SIGTERM: weft0 and the direct routes go, the iptables rules stay (as flanneld leaves them)', async () => {
+  it('SIGTERM: weft0, the direct routes and the iptables rules stay (as flanneld leaves them, for the next weft)', async () => {
     const n1 = nodes[0]!;
-    const subnet = subnetOf(n1); // the subnet file goes with the stop
+    const subnet = subnetOf(n1);
+    const routes = await directRoutes(n1.ns);
     const r = await n1.stop();
     expect(r?.code).toBe(0);
-    expect(await n1.hasTun()).toBe(false);
-    expect(await directRoutes(n1.ns)).toEqual([]);
+    expect(await n1.hasTun()).toBe(true); // persistent (README "Restarts and upgrades")
+    expect(await directRoutes(n1.ns)).toEqual(routes);
     await sleep(100);
     expect(await natRules(n1.ns, 'FLANNEL-POSTRTG')).toEqual(flannelPostrtg(subnet));
   });
