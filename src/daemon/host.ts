@@ -12,9 +12,10 @@
 // same device beside the old one's, and binds the same UDP port (SO_REUSEPORT);
 // the kernel spreads flows over both until the old one exits and its queues and
 // sockets go. Nothing here is torn down on stop: `weft uninstall` removes it.
-// Beside a running weft, this one's queues are attached and its sockets join the
-// SO_REUSEPORT selection only when its workers run (worker.ts); on SIGTERM,
-// quiesce() takes its sockets out of the selection before the workers stop.
+// Beside a running weft, this one's queues are attached only when its workers
+// run (worker.ts); its sockets share the port from the bind on, so datagrams
+// hashed to them wait there until then. On SIGTERM, quiesce() takes the old
+// weft's sockets out of the selection before its workers stop.
 import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { WeftError } from '../../native-free/errors.js';
@@ -127,10 +128,7 @@ export class Host {
     }
     const owned: number[] = [];
     try {
-      const s = { ...openSockets(plan, owned), owned };
-      // Another weft forwards here: take no datagram before the workers run.
-      if (plan.backend !== 'ipip' && tunHasQueues(plan.tunName)) for (const fd of owned) connectIPv4(fd, parseIPv4(plan.bindAddr), QUIET_PORT);
-      return s;
+      return { ...openSockets(plan, owned), owned };
     } catch (e) {
       owned.forEach(closeQuietly);
       throw e;

@@ -248,9 +248,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     slotSize,
     offload,
   }));
-  // Started once the tables hold the registry's snapshot (below): beside a running
-  // weft, its queues and sockets take traffic only from then on (host.ts).
+  // The workers boot now and forward once the tables hold the registry's snapshot
+  // (pool.go() below): beside a running weft, this one's queues and sockets take
+  // traffic only from then on (host.ts, worker.ts).
   const pool = new WorkerPool(inits, log);
+  pool.start();
   // ipip: receive only while no other weft on the node does (a rolling update).
   const handover = backend === 'ipip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
   if (process.env['WEFT_FAULT_INJECTION'] === '1') {
@@ -312,7 +314,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
         direct?.apply(batch);
         if (!subnetFileWritten) {
           if (abort.signal.aborted) return;
-          pool.start();
+          pool.go();
           handover?.start();
           await rulesInstalled;
           if (abort.signal.aborted) return;

@@ -1,7 +1,7 @@
 // The main thread's side of the data plane: one worker thread per TUN queue,
 // replaced when it dies (counted), stopped together.
 import { Worker } from 'node:worker_threads';
-import { CONTROL_STOP, type WorkerInit } from './worker-init.js';
+import { CONTROL_GO, CONTROL_STOP, type WorkerInit } from './worker-init.js';
 
 export interface PoolLogger {
   info(obj: object, msg: string): void;
@@ -29,6 +29,13 @@ export class WorkerPool {
 
   start(): void {
     this.inits.forEach((_, i) => this.spawn(i));
+  }
+
+  /** The tables are filled: the workers (booted by start()) forward from now on. */
+  go(): void {
+    const c = new Int32Array(this.control);
+    Atomics.store(c, CONTROL_GO, 1);
+    Atomics.notify(c, CONTROL_GO);
   }
 
   get running(): number {

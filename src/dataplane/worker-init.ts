@@ -51,4 +51,9 @@ export interface WorkerOffload {
 }
 
 export const CONTROL_STOP = 0;
+/**
+ * Set once the tables hold the registry's snapshot: a worker boots (in parallel
+ * with the daemon's registry calls) and waits for it before it forwards.
+ */
+export const CONTROL_GO = 1;
 export const HEADROOM = 64;

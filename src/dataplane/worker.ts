@@ -9,10 +9,9 @@
 //   stop flag set   → one last pump of both, detach the TUN queue, return (the
 //                     main thread owns and closes the fds)
 //
-// Restarts (README "Restarts and upgrades"): a worker attaches its TUN queue and
-// puts its UDP socket into the SO_REUSEPORT selection when it starts, and detaches
-// the queue when it stops, so beside another weft the kernel steers flows only to
-// queues and sockets that are being read.
+// Restarts (README "Restarts and upgrades"): a worker attaches its TUN queue when
+// it starts forwarding and detaches it when it stops, so beside another weft the
+// kernel steers flows only to queues that are being read.
 //
 // Route and peer tables are shared memory written by the main thread; this
 // thread only reads them, so route changes apply to the next packet.
@@ -36,9 +35,8 @@ import { type Encap, type TxBase, type TxDeps, TxPath } from './tx-path.js';
 import { TxOffloadPath } from './tx-offload.js';
 import { TunWriter } from './tun-writer.js';
 import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
-import { CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
+import { CONTROL_GO, CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
 import { setQueueAttached } from '../sys/tun.js';
-import { disconnect } from '../sys/socket.js';
 
 const IDLE_POLL_MS = 100;
 
@@ -87,9 +85,13 @@ export function runWorker(init: WorkerInit): void {
       ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
-  // Both are no-ops unless the main thread held them back (host.ts: another weft runs).
+  // Booted; forward only once the tables hold the snapshot (pool.go()).
+  while (Atomics.load(control, CONTROL_GO) === 0) {
+    if (Atomics.load(control, CONTROL_STOP) !== 0) return;
+    Atomics.wait(control, CONTROL_GO, 0, IDLE_POLL_MS);
+  }
+  // A no-op unless the main thread held the queue back (host.ts: another weft runs).
   setQueueAttached(init.tunFd, true);
-  if (init.backend !== 'ipip' && init.rxFd >= 0) disconnect(init.rxFd);
 
   while (Atomics.load(control, CONTROL_STOP) === 0) {
     const ready = poll.wait(IDLE_POLL_MS);

@@ -76,20 +76,15 @@ export function bindIPv4(fd: number, addr: number, port: number): void {
 
 /**
  * connect() a bound UDP socket to addr:port. A connected socket only receives from
- * that peer, and the kernel's SO_REUSEPORT selection passes over it (it picks among
- * the unconnected ones), so weft connects a socket to itself (its own address,
- * port 1: nothing sends from there) to take it out of the group's receiving
+ * that peer, and leaves the SO_REUSEPORT selection (Linux 6.13+ takes it out of the
+ * group on connect, and does not put it back on disconnect; older kernels pass
+ * over connected sockets when they select). weft connects a socket to itself (its
+ * own address, port 1: nothing sends from there) to stop it receiving, for good,
  * without closing it. Sends with an explicit destination still work.
  */
 export function connectIPv4(fd: number, addr: number, port: number): void {
   writeSockaddrIn(name.buf, 0, addr, port);
   if (libc.connect(fd, name.ptr, SOCKADDR_IN_SIZE) < 0) throw sysError('connect', `connect fd ${fd} to ${formatIPv4(addr)}:${port}`);
-}
-
-/** connect(AF_UNSPEC): back to unconnected; a socket bound to an explicit port keeps it. */
-export function disconnect(fd: number): void {
-  name.buf.fill(0, 0, SOCKADDR_IN_SIZE);
-  if (libc.connect(fd, name.ptr, SOCKADDR_IN_SIZE) < 0) throw sysError('connect', `connect fd ${fd} AF_UNSPEC (disconnect)`);
 }
 
 /** The address and port a socket is bound to (useful after binding port 0). */

@@ -167,8 +167,9 @@ export function existingTunFlags(name: string): number | null | 'not-tun' {
 }
 
 /**
- * Whether some process holds a queue of this TUN: the kernel's carrier is on exactly
- * then (while the device is up; a down device has no readable carrier: false).
+ * Whether some process holds a queue of this TUN, attached or detached: the kernel's
+ * carrier is on exactly then (while the device is up; a down device has no readable
+ * carrier: false).
  */
 export function tunHasQueues(name: string): boolean {
   try {
