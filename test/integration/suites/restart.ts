@@ -11,6 +11,7 @@
 //     beside the old, then SIGTERM to the old), twice (old → new → old): ≤ 1 % lost,
 //     no duplicate;
 //   - what SIGTERM leaves (TUN, address, route, subnet file), and `weft uninstall`.
+import { cpus, loadavg } from 'node:os';
 import { expect, it } from 'vitest';
 import type { Cluster, Pod } from '../harness/cluster.js';
 import { TEST_TIMEOUT } from '../harness/context.js';
@@ -72,6 +73,7 @@ export function restartTests(cluster: () => Cluster, backend: string, janitor: (
       const loadStart = Date.now();
       await nsRun(node.ns, process.execPath, [WEFT_BIN, 'version']);
       const loadMs = Date.now() - loadStart;
+      const load = loadavg()[0]!;
 
       await node.start();
       const startedAt = node.spawnedAt;
@@ -86,11 +88,13 @@ export function restartTests(cluster: () => Cluster, backend: string, janitor: (
       console.log(
         `[${backend}] kill -9 ${node.name}, restarted ${startedAt - killedAt} ms later: ready ${readyMs} ms after its process start, ` +
           `pod ${p1.ip} → ${p2.ip} answered again ${forwardingMs} ms after it (first answer seq ${back!.seq}, last before the kill seq ${lastBefore?.seq}); ` +
-          `node start + module load alone (weft version) ${loadMs} ms, so weft's own part ${forwardingMs - loadMs} ms; ${describeSeries(s)}`,
+          `node start + module load alone (weft version) ${loadMs} ms; load average ${load.toFixed(1)} on ${cpus().length} cores; ${describeSeries(s)}`,
       );
-      // 1 s from the process start, on top of what starting Node and loading the
-      // modules takes on this machine at this moment (measured just above).
-      expect(forwardingMs - loadMs, 'forwarding again within 1 s of the new process start (beyond Node start and module load)').toBeLessThanOrEqual(1000);
+      // 1 s from the process start on a machine with a core to spare; while other
+      // runs keep every core busy, a process gets about cores/load of one, so the
+      // bound stretches by load/cores (printed above; README "Restarts and upgrades").
+      const boundMs = 1000 * Math.max(1, load / cpus().length);
+      expect(forwardingMs, `forwarding again within ${boundMs.toFixed(0)} ms (1 s × load/cores) of the new process start`).toBeLessThanOrEqual(boundMs);
       expect(s.duplicates).toBe(0);
     } finally {
       await stream.stop();
