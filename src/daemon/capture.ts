@@ -40,6 +40,7 @@ export class CaptureService {
     return this.busy;
   }
 
+  /** Streams the capture on res; throws RangeError (nothing written) on bad parameters. */
   handle(q: URLSearchParams, res: ServerResponse): void {
     const side = q.get('side') ?? 'outer';
     const countText = q.get('count') ?? '0';
@@ -47,10 +48,7 @@ export class CaptureService {
     const count = /^\d{1,15}$/.test(countText) ? Number(countText) : NaN;
     const seconds = /^\d{1,15}(\.\d+)?$/.test(secondsText) ? Number(secondsText) : NaN;
     if ((side !== 'inner' && side !== 'outer') || !Number.isInteger(count) || !(seconds >= 0)) {
-      res
-        .writeHead(400, { 'content-type': 'text/plain' })
-        .end(`capture: side is inner or outer, count a whole number (0: no limit), seconds a number (0: the limit, ${this.limits.maxSeconds})\n`);
-      return;
+      throw new RangeError(`capture: side is inner or outer, count a whole number (0: no limit), seconds a number (0: the limit, ${this.limits.maxSeconds})`);
     }
     if (this.busy) {
       res.writeHead(409, { 'content-type': 'text/plain' }).end('another capture is running on this node; stop it first\n');

@@ -17,7 +17,7 @@ export interface HealthSource {
   status?(): unknown;
   /** Optional packet walk for `weft trace`; throws RangeError/WeftError on bad parameters. */
   trace?(query: URLSearchParams): unknown;
-  /** Optional pcap stream for `weft capture`. */
+  /** Optional pcap stream for `weft capture`; throws (before writing) on bad parameters. */
   capture?(query: URLSearchParams, res: ServerResponse): void;
 }
 
@@ -48,7 +48,11 @@ export interface HandlerOptions {
  * /healthz answers, and everything else 503.
  */
 export function createLocalServer(source: () => HealthSource | null, opts: HandlerOptions): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 10_000 }, handler(source, opts));
+  const server = createServer(
+    // connectionsCheckingInterval: how often the two timeouts are checked (Node's default, 30 s, lets a slow client sit that long).
+    { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 10_000, connectionsCheckingInterval: 1_000 },
+    handler(source, opts),
+  );
   server.maxConnections = MAX_CONNECTIONS;
   server.keepAliveTimeout = 5_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -105,7 +109,14 @@ function handler(source: () => HealthSource | null, opts: HandlerOptions): (req:
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.status()));
         return;
       }
-      if (isPrivate && path === '/capture' && src.capture) return src.capture(query, res);
+      if (isPrivate && path === '/capture' && src.capture) {
+        try {
+          return src.capture(query, res);
+        } catch (e) {
+          if (res.headersSent) throw e;
+          return bad(res, 400, `${(e as Error).message}\n`);
+        }
+      }
       if (isPrivate && path === '/trace' && src.trace) {
         let body: string;
         try {
