@@ -18,6 +18,8 @@ export const MAX_CAPTURE_BUFFERED = 1 << 20;
 export const MAX_CAPTURE_SECONDS = 600;
 /** After the end, a client that still has not taken what is queued is cut off. */
 const LINGER_MS = 2_000;
+/** "<hex length>\r\n" before and "\r\n" after each chunk. */
+const CHUNK_FRAMING = 16;
 
 export class CaptureService {
   private readonly control: Int32Array;
@@ -27,6 +29,8 @@ export class CaptureService {
   dropped = 0;
   /** Captures ended by their time limit. */
   timedOut = 0;
+  /** The running capture's response, for the buffered-bytes gauge. */
+  private current: ServerResponse | null = null;
 
   constructor(
     state: CaptureState,
@@ -56,6 +60,7 @@ export class CaptureService {
     }
     const limitMs = Math.min(seconds === 0 ? this.limits.maxSeconds : seconds, this.limits.maxSeconds) * 1000;
     this.busy = true;
+    this.current = res;
     this.rings.forEach((r) => r.reset());
     const ringLostBefore = this.rings.reduce((n, r) => n + r.dropped, 0);
     let droppedHere = 0;
@@ -66,7 +71,8 @@ export class CaptureService {
     const maxBuffered = this.limits.maxBuffered;
     const onPacket = (packet: Uint8Array, sec: number, usec: number): void => {
       if (count > 0 && written >= count) return;
-      if (res.destroyed || res.writableLength + PCAP_RECORD_HEADER_LEN + packet.length > maxBuffered) {
+      // + CHUNK_FRAMING: the response is chunked, and writableLength counts the framing too.
+      if (res.destroyed || res.writableLength + PCAP_RECORD_HEADER_LEN + packet.length + CHUNK_FRAMING > maxBuffered) {
         droppedHere++;
         this.dropped++;
         return;
@@ -94,6 +100,7 @@ export class CaptureService {
       clearInterval(timer);
       clearTimeout(deadline);
       this.busy = false;
+      this.current = null;
       if (res.destroyed) return;
       const lost = this.rings.reduce((n, r) => n + r.dropped, 0) - ringLostBefore + droppedHere;
       res.addTrailers({ 'x-weft-capture-lost': String(lost) });
@@ -119,6 +126,9 @@ export class CaptureService {
         '# HELP weft_capture_running 1 while a capture holds the slot.',
         '# TYPE weft_capture_running gauge',
         `weft_capture_running ${this.busy ? 1 : 0}`,
+        '# HELP weft_capture_buffered_bytes Bytes of the running capture waiting for its client in the daemon (bounded).',
+        '# TYPE weft_capture_buffered_bytes gauge',
+        `weft_capture_buffered_bytes ${this.current?.writableLength ?? 0}`,
       ].join('\n') + '\n'
     );
   }
