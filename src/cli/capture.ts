@@ -5,6 +5,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { socketAddress } from '../daemon/http.js';
+import { guardDaemonSocket } from './status.js';
 
 const USAGE = `usage: weft capture [--inner | --outer] -w FILE [--count N] [--seconds S]
 
@@ -82,6 +83,7 @@ function capture(socket: string, side: string, count: number, seconds: number, f
       res.on('end', done);
       res.on('aborted', done);
     });
+    guardDaemonSocket(req);
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (started) return; // stopped by us after data arrived
       const why = e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? 'no weft daemon is running in this network namespace' : e.message;

@@ -67,3 +67,24 @@ export class LocalAccess {
     this.refused[endpoint]++;
   }
 }
+
+/**
+ * The client's side of the same check: the CLI talks to a status socket only
+ * if the process serving it is root (or the CLI's own user). An abstract name
+ * can be bound by anyone in the network namespace, so without this a squatter
+ * could hand `weft status` a made-up lease table or `weft capture` a forged pcap.
+ * Returns why not, or null when the server may be trusted.
+ */
+export function untrustedServer(socket: Socket): string | null {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 'cannot tell who serves the status socket';
+  let cred: PeerCred;
+  try {
+    cred = peerCredentials(fd);
+  } catch (e) {
+    return `cannot tell who serves the status socket (${(e as Error).message})`;
+  }
+  const me = process.getuid?.() ?? 0;
+  if (cred.uid === 0 || cred.uid === me) return null;
+  return `the process serving the status socket (pid ${cred.pid}) runs as uid ${cred.uid}, not root: it is not weft (a squatter?); not trusting its answer`;
+}

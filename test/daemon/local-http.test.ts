@@ -14,6 +14,7 @@ import { CaptureRing, createCaptureState } from '../../src/dataplane/capture-rin
 import { CaptureService } from '../../src/daemon/capture.js';
 import { createLocalServer, HttpStats, parseTarget, socketAddress } from '../../src/daemon/http.js';
 import { LocalAccess, resolveGroup } from '../../src/daemon/local-access.js';
+import { fetchStatus } from '../../src/cli/status.js';
 import { LocalInterfaces } from '../../src/daemon/local.js';
 import { parseTraceQuery } from '../../src/daemon/trace-query.js';
 
@@ -210,6 +211,18 @@ describe.skipIf(!root)('the status socket answers root or --status-group only (S
       expect(local.access.refused.status).toBe(1);
     } finally {
       local.close();
+    }
+  });
+
+  it('the CLI does not trust a status socket served by a non-root process (a squatter)', async () => {
+    const name = `@wefttest-squatcli-${process.pid}`;
+    const script = `require('node:http').createServer((q, r) => r.end('{"lease":{}}')).listen({ path: ${JSON.stringify(socketAddress(name))} }, () => console.log('up'))`;
+    const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => child.stdout.once('data', r));
+      await expect(fetchStatus(name)).rejects.toThrow(/runs as uid 65534, not root: it is not weft/);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 

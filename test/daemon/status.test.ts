@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { fetchStatus, formatStatus, type DaemonStatus } from '../../src/cli/status.js';
+import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { LocalInterfaces } from '../../src/daemon/local.js';
 
@@ -53,6 +54,26 @@ it('a status socket name somebody holds does not stop the start: the bind is ret
   } finally {
     squatter.close();
     second.close();
+  }
+});
+
+it('a healthz port somebody holds is retried the same way', async () => {
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  const port = (holder.address() as AddressInfo).port;
+  const local = await LocalInterfaces.bind({ ...flags(`@wefttest-hz-${process.pid}`), healthzPort: port }, quiet);
+  try {
+    const hz = local.listeners[1]!;
+    expect(hz.bound).toBe(false);
+    expect(local.listeners[0]!.bound).toBe(true);
+    await new Promise((r) => holder.close(r));
+    const deadline = Date.now() + 5000;
+    while (!hz.bound && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(hz.bound).toBe(true);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  } finally {
+    holder.close();
+    local.close();
   }
 });
 

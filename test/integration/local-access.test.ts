@@ -155,14 +155,21 @@ describe.skipIf(skipIntegration('weft local access'))('weft local interfaces und
     const n2 = c.nodes[1]!;
     const [p1, p2] = c.pods as [typeof c.pods[0], typeof c.pods[0]];
     await n2.stop();
-    const squatter = new Proc(janitor(), n2.ns, process.execPath, [CLIENT, 'squat', '@weft']);
+    // As nobody: an unprivileged local process is the attacker here.
+    const squatter = new Proc(janitor(), n2.ns, NOBODY[0]!, [...NOBODY.slice(1), process.execPath, CLIENT, 'squat', '@weft']);
     try {
       await squatter.waitOutput(/squatting/, 5000);
       await n2.start(); // waits for /readyz on the healthz port
       expect(n2.log()).toMatch(/status socket @weft is taken by another process \(EADDRINUSE\): the data plane starts anyway/);
       expect(await metric(n2, 'weft_local_listener_up{listener="status"}')).toBe(0);
+      // The CLI (as root) does not trust what a non-root process serves on the name.
       const cli = await nsRun(n2.ns, process.execPath, [WEFT_BIN, 'status'], { allowFail: true });
-      expect(cli.code, 'the squatter answers nothing').toBe(1);
+      expect(cli.code).toBe(1);
+      expect(cli.stderr).toMatch(/runs as uid 65534, not root: it is not weft \(a squatter\?\)/);
+      const file = join(janitor().dir, 'la-squat.pcap');
+      const cap = await nsRun(n2.ns, process.execPath, [WEFT_BIN, 'capture', '-w', file, '--count', '1', '--seconds', '3'], { allowFail: true });
+      expect(cap.code).toBe(1);
+      expect(cap.stderr).toMatch(/not root: it is not weft/);
       // The data plane forwards both ways.
       expect((await ping(p1.ns, p2.ip, { count: 5, intervalS: 0.2 })).received).toBe(5);
       expect((await ping(p2.ns, p1.ip, { count: 5, intervalS: 0.2 })).received).toBe(5);
