@@ -33,7 +33,13 @@ const MAX_HEADER_BYTES = 8 * 1024;
 const MAX_TARGET = 2048;
 /** A local client that has not sent its whole request head by then is cut off. */
 const HEADERS_TIMEOUT_MS = 5_000;
-const MAX_CONNECTIONS = 64;
+const MAX_CONNECTIONS = 256;
+/**
+ * On the status socket, connections of clients that may not use the private
+ * endpoints (not root, not --status-group) at once: a local user opening idle
+ * connections cannot crowd root out.
+ */
+export const MAX_UNPRIVILEGED_CONNECTIONS = 16;
 
 export interface HandlerOptions {
   listener: ListenerName;
@@ -54,6 +60,20 @@ export function createLocalServer(source: () => HealthSource | null, opts: Handl
     handler(source, opts),
   );
   server.maxConnections = MAX_CONNECTIONS;
+  const access = opts.access;
+  if (access) {
+    let unprivileged = 0;
+    server.on('connection', (socket: Socket) => {
+      if (access.check(socket).ok) return;
+      if (unprivileged >= MAX_UNPRIVILEGED_CONNECTIONS) {
+        access.crowded++;
+        socket.destroy();
+        return;
+      }
+      unprivileged++;
+      socket.once('close', () => unprivileged--);
+    });
+  }
   server.keepAliveTimeout = 5_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     opts.stats.malformed[opts.listener]++;

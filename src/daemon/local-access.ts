@@ -33,6 +33,8 @@ export type Verdict = { ok: true; cred: PeerCred } | { ok: false; why: string };
 export class LocalAccess {
   /** Refusals by endpoint, for weft_local_refused_total. */
   readonly refused: Record<PrivateEndpoint, number> = { status: 0, trace: 0, capture: 0 };
+  /** Connections closed at once: too many open from clients that are not root or --status-group. */
+  crowded = 0;
   private readonly verdicts = new WeakMap<Socket, Verdict>();
 
   constructor(readonly group: number | null) {}

@@ -226,6 +226,28 @@ describe.skipIf(!root)('the status socket answers root or --status-group only (S
     }
   });
 
+  it('nobody holding many idle connections cannot crowd root out (closed beyond the limit, counted)', async () => {
+    const name = `@wefttest-crowd-${process.pid}`;
+    const local = await serve(name, null);
+    const script = `
+      const net = require('node:net'); let open = 0, closed = 0;
+      for (let i = 0; i < 40; i++) { const c = net.connect(${JSON.stringify(socketAddress(name))}); c.on('connect', () => open++); c.on('close', () => closed++); c.on('error', () => {}); }
+      setTimeout(() => { console.log(JSON.stringify({ open, closed })); }, 1500); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const out = await new Promise<string>((r) => child.stdout.once('data', (d) => r(String(d))));
+      const { closed } = JSON.parse(out) as { closed: number };
+      expect(closed).toBe(40 - 16);
+      expect(local.access.crowded).toBe(24);
+      expect(local.metrics()).toContain('weft_local_refused_connections_total 24\n');
+      // The 16 idle ones are still open, and root is served.
+      expect(await raw({ path: socketAddress(name) }, GET('/status'))).toBe(200);
+    } finally {
+      child.kill('SIGKILL');
+      local.close();
+    }
+  });
+
   it('--status-group takes a name from the group file, and refuses an unknown one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wefttest-group-'));
     writeFileSync(join(dir, 'group'), 'root:x:0:\nweft-status:x:4243:alice,bob\n');
