@@ -83,6 +83,7 @@ describe.skipIf(skipIntegration('weft local access'))('weft local interfaces und
       ['\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n', 'a TLS client hello', 400],
       ['GET /trace?src=10.244.1.2&dst=10.244.2.2&size=1e400 HTTP/1.1\r\nhost: x\r\n\r\n', 'trace size 1e400 (status socket) / 404 (healthz)', 400],
       ['GET /capture?count=-1 HTTP/1.1\r\nhost: x\r\n\r\n', 'capture count -1 (status socket) / 404 (healthz)', 400],
+      ['GET /trace?src=10.244.1.2&dst=10.244.2.2&size=1000000000 HTTP/1.1\r\nhost: x\r\n\r\n', 'trace size 1e9 (status socket) / 404 (healthz)', 400],
     ];
     const beforeSock = await metric(n1, 'weft_local_bad_requests_total{listener="status"}');
     const beforeTcp = await metric(n1, 'weft_local_bad_requests_total{listener="healthz"}');
