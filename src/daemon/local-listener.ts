@@ -55,6 +55,7 @@ export class LocalListener {
   async start(): Promise<void> {
     try {
       await this.attempt();
+      this.log.info({ listener: this.label, at: this.where }, `serving ${this.label} on ${this.where}`);
     } catch (e) {
       if (!(e instanceof InUse)) throw new Error(`cannot serve ${this.label} on ${this.where}: ${(e as Error).message}`);
       this.log.warn(
