@@ -4,12 +4,12 @@
 // lease, the persistent TUN with its address and route, direct routes, the subnet
 // file (as flanneld leaves it, so CNI ADD works while weft is away):
 //
-//   flags → underlay → registry + network config → VTEP MAC → lease
+//   flags → local listeners (status socket, healthz) → underlay → registry + network config → VTEP MAC → lease
 //   → tables → host (TUN, route, sockets) → workers → subnet file → ready
 //   … lease events → tables; lease renewal; /healthz /readyz /metrics …
 //   SIGTERM → workers stop → fds closed (`weft uninstall` removes the rest)
 import { readFileSync } from 'node:fs';
-import type { Server, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
@@ -25,7 +25,7 @@ import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, type Lease, type Ne
 import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host, releaseSockets, type UnderlaySockets } from './host.js';
-import { startHealthServer, startStatusSocket } from './http.js';
+import { LocalInterfaces } from './local.js';
 import { CaptureService } from './capture.js';
 import { createCaptureState } from '../dataplane/capture-ring.js';
 import { trace, type TraceNode } from './trace.js';
@@ -138,6 +138,18 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
 }
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
+  // The local listeners before anything else: a name or port that is taken only
+  // delays them (they retry), and one that cannot work fails here, before the host changes.
+  const local = await LocalInterfaces.bind(flags, log);
+  try {
+    return await startDataPlane(flags, log, local);
+  } catch (e) {
+    local.close();
+    throw e;
+  }
+}
+
+async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfaces): Promise<Daemon> {
   // --ip-masq without iptables is refused before anything on the host changes.
   if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
@@ -267,7 +279,6 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   let ready = false;
   let subnetFileWritten = false;
   let stopping: Promise<void> | null = null;
-  const servers: Server[] = [];
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
 
@@ -283,7 +294,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       await new Promise((r) => setTimeout(r, QUIESCE_MS));
       await pool.stop();
       host.teardown();
-      servers.forEach((s) => s.close());
+      local.close();
       await registry.close();
       log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');
       resolveDone();
@@ -423,18 +434,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
     ready: () => ready,
     metrics: () =>
-      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, tunDropped: tunDropped(host.tun.name) }),
+      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, tunDropped: tunDropped(host.tun.name) }) +
+      local.metrics() +
+      captureService.metrics(),
     status,
   };
-  try {
-    servers.push(await startStatusSocket(flags.statusSocket, source));
-    if (flags.healthzPort > 0) {
-      servers.push(await startHealthServer(flags.healthzIp, flags.healthzPort, source));
-      log.info({ ip: flags.healthzIp, port: flags.healthzPort }, 'serving /healthz /readyz /metrics');
-    }
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  local.serve(source);
   return { done, stop };
 }
