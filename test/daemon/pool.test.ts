@@ -32,6 +32,7 @@ it.skipIf(!compiled && !process.env['CI'])('replaces a worker that dies, counts 
     new URL('../../dist/src/dataplane/worker.js', import.meta.url),
   );
   pool.start();
+  pool.go(); // workers boot, then wait for the tables (run.ts) before they touch their fds
   const deadline = Date.now() + 10_000;
   while (pool.restarts < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   expect(pool.restarts).toBeGreaterThanOrEqual(2);
