@@ -134,6 +134,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
 }
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
+  for (const w of flags.warnings) log.warn(w);
   // --ip-masq without iptables is refused before anything on the host changes.
   if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
