@@ -32,6 +32,7 @@ import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { OVERHEAD, tunnelMtu } from './mtu.js';
+import { BlackholeRoute } from './blackhole-route.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 const TABLE_CAPACITY = 10_000;
@@ -298,6 +299,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     } catch (e) {
       log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
     }
+  }
+  if (flags.ipBlackholeRoute) {
+    const hole = new BlackholeRoute(lease.subnet, log);
+    hole.ensure();
+    hole.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
   }
   if (direct) {
     // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
