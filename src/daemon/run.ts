@@ -56,7 +56,10 @@ export interface Daemon {
 /** The interface this node uses on the underlay, and the address it publishes. */
 interface Underlay {
   iface: string;
+  /** The interface's address: sockets bind to it and it is the outer source (before any NAT). */
   address: string;
+  /** What other nodes send to (the lease's PublicIP): --public-ip, else the address. Behind NAT, the NAT's. */
+  publicIp: string;
   mtu: number;
 }
 
@@ -80,13 +83,19 @@ function portOf(config: NetworkConfig): number {
  * cannot bind never rewrites this node's lease (its VTEP MAC) in the registry.
  */
 async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
+  // As flanneld: a public IP stored for this node (kube: the node-public-ip annotation) wins over --public-ip.
+  const stored = (await registry.storedPublicIp?.()) ?? null;
+  if (stored !== null) log.info({ publicIp: stored, flag: flags.publicIp }, 'public IP from the registry (node-public-ip annotation) replaces --public-ip');
   const chosen = selectInterface(
-    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: flags.publicIp },
+    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: stored ?? flags.publicIp },
     undefined,
     log,
   );
   log.info({ iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, by: chosen.by }, 'underlay interface chosen');
-  const underlay: Underlay = { iface: chosen.iface, address: chosen.publicIp, mtu: chosen.mtu };
+  const underlay: Underlay = { iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu };
+  if (underlay.publicIp !== underlay.address) {
+    log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
+  }
   const config = await registry.getNetworkConfig();
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
@@ -113,13 +122,13 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   try {
     const lease = await registry.acquireLease(
       {
-        PublicIP: underlay.address,
+        PublicIP: underlay.publicIp,
         BackendType: type,
         ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
       },
       preferSubnet ? { preferSubnet } : {},
     );
-    log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
+    log.info({ subnet: lease.subnet, publicIp: underlay.publicIp, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
     return { underlay, config, lease, mac, mtu, port, sockets };
   } catch (e) {
     releaseSockets(sockets);
@@ -356,7 +365,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   });
 
   const status = () => ({
-    lease: { subnet: lease.subnet, publicIp: underlay.address, expiration: lease.expiration },
+    lease: { subnet: lease.subnet, publicIp: underlay.publicIp, expiration: lease.expiration },
     backend,
     vni,
     port: node.port,
