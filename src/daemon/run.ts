@@ -33,6 +33,7 @@ import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { OVERHEAD, tunnelMtu } from './mtu.js';
 import { BlackholeRoute } from './blackhole-route.js';
+import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 const TABLE_CAPACITY = 10_000;
@@ -97,6 +98,8 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
     log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
   }
   const config = await registry.getNetworkConfig();
+  // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything on the host changes.
+  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion());
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
   }
@@ -136,10 +139,27 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   }
 }
 
+/**
+ * EnableNFTables: flanneld's iptables chains removed (a node switched from iptables),
+ * then --ip-masq (fatal if it fails, as flanneld) and the forward rules (logged).
+ */
+async function applyNftables(flags: RunFlags, network: string, subnet: string, log: Logger): Promise<void> {
+  const nft = new NftRules(network, subnet, log);
+  try {
+    await iptablesVersion();
+    await new IpMasq(network, subnet, log, { randomFully: false }).remove();
+    await new ForwardRules(network, log).remove();
+  } catch {
+    // no iptables on this host: no flanneld chains to remove
+  }
+  if (flags.ipMasq) await nft.applyMasq(!flags.ipMasqFullyRandomDisable);
+  if (flags.iptablesForwardRules) {
+    await nft.applyForward().catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not install the nftables forward rules (--iptables-forward-rules); continuing'));
+  }
+}
+
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
   for (const w of flags.warnings) log.warn(w);
-  // --ip-masq without iptables is refused before anything on the host changes.
-  if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
     ...(flags.kubeSubnetMgr
       ? {
@@ -287,10 +307,15 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     void stop();
   };
 
-  // flanneld's iptables rules, before the subnet file (flanneld is ready only once
+  // flanneld's iptables (or nftables) rules, before the subnet file (flanneld is ready only once
   // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
   try {
-    if (flags.ipMasq) {
+    if (config.EnableNFTables) await applyNftables(flags, config.Network, lease.subnet, log);
+    else {
+      // As flanneld: the manager not in use loses its rules, so a switch back leaves no stale table.
+      await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
+    }
+    if (flags.ipMasq && !config.EnableNFTables) {
       const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
       await masq.apply();
       masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
@@ -299,7 +324,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     await stop();
     throw e;
   }
-  if (flags.iptablesForwardRules) {
+  if (flags.iptablesForwardRules && !config.EnableNFTables) {
     // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
     const forward = new ForwardRules(config.Network, log);
     try {
