@@ -23,8 +23,12 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 export const STALE_MS = 1000;
 /** A worker whose heartbeat is older than this has stalled: it is terminated and replaced. */
 export const STALL_MS = 3000;
-/** From start to the first heartbeat (loading modules, attaching tables) a worker may take this long. */
-export const STARTUP_MS = 10_000;
+/**
+ * From start to the first heartbeat (loading modules, attaching tables) a worker
+ * may take this long. Generous: on a starved CPU (a small cgroup quota, an
+ * overloaded host) a start takes seconds, and one killed for it starts over.
+ */
+export const STARTUP_MS = 60_000;
 
 export interface PoolOptions {
   /** The worker script (tests: the compiled one, or a fake). */
@@ -130,6 +134,7 @@ export class WorkerPool {
     if (beat !== s.beat) {
       s.beat = beat;
       s.beatAt = now;
+      if (!s.seen) this.log.info({ worker: i, startupMs: now - s.startedAt }, 'data-plane worker running');
       s.seen = true;
     }
   }
