@@ -369,7 +369,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     vtepMac: node.mac,
     mtu: node.mtu,
     tun: host.tun.name,
-    ready,
+    ready: ready && pool.notReady() === null,
     offload,
     peers: sync.list(),
     workers: inits.map((_, i) => {

@@ -184,4 +184,4 @@ function maxGapMs(times: number[]): number {
 }
 
 const STALL_MS = 3000; // src/dataplane/pool.ts
-const PING_S = 10;
+const PING_S = 14;
