@@ -92,7 +92,7 @@ describe.skipIf(skip)('WorkerPool', () => {
   it('terminates a worker that spins (stale heartbeat), counts the stall, replaces it; readiness says so meanwhile', async () => {
     const { log, lines } = logger();
     const pool = new WorkerPool(inits(2, [{ fake: 'loop' }, { fake: 'loop' }]), log, {
-      workerUrl: FAKE_WORKER, faultInjection: true, staleMs: 150, stallMs: 400, backoff: { initialMs: 100, maxMs: 1000, resetAfterMs: 60_000 },
+      workerUrl: FAKE_WORKER, faultInjection: true, staleMs: 150, stallMs: 400, backoff: { initialMs: 300, maxMs: 1000, resetAfterMs: 60_000 },
     });
     pool.start();
     try {
@@ -116,7 +116,7 @@ describe.skipIf(skip)('WorkerPool', () => {
       ]));
       expect(pool.notReady()).toBeNull();
       // Not before the stall timeout plus the first backoff delay.
-      expect(elapsed).toBeGreaterThanOrEqual(400 + 100);
+      expect(elapsed).toBeGreaterThanOrEqual(400 + 300);
       const stall = lines.find((l) => l.msg === 'data-plane worker stalled (no heartbeat); terminating it');
       expect(stall?.obj).toMatchObject({ worker: 0, stalls: 1, started: true });
       expect(stall!.obj['silentMs'] as number).toBeGreaterThan(400);
