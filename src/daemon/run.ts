@@ -267,13 +267,19 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     slotSize,
     offload,
   }));
-  const pool = new WorkerPool(inits, log);
+  // For tests of the pool's recovery only (an environment variable, so nothing from
+  // the network reaches it): SIGUSR2 kills worker 0 as a crash would, SIGURG makes it spin.
+  const faultInjection = process.env['WEFT_FAULT_INJECTION'] === '1';
+  const pool = new WorkerPool(inits, log, { faultInjection });
   pool.start();
-  if (process.env['WEFT_FAULT_INJECTION'] === '1') {
-    // For tests of the pool's recovery: SIGUSR2 kills worker 0 as a crash would.
+  if (faultInjection) {
     process.on('SIGUSR2', () => {
       log.warn({ worker: 0 }, 'fault injection: terminating a data-plane worker');
       void pool.kill(0);
+    });
+    process.on('SIGURG', () => {
+      log.warn({ worker: 0 }, 'fault injection: making a data-plane worker hang');
+      pool.hang(0);
     });
   }
 
@@ -397,7 +403,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     vtepMac: node.mac,
     mtu: node.mtu,
     tun: host.tun.name,
-    ready,
+    ready: ready && pool.notReady() === null,
     offload,
     peers: sync.list(),
     workers: inits.map((_, i) => {
@@ -405,6 +411,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       return { index: i, txPackets: row[0], txBytes: row[1], rxPackets: row[2], rxBytes: row[3] };
     }),
     workerRestarts: pool.restarts,
+    workerStalls: pool.stalls,
     drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
   });
 
@@ -431,9 +438,9 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   const source = {
     capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
-    ready: () => ready,
+    ready: () => (ready ? (pool.notReady() ?? true) : 'waiting for the first lease snapshot'),
     metrics: () =>
-      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, tunDropped: tunDropped(host.tun.name) }),
+      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }),
     status,
   };
   try {
