@@ -106,7 +106,7 @@ function decapCase(name: string, kind: 'vxlan' | 'ipip'): BenchCase {
       });
       // Each frame is addressed to the VTEP MAC of the peer it was routed to: decapsulate as that peer.
       const macOf = (id: number) => { const m = new Uint8Array(6); peers.writeMac(id, m, 0); return m; };
-      const ctxs = frames.map((f) => createDecapContext({ vni: 1, localMac: macOf(f.peer), acceptUnknownPeers: false }, peers));
+      const ctxs = frames.map((f) => createDecapContext({ vni: 1, localMac: macOf(f.peer), acceptUnknownPeers: false, admission: null }, peers));
       return (n) => {
         let acc = 0;
         for (let k = 0; k < n; k++) {

@@ -40,6 +40,8 @@ export interface RunFlags {
   workers: number;
   logLevel: LogLevel;
   acceptUnknownPeers: boolean;
+  /** Anti-spoofing on decapsulation: inner source of the sending node, inner destination of this node. */
+  spoofCheck: boolean;
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
@@ -134,6 +136,11 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
+  'spoof-check': {
+    type: 'string',
+    default: 'true',
+    help: "drop decapsulated packets whose inner source is not in the sending node's subnet or whose inner destination is not in this node's (true or false)",
+  },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
 
@@ -275,6 +282,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     workers: workers === undefined ? defaultWorkers() : integer('workers', workers, 1, 256),
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
+    spoofCheck: trueFalse('spoof-check'),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
     kubeSubnetMgr,

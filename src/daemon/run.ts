@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
+import { formatIPv4, ipv4Netmask, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
 import { IPIP_OVERHEAD } from '../../native-free/encap/ipip.js';
@@ -234,6 +234,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     port: node.port,
     mtu: node.mtu,
     acceptUnknownPeers: flags.acceptUnknownPeers,
+    spoofCheck: flags.spoofCheck ? { subnet: subnetAddr, mask: ipv4Netmask(subnet.len) } : null,
     routes: routes.state(),
     peers: peers.state(),
     counters,

@@ -22,7 +22,7 @@ it.skipIf(!compiled && !process.env['CI'])('replaces a worker that dies, counts 
     [
       {
         index: 0, backend: 'vxlan', tunFd: badFd, txFd: badFd, rxFd: -1, localUnderlay: 1, localMac: [2, 0, 0, 0, 0, 1],
-        tunnelAddr: 1, vni: 1, port: 4789, mtu: 1450, acceptUnknownPeers: false,
+        tunnelAddr: 1, vni: 1, port: 4789, mtu: 1450, acceptUnknownPeers: false, spoofCheck: null,
         routes: routes.state(), peers: peers.state(), counters: createCounters(1), batch: 8, slotSize: 2048,
         captureControl: capture.control, captureRing: capture.rings[0]!, offload: { tun: false, udpGso: false, udpGro: false },
       },
