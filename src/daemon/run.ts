@@ -13,9 +13,6 @@ import { pino, type Logger } from 'pino';
 import { formatIPv4, ipv4Netmask, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
-import { IPIP_OVERHEAD } from '../../native-free/encap/ipip.js';
-import { UDP_OVERHEAD } from '../../native-free/encap/udp.js';
-import { VXLAN_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
 import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
@@ -34,12 +31,11 @@ import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
+import { OVERHEAD, tunnelMtu } from './mtu.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 const TABLE_CAPACITY = 10_000;
 const BATCH = 64;
-
-const OVERHEAD = { vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: UDP_OVERHEAD } as const;
 
 /** The kernel's count of packets dropped at the TUN queue (not read in time), from sysfs. */
 function tunDropped(tun: string): number | null {
@@ -77,12 +73,6 @@ function portOf(config: NetworkConfig): number {
   return config.Backend.Type === 'ipip' ? 0 : config.Backend.Port;
 }
 
-/** The tunnel MTU: the configured one (vxlan MTU key), else underlay MTU − overhead. */
-function tunnelMtu(config: NetworkConfig, underlayMtu: number): number {
-  if (config.Backend.Type === 'vxlan' && config.Backend.MTU !== null) return config.Backend.MTU;
-  return underlayMtu - OVERHEAD[config.Backend.Type];
-}
-
 /**
  * Everything before the host is touched, then the sockets (a port held by a
  * kernel VXLAN device fails here), and only then the lease: a start that
@@ -103,6 +93,9 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   if (config.Backend.Type === 'vxlan' && !config.Backend.PortConfigured) {
     log.warn({ port: config.Backend.Port }, 'Backend.Port is not set: weft uses 4789, flannel nodes would use 8472; set it to mix them');
   }
+  // Refused here, before the MAC, the sockets or the lease: an MTU that cannot work changes nothing.
+  const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, config.Backend.Type === 'vxlan' ? config.Backend.MTU : null);
+  if (mtuWarning !== null) log.warn({ mtu, underlayMtu: underlay.mtu }, mtuWarning);
   const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
@@ -126,7 +119,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
       preferSubnet ? { preferSubnet } : {},
     );
     log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
-    return { underlay, config, lease, mac, mtu: tunnelMtu(config, underlay.mtu), port, sockets };
+    return { underlay, config, lease, mac, mtu, port, sockets };
   } catch (e) {
     releaseSockets(sockets);
     throw e;
@@ -134,6 +127,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
 }
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
+  for (const w of flags.warnings) log.warn(w);
   // --ip-masq without iptables is refused before anything on the host changes.
   if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
