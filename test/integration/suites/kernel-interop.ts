@@ -71,15 +71,10 @@ export function kernelInteropTests(cluster: () => Cluster, janitor: () => Janito
       const kn = kernel();
       const before = await Promise.all(c.nodes.map((n) => n.metrics()));
       const kernelTunnel = hostIn(kn.subnet, 0);
-      for (const p of c.pods) {
-        const r = await ping(kn.ns, p.ip, { count: 2 });
-        expect(r.received, `${kernelTunnel} (flannel.1) → ${p.ip}:\n${r.output}`).toBe(2);
-      }
-      for (const n of c.nodes) {
-        const weft0 = hostIn((await n.status()).lease.subnet, 0);
-        const r = await ping(kn.ns, weft0, { count: 2 });
-        expect(r.received, `${kernelTunnel} (flannel.1) → ${weft0} (${n.name} weft0):\n${r.output}`).toBe(2);
-      }
+      const weft0s = await Promise.all(c.nodes.map(async (n) => hostIn((await n.status()).lease.subnet, 0)));
+      const targets = [...c.pods.map((p) => p.ip), ...weft0s];
+      const pings = await Promise.all(targets.map((ip) => ping(kn.ns, ip, { count: 2 })));
+      pings.forEach((r, i) => expect(r.received, `${kernelTunnel} (flannel.1) → ${targets[i]} (a weft pod or weft0):\n${r.output}`).toBe(2));
       // TTL 2 from a weft pod: its node forwards it with TTL 1 and the kernel node's
       // router answers "time exceeded" from flannel.1's address, back through weft.
       const p1 = c.pods[0]!;
