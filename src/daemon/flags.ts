@@ -27,6 +27,7 @@ export interface RunFlags {
   publicIp: string | null;
   ipMasq: boolean;
   ipMasqFullyRandomDisable: boolean;
+  ipBlackholeRoute: boolean;
   iptablesResyncSeconds: number;
   iptablesForwardRules: boolean;
   subnetFile: string;
@@ -96,6 +97,11 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'public-ip': { type: 'string', help: 'IPv4 address other nodes send to (default: the address of --iface)' },
   'ip-masq': { type: 'boolean', default: false, help: 'masquerade traffic from pods to outside the cluster Network (iptables nat FLANNEL-POSTRTG, as flanneld); sets FLANNEL_IPMASQ=true' },
   'ip-masq-fully-random-disable': { type: 'boolean', default: false, help: 'with --ip-masq, MASQUERADE without --random-fully' },
+  'ip-blackhole-route': {
+    type: 'boolean',
+    default: false,
+    help: "add a blackhole route for this node's subnet, checked every --iptables-resync seconds and left on exit (as flanneld; for CNI set-ups without the bridge plugin, such as Canal)",
+  },
   'iptables-resync': { type: 'string', default: '5', help: 'check the iptables rules every this many seconds and restore missing ones (1-3600)' },
   'iptables-forward-rules': {
     type: 'boolean',
@@ -189,7 +195,6 @@ function endpoints(text: string): string[] {
 /** flanneld flags weft does not take, with the reason (an unknown flag would only say "unknown"). */
 const REFUSED: Record<string, string> = {
   'public-ipv6': 'weft carries IPv4 only; remove it',
-  'ip-blackhole-route': 'weft does not add a blackhole route for the local podCIDR; remove it',
 };
 
 function refuseFlanneldOnly(argv: string[]): void {
@@ -294,6 +299,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),
     ipMasq: bool('ip-masq'),
     ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
+    ipBlackholeRoute: bool('ip-blackhole-route'),
     iptablesResyncSeconds: integer('iptables-resync', get('iptables-resync')!, 1, 3600),
     iptablesForwardRules: bool('iptables-forward-rules'),
     subnetFile: get('subnet-file')!,

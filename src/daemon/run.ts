@@ -32,6 +32,8 @@ import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { OVERHEAD, tunnelMtu } from './mtu.js';
+import { BlackholeRoute } from './blackhole-route.js';
+import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 const TABLE_CAPACITY = 10_000;
@@ -55,7 +57,10 @@ export interface Daemon {
 /** The interface this node uses on the underlay, and the address it publishes. */
 interface Underlay {
   iface: string;
+  /** The interface's address: sockets bind to it and it is the outer source (before any NAT). */
   address: string;
+  /** What other nodes send to (the lease's PublicIP): --public-ip, else the address. Behind NAT, the NAT's. */
+  publicIp: string;
   mtu: number;
 }
 
@@ -79,14 +84,22 @@ function portOf(config: NetworkConfig): number {
  * cannot bind never rewrites this node's lease (its VTEP MAC) in the registry.
  */
 async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
+  // As flanneld: a public IP stored for this node (kube: the node-public-ip annotation) wins over --public-ip.
+  const stored = (await registry.storedPublicIp?.()) ?? null;
+  if (stored !== null) log.info({ publicIp: stored, flag: flags.publicIp }, 'public IP from the registry (node-public-ip annotation) replaces --public-ip');
   const chosen = selectInterface(
-    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: flags.publicIp },
+    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: stored ?? flags.publicIp },
     undefined,
     log,
   );
   log.info({ iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, by: chosen.by }, 'underlay interface chosen');
-  const underlay: Underlay = { iface: chosen.iface, address: chosen.publicIp, mtu: chosen.mtu };
+  const underlay: Underlay = { iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu };
+  if (underlay.publicIp !== underlay.address) {
+    log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
+  }
   const config = await registry.getNetworkConfig();
+  // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything on the host changes.
+  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion());
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
   }
@@ -112,13 +125,13 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   try {
     const lease = await registry.acquireLease(
       {
-        PublicIP: underlay.address,
+        PublicIP: underlay.publicIp,
         BackendType: type,
         ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
       },
       preferSubnet ? { preferSubnet } : {},
     );
-    log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
+    log.info({ subnet: lease.subnet, publicIp: underlay.publicIp, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
     return { underlay, config, lease, mac, mtu, port, sockets };
   } catch (e) {
     releaseSockets(sockets);
@@ -126,10 +139,27 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   }
 }
 
+/**
+ * EnableNFTables: flanneld's iptables chains removed (a node switched from iptables),
+ * then --ip-masq (fatal if it fails, as flanneld) and the forward rules (logged).
+ */
+async function applyNftables(flags: RunFlags, network: string, subnet: string, log: Logger): Promise<void> {
+  const nft = new NftRules(network, subnet, log);
+  try {
+    await iptablesVersion();
+    await new IpMasq(network, subnet, log, { randomFully: false }).remove();
+    await new ForwardRules(network, log).remove();
+  } catch {
+    // no iptables on this host: no flanneld chains to remove
+  }
+  if (flags.ipMasq) await nft.applyMasq(!flags.ipMasqFullyRandomDisable);
+  if (flags.iptablesForwardRules) {
+    await nft.applyForward().catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not install the nftables forward rules (--iptables-forward-rules); continuing'));
+  }
+}
+
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
   for (const w of flags.warnings) log.warn(w);
-  // --ip-masq without iptables is refused before anything on the host changes.
-  if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
     ...(flags.kubeSubnetMgr
       ? {
@@ -238,13 +268,19 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     slotSize,
     offload,
   }));
-  const pool = new WorkerPool(inits, log);
+  // For tests of the pool's recovery only (an environment variable, so nothing from
+  // the network reaches it): SIGUSR2 kills worker 0 as a crash would, SIGURG makes it spin.
+  const faultInjection = process.env['WEFT_FAULT_INJECTION'] === '1';
+  const pool = new WorkerPool(inits, log, { faultInjection });
   pool.start();
-  if (process.env['WEFT_FAULT_INJECTION'] === '1') {
-    // For tests of the pool's recovery: SIGUSR2 kills worker 0 as a crash would.
+  if (faultInjection) {
     process.on('SIGUSR2', () => {
       log.warn({ worker: 0 }, 'fault injection: terminating a data-plane worker');
       void pool.kill(0);
+    });
+    process.on('SIGURG', () => {
+      log.warn({ worker: 0 }, 'fault injection: making a data-plane worker hang');
+      pool.hang(0);
     });
   }
 
@@ -278,10 +314,15 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     void stop();
   };
 
-  // flanneld's iptables rules, before the subnet file (flanneld is ready only once
+  // flanneld's iptables (or nftables) rules, before the subnet file (flanneld is ready only once
   // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
   try {
-    if (flags.ipMasq) {
+    if (config.EnableNFTables) await applyNftables(flags, config.Network, lease.subnet, log);
+    else {
+      // As flanneld: the manager not in use loses its rules, so a switch back leaves no stale table.
+      await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
+    }
+    if (flags.ipMasq && !config.EnableNFTables) {
       const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
       await masq.apply();
       masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
@@ -290,7 +331,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     await stop();
     throw e;
   }
-  if (flags.iptablesForwardRules) {
+  if (flags.iptablesForwardRules && !config.EnableNFTables) {
     // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
     const forward = new ForwardRules(config.Network, log);
     try {
@@ -299,6 +340,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
     } catch (e) {
       log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
     }
+  }
+  if (flags.ipBlackholeRoute) {
+    const hole = new BlackholeRoute(lease.subnet, log);
+    hole.ensure();
+    hole.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
   }
   if (direct) {
     // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
@@ -351,14 +397,14 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   });
 
   const status = () => ({
-    lease: { subnet: lease.subnet, publicIp: underlay.address, expiration: lease.expiration },
+    lease: { subnet: lease.subnet, publicIp: underlay.publicIp, expiration: lease.expiration },
     backend,
     vni,
     port: node.port,
     vtepMac: node.mac,
     mtu: node.mtu,
     tun: host.tun.name,
-    ready,
+    ready: ready && pool.notReady() === null,
     offload,
     peers: sync.list(),
     workers: inits.map((_, i) => {
@@ -366,6 +412,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       return { index: i, txPackets: row[0], txBytes: row[1], rxPackets: row[2], rxBytes: row[3] };
     }),
     workerRestarts: pool.restarts,
+    workerStalls: pool.stalls,
     drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
   });
 
@@ -392,9 +439,9 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   const source = {
     capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
-    ready: () => ready,
+    ready: () => (ready ? (pool.notReady() ?? true) : 'waiting for the first lease snapshot'),
     metrics: () =>
-      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, tunDropped: tunDropped(host.tun.name) }),
+      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }),
     status,
   };
   try {

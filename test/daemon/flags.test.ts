@@ -67,7 +67,6 @@ describe('weft run flags', () => {
     [['--etcd-endpoints', 'etcd:2379'], /--etcd-endpoints has "etcd:2379"/],
     [['--etcd-prefix', 'coreos.com/network'], /--etcd-prefix is "coreos.com\/network"/],
     [['--public-ipv6=fd00::1'], /--public-ipv6 is a flanneld flag weft does not support: weft carries IPv4 only/],
-    [['--ip-blackhole-route'], /--ip-blackhole-route is a flanneld flag weft does not support/],
   ])('rejects %j with a message naming the flag and the fix', (argv, message) => {
     expect(() => parseRunFlags(argv, {})).toThrow(FlagError);
     expect(() => parseRunFlags(argv, {})).toThrow(message);
