@@ -37,6 +37,8 @@ export interface RunFlags {
   workers: number;
   logLevel: LogLevel;
   acceptUnknownPeers: boolean;
+  /** Anti-spoofing on decapsulation: inner source of the sending node, inner destination of this node. */
+  spoofCheck: boolean;
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
@@ -144,6 +146,11 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
+  'spoof-check': {
+    type: 'boolean',
+    default: true,
+    help: "drop decapsulated packets whose inner source is not in the sending node's subnet or whose inner destination is not in this node's; --spoof-check=false turns it off",
+  },
   help: { type: 'boolean', default: false, help: 'show this help (also -h)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
 };
@@ -308,6 +315,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     workers: workers === undefined ? defaultWorkers() : integer('workers', workers, 1, 256),
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
+    spoofCheck: bool('spoof-check'),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
     statusGroup: get('status-group') ?? null,

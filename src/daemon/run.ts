@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
+import { formatIPv4, ipv4Netmask, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
@@ -270,6 +270,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     port: node.port,
     mtu: node.mtu,
     acceptUnknownPeers: flags.acceptUnknownPeers,
+    spoofCheck: flags.spoofCheck ? { subnet: subnetAddr, mask: ipv4Netmask(subnet.len) } : null,
     routes: routes.state(),
     peers: peers.state(),
     counters,

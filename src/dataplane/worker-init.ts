@@ -24,6 +24,8 @@ export interface WorkerInit {
   /** Tunnel MTU: the largest inner packet. */
   mtu: number;
   acceptUnknownPeers: boolean;
+  /** Anti-spoofing on decapsulation (--spoof-check): this node's subnet, or null when off. */
+  spoofCheck: { subnet: number; mask: number } | null;
   routes: LpmState;
   peers: PeerState;
   /** Per-worker counter rows (src/daemon/counters.ts). */

@@ -69,7 +69,8 @@ export function runWorker(init: WorkerInit): void {
     null,
     peers,
   );
-  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers }, peers);
+  const admission = init.spoofCheck === null ? null : { routes, subnet: init.spoofCheck.subnet, mask: init.spoofCheck.mask };
+  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers, admission }, peers);
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
   const off = init.offload;
   const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun);

@@ -45,6 +45,15 @@ describe('weft run flags', () => {
     expect(() => parseRunFlags([flag], {})).toThrow(/use true or false/);
   });
 
+  it('anti-spoofing: on by default; --spoof-check=false (or WEFT_SPOOF_CHECK=false) turns it off', () => {
+    expect(parseRunFlags([], {})!.spoofCheck).toBe(true);
+    expect(parseRunFlags(['--spoof-check'], {})!.spoofCheck).toBe(true);
+    expect(parseRunFlags(['--spoof-check=false'], {})!.spoofCheck).toBe(false);
+    expect(parseRunFlags(['-spoof-check=0'], {})!.spoofCheck).toBe(false);
+    expect(parseRunFlags([], { WEFT_SPOOF_CHECK: 'false' })!.spoofCheck).toBe(false);
+    expect(() => parseRunFlags([], { WEFT_SPOOF_CHECK: 'off' })).toThrow(/spoof-check is a boolean/);
+  });
+
   it('returns null for --help', () => {
     expect(parseRunFlags(['--help'], {})).toBeNull();
   });

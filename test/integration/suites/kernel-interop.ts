@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodePcapFile, TSHARK_CHECKSUM } from '../../helpers/tshark.js';
 import { Capture } from '../harness/capture.js';
-import type { Cluster } from '../harness/cluster.js';
+import { hostIn, type Cluster } from '../harness/cluster.js';
 import { HOOK_TIMEOUT, TEST_TIMEOUT } from '../harness/context.js';
 import { ethtoolFeatures, nsRun, waitFor } from '../harness/exec.js';
 import type { Janitor } from '../harness/janitor.js';
 import { KernelNode } from '../harness/kernel-node.js';
 import { ping, pingUntilReachable, randomFile, tcpStream, tcpTransfer } from '../harness/traffic.js';
 import { FILE_BYTES } from './backend.js';
+import { SPOOF_REASONS } from './spoof.js';
 
 export const KERNEL_NODE_IP = '198.51.100.100';
 export const KERNEL_NODE_SUBNET = '10.244.250.0/24';
@@ -63,6 +64,26 @@ export function kernelInteropTests(cluster: () => Cluster, janitor: () => Janito
         const back = await ping(kp.ns, p.ip, { count: 3 });
         expect(back.received, `${kp.ip} → ${p.ip}:\n${back.output}`).toBe(3);
       }
+    }, TEST_TIMEOUT);
+
+    it("anti-spoofing lets the kernel node's own addresses through: its host (flannel.1's .0) to weft pods and weft0, its router's ICMP errors", async () => {
+      const c = cluster();
+      const kn = kernel();
+      const before = await Promise.all(c.nodes.map((n) => n.metrics()));
+      const kernelTunnel = hostIn(kn.subnet, 0);
+      const weft0s = await Promise.all(c.nodes.map(async (n) => hostIn((await n.status()).lease.subnet, 0)));
+      const targets = [...c.pods.map((p) => p.ip), ...weft0s];
+      const pings = await Promise.all(targets.map((ip) => ping(kn.ns, ip, { count: 2 })));
+      pings.forEach((r, i) => expect(r.received, `${kernelTunnel} (flannel.1) → ${targets[i]} (a weft pod or weft0):\n${r.output}`).toBe(2));
+      // TTL 2 from a weft pod: its node forwards it with TTL 1 and the kernel node's
+      // router answers "time exceeded" from flannel.1's address, back through weft.
+      const p1 = c.pods[0]!;
+      const r = await nsRun(p1.ns, 'ping', ['-n', '-c', '1', '-W', '2', '-t', '2', kn.pod.ip], { allowFail: true });
+      expect(r.stdout, `ping -t 2 ${p1.ip} → ${kn.pod.ip}`).toMatch(new RegExp(`From ${kernelTunnel.replace(/\./g, '\\.')}.*Time to live exceeded`, 'i'));
+      const after = await Promise.all(c.nodes.map((n) => n.metrics()));
+      c.nodes.forEach((n, i) => {
+        for (const reason of SPOOF_REASONS) expect(after[i]!.drops[reason]! - before[i]!.drops[reason]!, `${n.name} drops ${reason}`).toBe(0);
+      });
     }, TEST_TIMEOUT);
 
     it('a 20 MB file crosses intact both ways (weft → kernel, kernel → weft)', async () => {
