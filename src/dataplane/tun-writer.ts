@@ -11,11 +11,17 @@
 //          flush() at the end of every receive batch writes what is held.
 //          Until coalesceIn() gives it room in the receive buffer, it writes
 //          every packet alone.
-import { DROP_TUN_ERROR } from '../../native-free/drop.js';
-import { GRO_FLUSH, GRO_PASS, createGroState, groAdd, groFinish, groPending, type GroState } from '../../native-free/offload/gro.js';
+//
+// Before any write the inner TCP/UDP checksum is judged (offload/
+// partial-checksum.ts): a kernel peer's partial checksum is completed (by the
+// kernel via NEEDS_CSUM with vnet, in software on a plain TUN), a damaged one
+// is dropped and counted as bad_checksum in every mode alike.
+import { DROP_BAD_CHECKSUM, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.js';
+import { GRO_FLUSH, GRO_PASS, GRO_PASS_BAD_CHECKSUM, createGroState, groAdd, groFinish, groPending, type GroState } from '../../native-free/offload/gro.js';
 import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';
 import { createUdpGroState, udpGroAdd, udpGroFinish, udpGroPending, type UdpGroState } from '../../native-free/offload/gro-udp.js';
 import { PROTO_UDP } from '../../native-free/header/ipv4.js';
+import { prepareTunWrite } from '../../native-free/offload/partial-checksum.js';
 import { VIRTIO_NET_HDR_LEN, clearVirtioNetHdr } from '../../native-free/offload/virtio-net-hdr.js';
 import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from '../daemon/counters.js';
 import { writePacket } from '../sys/tun.js';
@@ -54,9 +60,9 @@ export class TunWriter {
     this.udp = createUdpGroState(MAX_SUPER_PACKET, { buf, offset: offset + AREA });
   }
 
-  /** Delivers a received packet b[off, off+len), counted as received or as a TUN drop. */
+  /** Delivers a received packet b[off, off+len), counted as received, or as a bad_checksum or TUN drop. */
   deliver(b: Uint8Array, off: number, len: number): void {
-    if (this.tcp === null) this.counted(this.write(b, off, len), 1, len);
+    if (this.tcp === null) this.alone(b, off, len);
     else if (b[off + 9] === PROTO_UDP) this.deliverUdp(this.udp!, b, off, len);
     else this.deliverTcp(this.tcp, b, off, len);
   }
@@ -71,8 +77,12 @@ export class TunWriter {
       this.tcpBytes += len;
       return;
     }
+    if (g.passReason === GRO_PASS_BAD_CHECKSUM) {
+      this.counters[DROPS + DROP_BAD_CHECKSUM]!++;
+      return;
+    }
     this.flush(); // keep the order of what is held
-    this.counted(this.write(b, off, len), 1, len);
+    this.alone(b, off, len);
   }
 
   private deliverUdp(g: UdpGroState, b: Uint8Array, off: number, len: number): void {
@@ -85,8 +95,23 @@ export class TunWriter {
       this.udpBytes += len;
       return;
     }
+    if (g.passReason === GRO_PASS_BAD_CHECKSUM) {
+      this.counters[DROPS + DROP_BAD_CHECKSUM]!++;
+      return;
+    }
     this.flush();
-    this.counted(this.write(b, off, len), 1, len);
+    this.alone(b, off, len);
+  }
+
+  /** One received packet written on its own, its checksum judged first. */
+  private alone(b: Uint8Array, off: number, len: number): void {
+    const code = prepareTunWrite(b, off, len, this.vnet);
+    if (code !== FORWARD) {
+      this.counters[DROPS + code]!++;
+      return;
+    }
+    const h = this.vnet ? VIRTIO_NET_HDR_LEN : 0;
+    this.counted(this.writeRaw(b, off - h, len + h), 1, len);
   }
 
   /** Writes what the coalescers hold, if anything. */
