@@ -1,6 +1,7 @@
 // A kernel peer's partial inner checksums (pseudo-header sum only), valid ones
 // and damaged ones, for TCP and UDP, written alone (plain TUN and vnet) and
-// coalesced (GRO). Packets and checksums are built here, field by field; the
+// coalesced (GRO), and a kernel peer's TSO super-packet that a veth passed
+// whole (peer-super-packet.ts). Packets and checksums are built here, field by field; the
 // kernel's side of a NEEDS_CSUM write is modelled by kernelCompletes()
 // (skb_checksum_help: sum from csum_start to the end, complemented).
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ import {
   l4ChecksumState,
   prepareTunWrite,
 } from '../../../native-free/offload/partial-checksum.js';
+import { NOT_SUPER_PACKET, prepareSuperPacket } from '../../../native-free/offload/peer-super-packet.js';
+import { createOffloadResult, createTsoSlab } from '../../../native-free/offload/tso.js';
 import { VNET, wordSum } from './tcp4.js';
 
 const TCP = 6;
@@ -113,8 +116,8 @@ function segment(s: Seg): Uint8Array {
   if (s.state === 'udp-zero') return p;
   if (s.state === 'partial' || s.state === 'damaged-partial') put16(p, f, partial);
   else put16(p, f, ~wordSum(p.subarray(t), pseudo(p)) & 0xffff || (s.proto === UDP ? 0xffff : 0));
-  if (s.state === 'damaged') p[p.length - 1] ^= 0x01; // a payload bit flipped in flight
-  if (s.state === 'damaged-partial') p[f + 1] ^= 0x04; // the field itself hit: neither full nor partial
+  if (s.state === 'damaged') p[p.length - 1]! ^= 0x01; // a payload bit flipped in flight
+  if (s.state === 'damaged-partial') p[f + 1]! ^= 0x04; // the field itself hit: neither full nor partial
   return p;
 }
 
@@ -178,7 +181,7 @@ describe('l4ChecksumState: the rule', () => {
 
   it('a partial segment whose payload is damaged in flight is not detectable (as for the kernel on veth): it is delivered', () => {
     const p = segment({ proto: TCP, state: 'partial', payload: bytes(100, 1) });
-    p[p.length - 1] ^= 0x01;
+    p[p.length - 1]! ^= 0x01;
     expect(l4ChecksumState(p, 0, p.length)).toBe(L4_PARTIAL);
   });
 });
@@ -323,5 +326,59 @@ describe('GRO: partial segments coalesce, damaged ones are dropped', () => {
     const r = coalesce(UDP, flow(UDP, ['udp-zero', 'udp-zero', 'udp-zero']));
     expect([r.writes.length, r.dropped]).toEqual([1, 0]);
     expect(r.headers[0]![1]).toBe(5); // GSO_UDP_L4
+  });
+});
+
+describe('a kernel peer TSO super-packet that a veth passed whole (longer than the tunnel MTU)', () => {
+  const MTU = 1450;
+  const PAYLOAD = 7000;
+  const mss = MTU - 40;
+  for (const state of ['valid', 'partial', 'damaged', 'damaged-partial'] as const) {
+    const bad = state === 'damaged' || state === 'damaged-partial';
+    it(`${state}, vnet: ${bad ? 'dropped as bad_checksum' : 'handed to the kernel as GSO_TCPV4 with gso_size = MTU − headers'}`, () => {
+      const p = segment({ proto: TCP, state, payload: bytes(PAYLOAD, 3) });
+      const b = inBuffer(p);
+      const code = prepareSuperPacket(b, 16, p.length, MTU, null, null);
+      if (bad) {
+        expect(code).toBe(DROP_BAD_CHECKSUM);
+        return;
+      }
+      expect(code).toBe(FORWARD);
+      const h = b.subarray(16 - VNET, 16);
+      expect([h[0], h[1], le16(h, 2), le16(h, 4), le16(h, 6), le16(h, 8)]).toEqual([1, 1, 40, mss, 20, 16]);
+      // tcp_gso_segment expects the pseudo-header sum in the field; completing it gives the full checksum.
+      expect(get16(b, 16 + 36)).toBe(wordSum(new Uint8Array(0), pseudo(p)));
+      expect(fullOk(kernelCompletes(b.subarray(16 - VNET)))).toBe(true);
+    });
+    it(`${state}, plain TUN: ${bad ? 'dropped as bad_checksum' : 'cut here into segments within the MTU, full checksums'}`, () => {
+      const p = segment({ proto: TCP, state, payload: bytes(PAYLOAD, 3) });
+      const b = inBuffer(p);
+      const slab = createTsoSlab(64, MTU, 0);
+      const r = createOffloadResult(64);
+      const code = prepareSuperPacket(b, 16, p.length, MTU, slab, r);
+      if (bad) {
+        expect(code).toBe(DROP_BAD_CHECKSUM);
+        return;
+      }
+      expect(code).toBe(FORWARD);
+      expect(r.count).toBe(Math.ceil(PAYLOAD / mss));
+      const segs = Array.from({ length: r.count }, (_, i) => r.buf.slice(r.offsets[i]!, r.offsets[i]! + r.lengths[i]!));
+      for (const [i, s] of segs.entries()) {
+        expect(s.length, `segment ${i} within the MTU`).toBeLessThanOrEqual(MTU);
+        expect(fullOk(s), `segment ${i} checksum`).toBe(true);
+        expect(((get16(s, 24) << 16) | get16(s, 26)) >>> 0, `segment ${i} seq`).toBe(1000 + i * mss);
+      }
+      expect(Buffer.concat(segs.map((s) => s.subarray(40))).equals(Buffer.from(bytes(PAYLOAD, 3)))).toBe(true);
+    });
+  }
+
+  it('not cut: UDP, no DF (the kernel fragments or refuses it as before)', () => {
+    const udp = segment({ proto: UDP, state: 'partial', payload: bytes(PAYLOAD, 1) });
+    expect(prepareSuperPacket(inBuffer(udp), 16, udp.length, MTU, null, null)).toBe(NOT_SUPER_PACKET);
+    const noDf = segment({ proto: TCP, state: 'valid', payload: bytes(PAYLOAD, 1) });
+    noDf[6] = 0;
+    put16(noDf, 10, 0);
+    put16(noDf, 10, ~wordSum(noDf.subarray(0, 20)) & 0xffff);
+    expect(prepareSuperPacket(inBuffer(noDf), 16, noDf.length, MTU, null, null)).toBe(NOT_SUPER_PACKET);
   });
 });
