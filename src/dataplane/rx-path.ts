@@ -41,8 +41,7 @@ export class RxPath {
     // buffer, so segments move there with copyWithin.
     // Slots of 64 KB even without UDP_GRO: a kernel peer behind a veth sends its
     // TSO super-packets as one datagram of up to 64 KB (offload/peer-super-packet.ts).
-    void slotSize;
-    const size = MAX_SUPER_PACKET + OUTER_UDP_BYTES;
+    const size = Math.max(slotSize, MAX_SUPER_PACKET) + OUTER_UDP_BYTES;
     const extra = Math.ceil(tun.coalesceArea / size);
     this.slab = new PacketSlab({ slots: batch + extra, slotSize: size, headroom: OUTER_UDP_BYTES });
     this.vec = new MmsgVector(this.slab, batch, { control: udpGro });
