@@ -73,7 +73,7 @@ export function runWorker(init: WorkerInit): void {
   const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers, admission }, peers);
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
   const off = init.offload;
-  const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun);
+  const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun, init.mtu);
   const deps: TxDeps = { tunFd: init.tunFd, txFd: init.txFd, ctx: encapCtx, encap: ENCAP[init.backend], counters, tunnelAddr: init.tunnelAddr, tun, tap };
   const tx: TxBase = off.tun
     ? new TxOffloadPath(deps, { reads: init.batch, encapHeadroom: ENCAP_HEADROOM[init.backend], gso: off.udpGso })
