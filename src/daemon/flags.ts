@@ -40,6 +40,8 @@ export interface RunFlags {
   workers: number;
   logLevel: LogLevel;
   acceptUnknownPeers: boolean;
+  /** Most peer subnets (route table) and peer nodes (peer table). */
+  tableCapacity: number;
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
@@ -134,6 +136,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
+  'table-capacity': { type: 'string', default: '10000', help: 'most peer subnets and nodes the route and peer tables hold (1-100000); a lease beyond it waits, and /readyz says not ready' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
 
@@ -275,6 +278,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     workers: workers === undefined ? defaultWorkers() : integer('workers', workers, 1, 256),
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
+    tableCapacity: integer('table-capacity', get('table-capacity')!, 1, 100_000),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
     kubeSubnetMgr,

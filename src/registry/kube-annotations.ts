@@ -151,7 +151,7 @@ export function nodeToLease(node: NodeLike, names: AnnotationNames): Lease | nul
     }
     if (data !== null) attrs.BackendData = data;
   }
-  return { subnet: formatCidr4(cidr), attrs, expiration: null, revision: revisionOf(node) };
+  return { subnet: formatCidr4(cidr), attrs, expiration: null, revision: revisionOf(node), node: nodeName(node) };
 }
 
 /** What makes two leases of one node the same for a consumer: subnet and attrs, not the revision. */

@@ -36,6 +36,8 @@ export interface Lease {
   expiration: Date | null;
   /** Store revision at which this value was written (etcd mod_revision); renew and release compare it. */
   revision: number;
+  /** kube subnet manager only: the Node the lease is on (its identity there; a podCIDR may repeat). */
+  node?: string;
 }
 
 /** 'added' means created or rewritten (a renewal is an 'added' with a later expiration). */
