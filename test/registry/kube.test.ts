@@ -125,6 +125,7 @@ describe('kube registry: this node', () => {
       attrs: { PublicIP: '192.168.1.10', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: MAC_A } },
       expiration: null,
       revision: fake.resourceVersion,
+      node: 'node-a',
     });
     // Exactly what flanneld writes, byte for byte; other annotations untouched.
     expect(fake.node('node-a')!['metadata']).toMatchObject({
@@ -180,8 +181,10 @@ describe('kube registry: this node', () => {
 
   it('publishes public-ip-overwrite as public-ip, as flannel does', async () => {
     fake.addNode('node-a', { podCIDR: '10.244.7.0/24', annotations: { [`${P}/public-ip-overwrite`]: '203.0.113.7' } });
-    await registry().acquireLease(vxlanAttrs('192.168.1.10', MAC_A));
+    const lease = await registry().acquireLease(vxlanAttrs('192.168.1.10', MAC_A));
     expect(fake.node('node-a')!['metadata']).toMatchObject({ annotations: { [`${P}/public-ip`]: '203.0.113.7' } });
+    // The lease as other nodes read it: the daemon compares its own node's watch events with it.
+    expect(lease.attrs.PublicIP).toBe('203.0.113.7');
   });
 
   it('writes under --kube-annotation-prefix', async () => {
@@ -320,6 +323,7 @@ describe('kube registry: other nodes', () => {
       attrs: { PublicIP: '192.168.1.20', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:58:0a:f4:08:01' } },
       expiration: null,
       revision: expect.any(Number),
+      node: 'node-b',
     });
 
     // A node that flanneld has just annotated.
