@@ -97,7 +97,11 @@ export async function acquireLease(store: LeaseStore, attrs: LeaseAttrs, opts: A
 
   for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
     const { leases } = await store.list();
-    const own = leases.find((l) => l.attrs.PublicIP === publicIP);
+    // Anyone can write a lease naming our PublicIP: take the subnet we held (subnet
+    // file), else the one carrying our attrs (our VtepMAC), and only then the first.
+    const mine = leases.filter((l) => l.attrs.PublicIP === publicIP);
+    const ours = encodeLeaseAttrs(attrs);
+    const own = mine.find((l) => l.subnet === prefer) ?? mine.find((l) => encodeLeaseAttrs(l.attrs) === ours) ?? mine[0];
     if (own) {
       if (fits(config, own.subnet, own.ipv6Subnet)) {
         // A key without TTL is a reservation (flannel Documentation/reservations.md): keep
