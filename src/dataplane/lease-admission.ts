@@ -20,13 +20,18 @@
 //     accepted lease's.
 //
 // First accepted wins: a lease that conflicts with an accepted one is rejected
-// and never displaces it. When an accepted lease goes away (deleted, or
-// rewritten to something else), the rejected leases that conflicted are
-// evaluated again, in the order they first appeared: the accepted set is then
-// what a freshly started daemon would accept from the same registry contents,
-// instead of depending on what happened before. A rewrite of an accepted
-// lease's own key into something that fails the checks withdraws it (the
-// registry no longer backs the old value).
+// and never displaces it. When an accepted lease is deleted from the registry
+// (its node is gone), the rejected leases that conflicted with it are
+// evaluated again, in the order they first appeared (a node re-registered in
+// kube under a new name gets in once the old Node is deleted; kube annotations
+// are never renewed, so nothing else would bring it back). A rewrite of an
+// accepted lease does not do that: its node still exists (restarted with a new
+// MAC, or its lease tampered with), and a conflicting lease written beforehand
+// must not slip into its place, e.g. one carrying its MAC, which would then lock
+// the node out when it comes back with that MAC. A rejected lease is evaluated
+// afresh whenever it is itself rewritten. A rewrite of an accepted lease into
+// something that fails the checks withdraws it (the registry no longer backs
+// the old value).
 //
 // A rejection is counted once per lease value (a renewal of a rejected lease
 // does not count again) and logged once per (lease key, reason).
@@ -212,21 +217,21 @@ export class LeaseAdmission {
       last.set(key, ev);
     }
     const out: LeaseEvent[] = [];
-    let freed = false;
+    let deleted = false;
     // Removals first, so that a lease moving between keys in one batch finds its old place free.
     for (const [key, ev] of last) {
       if (ev.type !== 'removed') continue;
       this.present.delete(key);
       this.rejected.delete(key);
       for (const r of LEASE_REJECT_REASONS) this.logged.delete(`${key} ${r}`);
-      if (this.withdraw(key, out)) freed = true;
+      if (this.withdraw(key, out)) deleted = true;
     }
     for (const [key, ev] of last) {
       if (ev.type !== 'added') continue;
       this.present.set(key, ev.lease);
-      if (this.consider(key, ev.lease, out)) freed = true;
+      this.consider(key, ev.lease, out);
     }
-    if (freed) this.reconsider(out);
+    if (deleted) this.reconsider(out);
     return { events: out, own };
   }
 
@@ -259,8 +264,8 @@ export class LeaseAdmission {
     return null;
   }
 
-  /** Accepts or rejects one present lease; true when an accepted value went away (room for others). */
-  private consider(key: string, lease: Lease, out: LeaseEvent[]): boolean {
+  /** Accepts or rejects one present lease. */
+  private consider(key: string, lease: Lease, out: LeaseEvent[]): void {
     const { ep, fingerprint } = endpointOf(lease);
     const cur = this.accepted.get(key);
     const verdict = this.check(key, lease);
@@ -268,14 +273,14 @@ export class LeaseAdmission {
       this.rejected.delete(key);
       if (cur && cur.fingerprint === fingerprint) {
         cur.lease = lease; // a renewal: nothing changes downstream
-        return false;
+        return;
       }
       if (cur) this.unindex(key, cur);
       const entry: Accepted = { lease, ep: ep!, fingerprint };
       this.accepted.set(key, entry);
       this.index(key, entry);
       out.push({ type: 'added', lease });
-      return cur !== undefined;
+      return;
     }
     const before = this.rejected.get(key);
     if (!before || before.fingerprint !== fingerprint || before.reason !== verdict.reason) {
@@ -290,7 +295,7 @@ export class LeaseAdmission {
         'lease rejected',
       );
     }
-    return this.withdraw(key, out);
+    this.withdraw(key, out);
   }
 
   /** Takes an accepted lease out (emits its removal); false when it was not accepted. */
@@ -303,13 +308,13 @@ export class LeaseAdmission {
     return true;
   }
 
-  /** Leases rejected for a conflict, evaluated again after an accepted one went away. */
+  /** Leases rejected for a conflict, evaluated again after an accepted one was deleted. */
   private reconsider(out: LeaseEvent[]): void {
     for (const [key, lease] of this.present) {
       const r = this.rejected.get(key);
       if (!r || !CONFLICTS.has(r.reason)) continue;
       if (this.check(key, lease) !== null) continue;
-      this.opts.log.info({ lease: key, publicIp: lease.attrs.PublicIP, was: r.reason }, 'lease accepted after the lease it conflicted with went away');
+      this.opts.log.info({ lease: key, publicIp: lease.attrs.PublicIP, was: r.reason }, 'lease accepted after the lease it conflicted with was deleted');
       this.consider(key, lease, out);
     }
   }

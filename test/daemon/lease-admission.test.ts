@@ -147,14 +147,22 @@ describe('conflicts', () => {
     expect(subnets(a.admit([add(lease('10.244.3.0/24', '198.51.100.3', '0a:00:00:00:00:02'))]).events)).toEqual(['added 10.244.3.0/24']);
   });
 
-  it("an accepted lease rewritten into a bad one is withdrawn; a conflicting lease waiting for its MAC gets it", () => {
+  it('an accepted lease rewritten into a bad one is withdrawn, but a conflicting lease written before does not slip into its place; the node gets its MAC back', () => {
     const { a } = setup();
     const c = lease('10.244.3.0/24', '198.51.100.3', '0a:00:00:00:00:02'); // B's MAC
     a.admit([add(b), add(c)]);
     expect(a.rejections().get('mac_taken')).toBe(1);
     const broken = lease('10.244.2.0/24', '0.0.0.0', '0a:00:00:00:00:02');
-    expect(subnets(a.admit([add(broken)]).events)).toEqual(['removed 10.244.2.0/24', 'added 10.244.3.0/24']);
+    expect(subnets(a.admit([add(broken)]).events)).toEqual(['removed 10.244.2.0/24']);
     expect(a.rejections().get('bad_public_ip')).toBe(1);
+    // B comes back (a restart rewrites its lease): accepted with its MAC.
+    expect(subnets(a.admit([add(b)]).events)).toEqual(['added 10.244.2.0/24']);
+    // Rewritten to a valid other MAC: B keeps its place, c still waits.
+    expect(subnets(a.admit([add(lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:12'))]).events)).toEqual(['added 10.244.2.0/24']);
+    expect(a.rejectedLeases()).toEqual([{ key: '10.244.3.0/24', reason: 'mac_taken' }]);
+    // c written again (its writer's renewal): evaluated afresh, and the MAC is free now; not counted again.
+    expect(subnets(a.admit([add({ ...c, revision: 2 })]).events)).toEqual(['added 10.244.3.0/24']);
+    expect(a.rejections().get('mac_taken')).toBe(1);
   });
 
   it('a rejected lease that is deleted is forgotten (logged again if it comes back)', () => {
