@@ -226,8 +226,12 @@ export class LeaseAdmission {
       for (const r of LEASE_REJECT_REASONS) this.logged.delete(`${key} ${r}`);
       if (this.withdraw(key, out)) deleted = true;
     }
-    for (const [key, ev] of last) {
-      if (ev.type !== 'added') continue;
+    // Then the oldest keys first: of two conflicting leases in one batch (a restart's
+    // first listing, above all) the one created first wins, as it would have live.
+    // Without a creation revision (file registry) the listing order decides.
+    const adds = [...last].filter(([, ev]) => ev.type === 'added');
+    adds.sort(([, a], [, b]) => (a.lease.created ?? Infinity) - (b.lease.created ?? Infinity));
+    for (const [key, ev] of adds) {
       this.present.set(key, ev.lease);
       this.consider(key, ev.lease, out);
     }

@@ -121,6 +121,14 @@ describe('conflicts', () => {
     expect(a.acceptedLeases()).toEqual([b]);
   });
 
+  it('of two conflicting leases in one batch (a restart\'s first listing) the older key wins, whatever the key order', () => {
+    const { a } = setup();
+    const honest = { ...b, created: 5 };
+    const early = { ...lease('10.244.100.0/24', '198.51.100.2', '0a:00:00:00:00:99'), created: 30 }; // sorts first as a key
+    expect(subnets(a.admit([add(early), add(honest)]).events)).toEqual(['added 10.244.2.0/24']);
+    expect(a.rejectedLeases()).toEqual([{ key: '10.244.100.0/24', reason: 'public_ip_taken' }]);
+  });
+
   it('when the accepted lease is deleted, the rejected one that conflicted is evaluated again (what a fresh start would accept)', () => {
     const { a } = setup();
     a.admit([add(b), add(hostile)]);

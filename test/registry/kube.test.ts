@@ -324,6 +324,7 @@ describe('kube registry: other nodes', () => {
       attrs: { PublicIP: '192.168.1.20', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:58:0a:f4:08:01' } },
       expiration: null,
       revision: expect.any(Number),
+      created: expect.any(Number),
       node: 'node-b',
     });
 
