@@ -54,20 +54,23 @@ export class PeerSync {
 
   /** Applies one batch; a bad lease is logged and skipped, the rest still apply. */
   apply(batch: readonly LeaseEvent[]): void {
+    // Removals first (the batch holds one event per subnet, as lease-admission.ts emits
+    // it), then the leases already waiting for room, oldest first, then the new ones.
     for (const ev of batch) {
-      if (ev.lease.subnet === this.self.subnet) continue;
-      if (ev.type === 'removed') {
-        this.waiting.delete(ev.lease.subnet);
-        this.remove(ev.lease.subnet);
-      } else {
-        this.waiting.delete(ev.lease.subnet);
-        this.install(ev.lease, true);
-      }
+      if (ev.type !== 'removed' || ev.lease.subnet === this.self.subnet) continue;
+      this.waiting.delete(ev.lease.subnet);
+      this.remove(ev.lease.subnet);
     }
-    // Removals may have made room.
+    const rewritten = new Set(batch.filter((ev) => ev.type === 'added').map((ev) => ev.lease.subnet));
     for (const lease of [...this.waiting.values()]) {
+      if (rewritten.has(lease.subnet)) continue; // superseded below
       this.waiting.delete(lease.subnet);
       if (this.install(lease, false)) this.log.info({ subnet: lease.subnet }, 'peer subnet installed after room was made in the tables');
+    }
+    for (const ev of batch) {
+      if (ev.type !== 'added' || ev.lease.subnet === this.self.subnet) continue;
+      const queued = this.waiting.delete(ev.lease.subnet);
+      this.install(ev.lease, !queued);
     }
   }
 

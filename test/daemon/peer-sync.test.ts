@@ -93,6 +93,26 @@ it('installs a lease whole or not at all: a full table leaves no peer without it
   expect(peers.size).toBe(2);
 });
 
+it('a lease waiting for room goes in before a new one of the same batch', () => {
+  const routes = LpmTable.create({ family: 4, capacity: 1 });
+  const peers = PeerTable.create({ capacity: 1 });
+  const sync = new PeerSync(routes, peers, { subnet: '10.244.1.0/24' }, 'vxlan', 1, { info() {}, warn() {} });
+  const b = lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02');
+  const c = lease('10.244.3.0/24', '198.51.100.3', '0a:00:00:00:00:03');
+  const d = lease('10.244.4.0/24', '198.51.100.4', '0a:00:00:00:00:04');
+  sync.apply([add(b), add(c)]);
+  expect(sync.pending).toBe(1);
+  sync.apply([del(b), add(d)]);
+  expect(sync.list().map((p) => p.subnet)).toEqual(['10.244.3.0/24']);
+  expect(sync.pending).toBe(1);
+  expect(sync.tableFull).toBe(2);
+  // A waiting lease rewritten (a new MAC) is not counted again, and is installed as rewritten once there is room.
+  sync.apply([add(lease('10.244.4.0/24', '198.51.100.4', '0a:00:00:00:00:44'))]);
+  expect(sync.tableFull).toBe(2);
+  sync.apply([del(c)]);
+  expect(sync.list()).toEqual([expect.objectContaining({ subnet: '10.244.4.0/24', vtepMac: '0a:00:00:00:00:44' })]);
+});
+
 it('a route that does not fit the trie node budget undoes its new peer (and a MAC update of a known one)', () => {
   const routes = LpmTable.create({ family: 4, capacity: 100, nodes: 1 });
   const peers = PeerTable.create({ capacity: 100 });

@@ -193,6 +193,11 @@ describe.skipIf(skipIntegration('hostile leases'))('hostile leases (namespaces, 
     it('a table too small for the cluster: counted, /readyz false while a lease waits, installed peers reachable; room made → installed and ready', async () => {
       const c = cluster();
       const j = janitor();
+      // The hostile leases of the first test go: a deleted lease lets a conflicting one
+      // in (lease-admission.ts), which would take the room this test makes below.
+      const honest = await Promise.all(c.nodes.map(async (n) => keyOf((await n.status()).lease.subnet)));
+      for (const kv of await c.etcd.list(SUBNETS_PREFIX)) if (!honest.includes(kv.key)) await c.etcd.del(kv.key);
+      expect((await c.leases()).length).toBe(3);
       const ns = c.addNamespace('n4');
       await attachToUnderlay(c.ul, ns, 'wtn4', `${UNDERLAY_NET}.4`);
       await sysctl(ns, 'net.ipv4.ip_forward', '1');
@@ -208,8 +213,6 @@ describe.skipIf(skipIntegration('hostile leases'))('hostile leases (namespaces, 
       expect(sample(m, 'weft_table_entries{table="peers"}')).toBe(2);
       expect(sample(m, 'weft_table_capacity{table="routes"}')).toBe(2);
       expect(await readyz(n4)).toBe('503');
-      // The hostile leases of the first test are still there and took no room.
-      expect(Object.values(rejectedCounts(m)).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
 
       const installed = (await n4.status()).peers.map((p) => p.publicIp);
       expect(installed.length).toBe(2);
