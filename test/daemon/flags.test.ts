@@ -24,6 +24,14 @@ describe('weft run flags', () => {
     expect(f.logLevel).toBe('debug');
   });
 
+  it('--table-capacity: 10000 by default (the tables\' old fixed size), 1-100000', () => {
+    expect(parseRunFlags([], {})!.tableCapacity).toBe(10_000);
+    expect(parseRunFlags(['--table-capacity', '2'], {})!.tableCapacity).toBe(2);
+    expect(parseRunFlags([], { WEFT_TABLE_CAPACITY: '500' })!.tableCapacity).toBe(500);
+    expect(() => parseRunFlags(['--table-capacity', '0'], {})).toThrow(FlagError);
+    expect(() => parseRunFlags(['--table-capacity', '100001'], {})).toThrow(/table-capacity/);
+  });
+
   it('offloads: all on by default; --offload=false turns all off; each has its own switch', () => {
     expect(parseRunFlags([], {})!.offload).toEqual({ tun: true, udpGso: true, udpGro: true });
     expect(parseRunFlags(['--offload=false'], {})!.offload).toEqual({ tun: false, udpGso: false, udpGro: false });
