@@ -1,4 +1,4 @@
-// /healthz (the process answers), /readyz (routes and subnet file in place)
+// /healthz (the process answers), /readyz (routes and subnet file in place, every worker running)
 // and /metrics (Prometheus text) on --healthz-ip:--healthz-port; the same plus
 // /status, /trace and /capture (the CLI's) on the local --status-socket only.
 import { mkdirSync, rmSync } from 'node:fs';
@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 
 export interface HealthSource {
-  ready(): boolean;
+  /** true when ready; false, or a string saying why, when not (the /readyz body). */
+  ready(): boolean | string;
   metrics(): string;
   /** Optional JSON status for `weft status`. */
   status?(): unknown;
@@ -78,8 +79,8 @@ function handler(src: HealthSource): Parameters<typeof createServer>[1] {
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
-      const ok = src.ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready\n');
+      const r = src.ready();
+      res.writeHead(r === true ? 200 : 503, { 'content-type': 'text/plain' }).end(r === true ? 'ready\n' : r === false ? 'not ready\n' : `not ready: ${r}\n`);
     } else if (path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(src.metrics());
     } else if (path === '/status' && src.status) {

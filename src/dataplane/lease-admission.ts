@@ -12,8 +12,8 @@
 //     manager hands every node alike),
 //   - it overlaps neither this node's subnet nor another accepted lease,
 //   - its backend and VNI are this network's,
-//   - its PublicIP is a unicast address (not 0/8, 127/8, multicast, 240/4 or
-//     broadcast), not inside Network (a tunnel endpoint inside the overlay
+//   - its PublicIP is a unicast address (not 0/8, 127/8, 169.254/16, multicast,
+//     240/4 or broadcast: registry/ipv4.ts isUnicastIPv4), not inside Network (a tunnel endpoint inside the overlay
 //     loops), not this node's, not another accepted lease's (one PublicIP,
 //     one lease, one MAC),
 //   - (vxlan) its VtepMAC is a unicast, non-zero MAC, not ours, not another
@@ -40,7 +40,7 @@
 // removed or changed it (anything but our own renewal: the same PublicIP,
 // backend, MAC and VNI), and the daemon stops on that (run.ts).
 import { formatIPv4 } from '../../native-free/addr.js';
-import { contains, overlaps, parseCidr4, parseIPv4, type Cidr4 } from '../registry/ipv4.js';
+import { contains, isUnicastIPv4, overlaps, parseCidr4, parseIPv4, type Cidr4 } from '../registry/ipv4.js';
 import { leaseIdentity } from '../registry/registry.js';
 import type { Lease, LeaseEvent } from '../registry/types.js';
 
@@ -139,12 +139,6 @@ function endpointOf(lease: Lease): { ep: Endpoint | null; fingerprint: string } 
   const publicIp = typeof a.PublicIP === 'string' ? parseIPv4(a.PublicIP) : null;
   if (subnet === null || publicIp === null) return { ep: subnet === null ? null : { subnet, publicIp: -1, type, mac, vni }, fingerprint };
   return { ep: { subnet, publicIp, type, mac, vni }, fingerprint };
-}
-
-/** Not an address a node can be reached at: 0/8, 127/8, 224/4 (multicast), 240/4 (reserved, broadcast). */
-function unicastIPv4(ip: number): boolean {
-  const first = ip >>> 24;
-  return first !== 0 && first !== 127 && first < 224;
 }
 
 function unicastMac(mac: string): boolean {
@@ -254,7 +248,7 @@ export class LeaseAdmission {
     if (ep.type !== o.backend) return { reason: 'backend_mismatch', detail: `backend "${ep.type}", this network's is "${o.backend}"` };
     if (o.backend === 'vxlan' && ep.vni !== null && ep.vni !== o.vni) return { reason: 'vni_mismatch', detail: `VNI ${String(ep.vni)}, this network's is ${o.vni}` };
     const ipText = String(lease.attrs.PublicIP);
-    if (ep.publicIp < 0 || !unicastIPv4(ep.publicIp)) return { reason: 'bad_public_ip', detail: `PublicIP ${JSON.stringify(lease.attrs.PublicIP)} is not a unicast IPv4 address` };
+    if (ep.publicIp < 0 || !isUnicastIPv4(ipText)) return { reason: 'bad_public_ip', detail: `PublicIP ${JSON.stringify(lease.attrs.PublicIP)} is not a unicast IPv4 address` };
     if (contains(this.network, ep.publicIp)) return { reason: 'public_ip_in_network', detail: `PublicIP ${ipText} is inside the overlay Network ${o.network}` };
     if (this.ownIps.has(ep.publicIp)) return { reason: 'own_public_ip', detail: `PublicIP ${ipText} is this node's` };
     const ipHolder = this.byIp.get(ep.publicIp);

@@ -1,5 +1,6 @@
 // A data-plane worker thread. Its loop, per round:
 //
+//   heartbeat                            ← one Atomics.add; the pool replaces a worker whose count stalls
 //   poll(TUN queue, socket, 100 ms)      ← parks only when both are idle
 //   TUN readable    → TxPath.pump(): read ≤ batch packets, encapsulate, sendmmsg
 //                     (TxOffloadPath with offloads: reads may be 64 KB super-packets,
@@ -30,8 +31,10 @@ import { type Encap, type TxBase, type TxDeps, TxPath } from './tx-path.js';
 import { TxOffloadPath } from './tx-offload.js';
 import { TunWriter } from './tun-writer.js';
 import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
-import { CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
+import { CONTROL_STOP, HEADROOM, heartbeatIndex, type WorkerInit } from './worker-init.js';
+import { hangIfAsked } from './test-faults.js';
 
+/** Also the longest gap between heartbeats of an idle worker: well under pool.ts's STALE_MS. */
 const IDLE_POLL_MS = 100;
 
 /** Bytes each backend's encapsulation writes in front of the inner packet, the kernel socket adding the rest. */
@@ -79,8 +82,12 @@ export function runWorker(init: WorkerInit): void {
       ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
+  const beat = heartbeatIndex(init.index);
+  const faults = init.testFaults === undefined ? null : new Int32Array(init.testFaults);
 
   while (Atomics.load(control, CONTROL_STOP) === 0) {
+    Atomics.add(control, beat, 1);
+    if (faults !== null) hangIfAsked(faults, init.index);
     const ready = poll.wait(IDLE_POLL_MS);
     if (ready & PollSet.FIRST) tx.pump();
     if (rx !== null && ready & PollSet.SECOND) rx.pump();

@@ -25,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import { parseNetworkConfig, type NetworkConfig } from './config.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError } from './errors.js';
-import { contains, formatCidr4, parseCidr4, parseIPv4 } from './ipv4.js';
+import { contains, formatCidr4, isUnicastIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
 import {
   annotationChanges,
   annotationNames,
@@ -161,6 +161,21 @@ export class KubeRegistry implements SubnetRegistry {
       if (err instanceof ConfigError) throw new ConfigError(`${err.message} (network config file ${this.netConfigPath})`);
       throw err;
     }
+  }
+
+  /** flannel's GetStoredPublicIP: this node's `<prefix>/node-public-ip` annotation, checked as an IPv4 address. */
+  async storedPublicIp(): Promise<string | null> {
+    const api = await this.api();
+    const name = await this.nodeName();
+    const node = await api.readNode(name);
+    const value = node ? annotationsOf(node)[this.names.backendNodePublicIP] : undefined;
+    if (value === undefined || value === '') return null;
+    if (!isUnicastIPv4(value)) {
+      throw new RegistryError(
+        `node ${name} has annotation ${this.names.backendNodePublicIP}="${value.slice(0, 64)}": not a unicast IPv4 address; fix or remove it (kubectl annotate node ${name} ${this.names.backendNodePublicIP}-)`,
+      );
+    }
+    return value;
   }
 
   /**

@@ -86,6 +86,13 @@ export interface SubnetRegistry {
    * Ends when `signal` aborts or the registry is closed.
    */
   watchLeases(signal: AbortSignal): AsyncIterable<LeaseEvent[]>;
+  /**
+   * A public IP an operator stored for this node in the registry (flannel's
+   * GetStoredPublicIP: the kube node annotation `<prefix>/node-public-ip`), which takes
+   * the place of --public-ip; null when there is none. Registries without such a place
+   * (etcd, file) leave it out.
+   */
+  storedPublicIp?(): Promise<string | null>;
   close(): Promise<void>;
 }
 

@@ -53,6 +53,7 @@ describe('lease checks', () => {
     ['PublicIP broadcast', lease('10.244.3.0/24', '255.255.255.255', '0a:00:00:00:00:03'), 'bad_public_ip'],
     ['PublicIP multicast', lease('10.244.3.0/24', '224.0.0.1', '0a:00:00:00:00:03'), 'bad_public_ip'],
     ['PublicIP loopback', lease('10.244.3.0/24', '127.0.0.1', '0a:00:00:00:00:03'), 'bad_public_ip'],
+    ['PublicIP link-local', lease('10.244.3.0/24', '169.254.1.1', '0a:00:00:00:00:03'), 'bad_public_ip'],
     ['PublicIP not an address', lease('10.244.3.0/24', 'nope', '0a:00:00:00:00:03'), 'bad_public_ip'],
     ['PublicIP inside the overlay', lease('10.244.3.0/24', '10.244.9.9', '0a:00:00:00:00:03'), 'public_ip_in_network'],
     ['our PublicIP', lease('10.244.3.0/24', SELF_IP, '0a:00:00:00:00:03'), 'own_public_ip'],

@@ -188,6 +188,17 @@ describe('kube registry: this node', () => {
     expect(lease.attrs.PublicIP).toBe('203.0.113.7');
   });
 
+  it("reads node-public-ip as flannel's GetStoredPublicIP, refusing one that is no unicast IPv4 address", async () => {
+    fake.addNode('node-a', { podCIDR: '10.244.7.0/24' });
+    expect(await registry().storedPublicIp()).toBeNull();
+    fake.modifyNode('node-a', (n) => void (n.metadata.annotations[`${P}/node-public-ip`] = '203.0.113.9'));
+    expect(await registry().storedPublicIp()).toBe('203.0.113.9');
+    for (const bad of ['0.0.0.0', '255.255.255.255', '224.0.0.1', '127.0.0.1', '169.254.1.1', 'fd00::1', '203.0.113.09', 'x'.repeat(200)]) {
+      fake.modifyNode('node-a', (n) => void (n.metadata.annotations[`${P}/node-public-ip`] = bad));
+      await expect(registry().storedPublicIp()).rejects.toThrow(/has annotation .*node-public-ip=".*": not a unicast IPv4 address; fix or remove it/);
+    }
+  });
+
   it('writes under --kube-annotation-prefix', async () => {
     fake.addNode('node-a', { podCIDR: '10.244.7.0/24' });
     await registry({ annotationPrefix: 'example.com/weft' }).acquireLease(vxlanAttrs('192.168.1.10', MAC_A));

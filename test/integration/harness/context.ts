@@ -13,7 +13,7 @@ export function useJanitor(): () => Janitor {
   beforeAll(() => {
     janitor = new Janitor();
     console.log(`integration run ${janitor.id}: namespaces wefttest-${janitor.id}-*, files in ${janitor.dir}`);
-  });
+  }, HOOK_TIMEOUT); // reapStale runs ip(8) per stale namespace: past vitest's 10 s default on a loaded machine
   beforeEach((ctx) => {
     ctx.onTestFailed(() => {
       failed = true;
