@@ -5,6 +5,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { socketAddress } from '../daemon/http.js';
+import { guardDaemonSocket } from './status.js';
 
 const USAGE = `usage: weft capture [--inner | --outer] -w FILE [--count N] [--seconds S]
 
@@ -12,7 +13,9 @@ const USAGE = `usage: weft capture [--inner | --outer] -w FILE [--count N] [--se
 UDP headers the kernel socket writes are rebuilt from the same addresses).
 --inner: the IP packets as the TUN sees them (sent: before encapsulation;
 received: after decapsulation, delivered ones only).
-Stops after N packets, after S seconds, or on Ctrl-C. Run it where "weft run" runs.`;
+Stops after N packets, after S seconds, or on Ctrl-C; the daemon ends any
+capture after 600 s, and drops (and counts) packets this client does not read
+fast enough. Needs root or --status-group. Run it where "weft run" runs.`;
 
 export async function captureCommand(argv: string[]): Promise<number> {
   let values;
@@ -57,7 +60,7 @@ function capture(socket: string, side: string, count: number, seconds: number, f
   return new Promise((resolve) => {
     const out = createWriteStream(file);
     let started = false;
-    const req = request({ socketPath: socketAddress(socket), path: `/capture?side=${side}&count=${count}` }, (res) => {
+    const req = request({ socketPath: socketAddress(socket), path: `/capture?side=${side}&count=${count}&seconds=${Math.min(seconds, 600)}` }, (res) => {
       if (res.statusCode !== 200) {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -73,13 +76,14 @@ function capture(socket: string, side: string, count: number, seconds: number, f
       const done = () => {
         out.end(() => {
           const lost = Number(res.trailers['x-weft-capture-lost'] ?? 0);
-          console.error(`wrote ${countPackets(file)} packets to ${file}${lost ? ` (${lost} more lost: capture ring full)` : ''}`);
+          console.error(`wrote ${countPackets(file)} packets to ${file}${lost ? ` (${lost} more lost: capture ring full, or this client read too slowly)` : ''}`);
           resolve(0);
         });
       };
       res.on('end', done);
       res.on('aborted', done);
     });
+    guardDaemonSocket(req);
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (started) return; // stopped by us after data arrived
       const why = e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? 'no weft daemon is running in this network namespace' : e.message;

@@ -1,8 +1,9 @@
 // `weft status`: asks the daemon of this network namespace (over its status
 // socket) for its lease, peers, counters and drops, and prints them.
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { parseArgs } from 'node:util';
 import { socketAddress } from '../daemon/http.js';
+import { untrustedServer } from '../daemon/local-access.js';
 import { table } from './table.js';
 
 export interface DaemonStatus {
@@ -44,12 +45,25 @@ export function daemonGet<T>(socket: string, path: string, timeoutMs = 3000): Pr
         }
       });
     });
+    guardDaemonSocket(req);
     req.on('timeout', () => req.destroy(new Error(`no answer on ${socket} within ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       const why = e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? 'no weft daemon is running in this network namespace' : e.message;
       reject(new Error(`${why} (status socket ${socket}; run this where "weft run" runs, e.g. ip netns exec <node> weft status)`));
     });
     req.end();
+  });
+}
+
+/** Refuses a status socket served by anyone but root (or this user): see untrustedServer. */
+export function guardDaemonSocket(req: ClientRequest): void {
+  req.once('socket', (sock) => {
+    const check = (): void => {
+      const why = untrustedServer(sock);
+      if (why) req.destroy(new Error(why));
+    };
+    if (sock.connecting) sock.once('connect', check);
+    else check();
   });
 }
 

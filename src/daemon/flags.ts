@@ -42,6 +42,8 @@ export interface RunFlags {
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
+  /** --status-group: besides root, who may use /status, /trace, /capture (a name or gid; resolved at start). */
+  statusGroup: string | null;
   kubeSubnetMgr: boolean;
   kubeconfigFile: string | null;
   kubeApiUrl: string | null;
@@ -132,6 +134,10 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     default: '@weft',
     help: 'unix socket where `weft status` reaches this daemon; "@name" is an abstract socket, private to the network namespace',
+  },
+  'status-group': {
+    type: 'string',
+    help: 'group (name or gid) whose members may use status, trace and capture on the status socket besides root (checked with SO_PEERCRED)',
   },
   offload: { type: 'string', default: 'true', help: 'all offloads below (true or false); false gives one syscall per packet everywhere' },
   'tun-offload': { type: 'string', default: 'true', help: 'TUN offloads: read TCP super-packets up to 64 KB and segment them here, write received segments coalesced (true or false)' },
@@ -308,6 +314,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     tableCapacity: integer('table-capacity', get('table-capacity')!, 1, 100_000),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
+    statusGroup: get('status-group') ?? null,
     kubeSubnetMgr,
     kubeconfigFile: get('kubeconfig-file') || null,
     kubeApiUrl: get('kube-api-url') || null,

@@ -2,13 +2,13 @@
 // refused before anything on the host changes, and everything the daemon adds
 // is removed on SIGTERM (the lease stays, so a restart gets the same subnet):
 //
-//   flags → underlay → registry + network config → VTEP MAC → lease
+//   flags → local listeners (status socket, healthz) → underlay → registry + network config → VTEP MAC → lease
 //   → tables → host (TUN, route, sockets) → workers → subnet file → ready
 //   … lease events → tables; lease renewal; /healthz /readyz /metrics …
 //   SIGTERM → workers stop → host teardown → subnet file removed
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import type { Server, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
@@ -23,7 +23,7 @@ import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, type Lease, type Ne
 import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host, releaseSockets, type UnderlaySockets } from './host.js';
-import { startHealthServer, startStatusSocket } from './http.js';
+import { LocalInterfaces } from './local.js';
 import { CaptureService } from './capture.js';
 import { createCaptureState } from '../dataplane/capture-ring.js';
 import { trace, type TraceNode } from './trace.js';
@@ -161,6 +161,18 @@ async function applyNftables(flags: RunFlags, network: string, subnet: string, l
 
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
   for (const w of flags.warnings) log.warn(w);
+  // The local listeners before anything else: a name or port that is taken only
+  // delays them (they retry), and one that cannot work fails here, before the host changes.
+  const local = await LocalInterfaces.bind(flags, log);
+  try {
+    return await startDataPlane(flags, log, local);
+  } catch (e) {
+    local.close();
+    throw e;
+  }
+}
+
+async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfaces): Promise<Daemon> {
   const registry = openSubnetRegistry({
     ...(flags.kubeSubnetMgr
       ? {
@@ -298,7 +310,6 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
   let ready = false;
   let subnetFileWritten = false;
   let stopping: Promise<void> | null = null;
-  const servers: Server[] = [];
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
 
@@ -310,7 +321,7 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
       direct?.removeAll();
       host.teardown();
       if (subnetFileWritten) await rm(flags.subnetFile, { force: true });
-      servers.forEach((s) => s.close());
+      local.close();
       await registry.close();
       log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');
       resolveDone();
@@ -465,18 +476,11 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
         tables: { routes: { entries: routes.size, capacity: routes.capacity }, peers: { entries: peers.size, capacity: peers.capacity } },
         tableFull: sync.tableFull,
         pending: sync.pending,
-      }),
+      }) +
+      local.metrics() +
+      captureService.metrics(),
     status,
   };
-  try {
-    servers.push(await startStatusSocket(flags.statusSocket, source));
-    if (flags.healthzPort > 0) {
-      servers.push(await startHealthServer(flags.healthzIp, flags.healthzPort, source));
-      log.info({ ip: flags.healthzIp, port: flags.healthzPort }, 'serving /healthz /readyz /metrics');
-    }
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  local.serve(source);
   return { done, stop };
 }

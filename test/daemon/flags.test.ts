@@ -32,6 +32,14 @@ describe('weft run flags', () => {
     expect(() => parseRunFlags(['--table-capacity', '100001'], {})).toThrow(/table-capacity/);
   });
 
+  it('--status-group: off by default (root only), a name or gid otherwise; --healthz-ip/port as flanneld', () => {
+    const f = parseRunFlags([], {})!;
+    expect(f.statusGroup).toBeNull();
+    expect([f.healthzIp, f.healthzPort]).toEqual(['0.0.0.0', 0]);
+    expect(parseRunFlags(['--status-group', 'weft-status'], {})!.statusGroup).toBe('weft-status');
+    expect(parseRunFlags([], { FLANNELD_STATUS_GROUP: '4242' })!.statusGroup).toBe('4242');
+  });
+
   it('offloads: all on by default; --offload=false turns all off; each has its own switch', () => {
     expect(parseRunFlags([], {})!.offload).toEqual({ tun: true, udpGso: true, udpGro: true });
     expect(parseRunFlags(['--offload=false'], {})!.offload).toEqual({ tun: false, udpGso: false, udpGro: false });

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { DROP_BAD_VNI, DROP_REASONS } from '../../native-free/drop.js';
 import { DROPS, RX_PACKETS, TX_BYTES, TX_PACKETS, createCounters, sumRows, workerRow } from '../../src/daemon/counters.js';
-import { startHealthServer } from '../../src/daemon/http.js';
+import { createLocalServer, HttpStats } from '../../src/daemon/http.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
 
 it('sums worker rows and renders every counter and every drop reason', () => {
@@ -27,12 +27,14 @@ it('sums worker rows and renders every counter and every drop reason', () => {
 
 it('serves healthz, readyz and metrics', async () => {
   let ready: boolean | string = false;
-  const server = await startHealthServer('127.0.0.1', 0, {
+  const src = {
     ready: () => ready,
     metrics: () => 'weft_peers 0\n',
     status: () => ({ secret: true }),
     trace: () => ({ secret: true }),
-  });
+  };
+  const server = createLocalServer(() => src, { listener: 'healthz', stats: new HttpStats() });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);

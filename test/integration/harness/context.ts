@@ -13,7 +13,7 @@ export function useJanitor(): () => Janitor {
   beforeAll(() => {
     janitor = new Janitor();
     console.log(`integration run ${janitor.id}: namespaces wefttest-${janitor.id}-*, files in ${janitor.dir}`);
-  }, HOOK_TIMEOUT); // reapStale runs ip(8) per stale namespace: past vitest's 10 s default on a loaded machine
+  }, HOOK_TIMEOUT); // reaping a crashed run's namespaces can take longer than vitest's default 10 s
   beforeEach((ctx) => {
     ctx.onTestFailed(() => {
       failed = true;
