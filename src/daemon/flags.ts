@@ -39,6 +39,8 @@ export interface RunFlags {
   acceptUnknownPeers: boolean;
   /** Anti-spoofing on decapsulation: inner source of the sending node, inner destination of this node. */
   spoofCheck: boolean;
+  /** Most peer subnets (route table) and peer nodes (peer table). */
+  tableCapacity: number;
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
@@ -151,6 +153,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
     default: true,
     help: "drop decapsulated packets whose inner source is not in the sending node's subnet or whose inner destination is not in this node's; --spoof-check=false turns it off",
   },
+  'table-capacity': { type: 'string', default: '10000', help: 'most peer subnets and nodes the route and peer tables hold (1-100000); a lease beyond it waits, and /readyz says not ready' },
   help: { type: 'boolean', default: false, help: 'show this help (also -h)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
 };
@@ -316,6 +319,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
     spoofCheck: bool('spoof-check'),
+    tableCapacity: integer('table-capacity', get('table-capacity')!, 1, 100_000),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
     statusGroup: get('status-group') ?? null,

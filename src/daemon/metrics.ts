@@ -30,7 +30,7 @@ export interface MetricsSnapshot {
   tunDropped: number | null;
 }
 
-function metric(name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): string {
+export function metric(name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): string {
   const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
   for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   return lines.join('\n');

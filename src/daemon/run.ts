@@ -14,6 +14,8 @@ import { formatIPv4, ipv4Netmask, parseCidr, parseIPv4, parseMac } from '../../n
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
+import { LeaseAdmission } from '../dataplane/lease-admission.js';
+import { renderLeaseMetrics } from './lease-metrics.js';
 import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
@@ -36,7 +38,6 @@ import { BlackholeRoute } from './blackhole-route.js';
 import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
-const TABLE_CAPACITY = 10_000;
 const BATCH = 64;
 
 /** The kernel's count of packets dropped at the TUN queue (not read in time), from sysfs. */
@@ -218,8 +219,18 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   const networkAddr = network.addr;
   const tunnelAddr = formatIPv4(subnetAddr);
 
-  const routes = LpmTable.create({ family: 4, capacity: TABLE_CAPACITY, shared: true });
-  const peers = PeerTable.create({ capacity: TABLE_CAPACITY, shared: true });
+  const routes = LpmTable.create({ family: 4, capacity: flags.tableCapacity, shared: true });
+  const peers = PeerTable.create({ capacity: flags.tableCapacity, shared: true });
+  // Only leases that pass these checks reach the tables and DirectRouting.
+  const admission = new LeaseAdmission({
+    network: config.Network,
+    // kube: peers' podCIDRs have the length of ours (SubnetLen is for etcd allocation); else SubnetLen, which ours has too.
+    subnetLen: registry instanceof KubeRegistry ? subnet.len : config.SubnetLen,
+    backend,
+    vni,
+    self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: backend === 'vxlan' ? node.mac : null },
+    log,
+  });
   const sync = new PeerSync(routes, peers, { subnet: lease.subnet }, backend, vni, log);
   // DirectRouting (vxlan, ipip): on-link peers get a kernel route and bypass the tunnel.
   const direct =
@@ -368,14 +379,18 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   void (async () => {
     try {
       for await (const batch of registry.watchLeases(abort.signal)) {
+        const { events, own } = admission.admit(batch);
         // Our own lease gone (deleted by an operator, or expired): another node
-        // may be handed this subnet, so stop, as flanneld does.
-        if (batch.some((ev) => ev.type === 'removed' && ev.lease.subnet === lease.subnet)) {
-          fail(new Error(`lease ${lease.subnet} was removed from the registry`), 'lease revoked; stopping (as flanneld does)');
+        // may be handed this subnet, so stop, as flanneld does. Rewritten by
+        // someone else (another PublicIP, MAC, backend): peers now send our
+        // pods' traffic elsewhere, and taking it back would fight the writer;
+        // stop the same way, with what changed (a restart re-acquires it).
+        if (own) {
+          fail(new Error(own.detail), own.type === 'removed' ? 'lease revoked; stopping (as flanneld does)' : 'own lease changed by someone else; stopping');
           return;
         }
-        sync.apply(batch);
-        direct?.apply(batch);
+        sync.apply(events);
+        direct?.apply(events);
         if (!subnetFileWritten) {
           direct?.removeStale(); // what a killed weft left behind
           await writeSubnetFile(flags.subnetFile, {
@@ -415,7 +430,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     vtepMac: node.mac,
     mtu: node.mtu,
     tun: host.tun.name,
-    ready: ready && pool.notReady() === null,
+    ready: ready && pool.notReady() === null && sync.pending === 0,
     offload,
     peers: sync.list(),
     workers: inits.map((_, i) => {
@@ -450,9 +465,19 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   const source = {
     capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
-    ready: () => (ready ? (pool.notReady() ?? true) : 'waiting for the first lease snapshot'),
+    // Not ready while an accepted lease waits for room in the tables.
+    ready: () =>
+      !ready
+        ? 'waiting for the first lease snapshot'
+        : (pool.notReady() ?? (sync.pending > 0 ? `${sync.pending} accepted lease(s) wait for room in the route and peer tables (--table-capacity ${flags.tableCapacity})` : true)),
     metrics: () =>
       renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }) +
+      renderLeaseMetrics({
+        rejected: admission.rejections(),
+        tables: { routes: { entries: routes.size, capacity: routes.capacity }, peers: { entries: peers.size, capacity: peers.capacity } },
+        tableFull: sync.tableFull,
+        pending: sync.pending,
+      }) +
       local.metrics() +
       captureService.metrics(),
     status,

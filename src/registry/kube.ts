@@ -25,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import { parseNetworkConfig, type NetworkConfig } from './config.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError } from './errors.js';
-import { contains, formatCidr4, isUnicastIPv4, parseCidr4 } from './ipv4.js';
+import { contains, formatCidr4, isUnicastIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
 import {
   annotationChanges,
   annotationNames,
@@ -229,7 +229,10 @@ export class KubeRegistry implements SubnetRegistry {
     }
     const overwrite = current[this.names.backendPublicIPOverwrite];
     if (overwrite) this.log?.info(`node ${name} publishes public-ip ${overwrite} from annotation ${this.names.backendPublicIPOverwrite}`);
-    return { subnet, attrs: decodeLeaseAttrs(encodeLeaseAttrs(attrs)), expiration: null, revision };
+    // The lease as other nodes read it (public-ip is the overwrite when set), so that the
+    // daemon can tell its own annotations from someone else's change of them.
+    const published = overwrite && parseIPv4(overwrite) !== null ? { ...attrs, PublicIP: overwrite } : attrs;
+    return { subnet, attrs: decodeLeaseAttrs(encodeLeaseAttrs(published)), expiration: null, revision, node: name };
   }
 
   /** Leases on Node objects do not expire: the lease as it is. */

@@ -24,6 +24,14 @@ describe('weft run flags', () => {
     expect(f.logLevel).toBe('debug');
   });
 
+  it('--table-capacity: 10000 by default (the tables\' old fixed size), 1-100000', () => {
+    expect(parseRunFlags([], {})!.tableCapacity).toBe(10_000);
+    expect(parseRunFlags(['--table-capacity', '2'], {})!.tableCapacity).toBe(2);
+    expect(parseRunFlags([], { WEFT_TABLE_CAPACITY: '500' })!.tableCapacity).toBe(500);
+    expect(() => parseRunFlags(['--table-capacity', '0'], {})).toThrow(FlagError);
+    expect(() => parseRunFlags(['--table-capacity', '100001'], {})).toThrow(/table-capacity/);
+  });
+
   it('--status-group: off by default (root only), a name or gid otherwise; --healthz-ip/port as flanneld', () => {
     const f = parseRunFlags([], {})!;
     expect(f.statusGroup).toBeNull();
