@@ -4,7 +4,7 @@
 #
 # Two stages. The build stage has the full Debian image (compilers, python) that
 # npm may need; the final stage gets only the compiled JavaScript, the production
-# node_modules and the two programs weft runs: `ip` and, later, `iptables`.
+# node_modules and the two programs weft runs: `ip` and `iptables`.
 
 FROM node:20-bookworm AS build
 WORKDIR /src
@@ -24,8 +24,8 @@ RUN npm run build \
 
 FROM node:20-bookworm-slim
 # iproute2: weft reads the underlay address with `ip -j -4 addr show`.
-# iptables: flannel parity (--ip-masq, not implemented yet), and the xtables lock
-# the DaemonSet mounts.
+# iptables: --ip-masq and the FORWARD rules, as flanneld installs them, and the
+# xtables lock the DaemonSet mounts.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iproute2 iptables \
  && rm -rf /var/lib/apt/lists/*

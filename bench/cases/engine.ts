@@ -88,16 +88,18 @@ function encapCase(name: string, encap: typeof encapVxlan): BenchCase {
 }
 
 /**
- * Frames as a peer (underlay 100.64.0.0, the first node) sends them to us:
- * encapsulated once at setup by the engine, then decapsulated n times.
+ * Frames as a peer (underlay 100.64.1.0, node 256: the inner sources 10.1.0.x
+ * are its subnet's) sends them to us: encapsulated once at setup by the
+ * engine, then decapsulated n times. spoofCheck: with anti-spoofing
+ * (decap/admit.ts: one more route lookup and two compares per packet).
  */
-function decapCase(name: string, kind: 'vxlan' | 'ipip'): BenchCase {
+function decapCase(name: string, kind: 'vxlan' | 'ipip', spoofCheck = false): BenchCase {
   return {
     name,
     unit: 'packet',
     setup() {
       const { routes, peers } = cluster();
-      const senderUnderlay = 0x64400000;
+      const senderUnderlay = 0x64400100;
       const sender = createEncapContext({ ...config(), localUnderlay: senderUnderlay }, routes, null, peers);
       const frames = innerPackets().map((b) => {
         const code = kind === 'vxlan' ? encapVxlan(sender, b, HEADROOM, INNER) : encapIpip(sender, b, HEADROOM, INNER);
@@ -106,7 +108,13 @@ function decapCase(name: string, kind: 'vxlan' | 'ipip'): BenchCase {
       });
       // Each frame is addressed to the VTEP MAC of the peer it was routed to: decapsulate as that peer.
       const macOf = (id: number) => { const m = new Uint8Array(6); peers.writeMac(id, m, 0); return m; };
-      const ctxs = frames.map((f) => createDecapContext({ vni: 1, localMac: macOf(f.peer), acceptUnknownPeers: false }, peers));
+      // The receiving node's subnet is the one of the frame's inner destination.
+      const admission = (f: { b: Uint8Array }) => {
+        const d = HEADROOM + 16;
+        const subnet = ((f.b[d]! << 24) | (f.b[d + 1]! << 16) | (f.b[d + 2]! << 8)) >>> 0;
+        return spoofCheck ? { routes, subnet, mask: 0xffffff00 } : null;
+      };
+      const ctxs = frames.map((f) => createDecapContext({ vni: 1, localMac: macOf(f.peer), acceptUnknownPeers: false, admission: admission(f) }, peers));
       return (n) => {
         let acc = 0;
         for (let k = 0; k < n; k++) {
@@ -141,6 +149,7 @@ const checksumCase: BenchCase = {
 export const cases: BenchCase[] = [
   encapCase('vxlan-encap', encapVxlan),
   decapCase('vxlan-decap', 'vxlan'),
+  decapCase('vxlan-decap-spoof-check', 'vxlan', true),
   encapCase('ipip-encap', encapIpip),
   decapCase('ipip-decap', 'ipip'),
   checksumCase,

@@ -1,6 +1,6 @@
 // What decapsulation checks packets against, and where it puts its answer.
 
-import type { PeerLookup } from '../encap/context.js';
+import type { PeerLookup, RouteLookup } from '../encap/context.js';
 
 export interface DecapConfig {
   /** The VNI this network uses (vxlan). */
@@ -12,6 +12,20 @@ export interface DecapConfig {
    * node. Off by default: the kernel's VXLAN accepts them, weft drops them.
    */
   acceptUnknownPeers: boolean;
+  /**
+   * Anti-spoofing (admit.ts): the inner source must belong to the sending
+   * peer, the inner destination to this node. null: off (--spoof-check=false).
+   */
+  admission: Admission | null;
+}
+
+/** What anti-spoofing checks inner addresses against. */
+export interface Admission {
+  /** The route table: pod subnet → peer id (the same one encapsulation uses). */
+  routes: RouteLookup;
+  /** This node's subnet: network address (u32) and mask (u32, addr.ts ipv4Netmask). */
+  subnet: number;
+  mask: number;
 }
 
 export class DecapResult {

@@ -7,6 +7,7 @@
 
 import { DROP_BAD_INNER, DROP_BAD_OUTER, DROP_SHORT, FORWARD } from '../drop.js';
 import * as ip from '../header/ipv4.js';
+import { admitInner } from './admit.js';
 import type { DecapContext } from './context.js';
 import { checkSender, deliverInner } from './deliver.js';
 
@@ -23,5 +24,6 @@ export function decapIpip(ctx: DecapContext, b: Uint8Array, off: number, len: nu
   if (sender !== FORWARD) return sender;
   // IP-in-IP carries IPv4 only; anything else inside is a bad inner packet.
   if (b[off + hl]! >>> 4 !== 4) return DROP_BAD_INNER;
-  return deliverInner(ctx, b, off + hl, total - hl, ip.ecn(b, off));
+  const code = deliverInner(ctx, b, off + hl, total - hl, ip.ecn(b, off));
+  return code !== FORWARD ? code : admitInner(ctx, b, off + hl);
 }

@@ -1,9 +1,11 @@
 // Decapsulation for flannel's legacy "udp" backend: the UDP payload is the
-// inner IP packet. Only the sender and the inner packet can be checked.
+// inner IP packet. Only the sender, the inner packet and its addresses
+// (admit.ts) can be checked.
 
 import { DROP_SHORT, FORWARD } from '../drop.js';
 import { ECN_UNKNOWN } from '../ecn.js';
 import { IPV4_MIN_HEADER_LENGTH } from '../header/ipv4.js';
+import { admitInner } from './admit.js';
 import type { DecapContext } from './context.js';
 import { checkSender, deliverInner } from './deliver.js';
 
@@ -18,5 +20,6 @@ export function decapUdp(
   if (len < IPV4_MIN_HEADER_LENGTH) return DROP_SHORT;
   const sender = checkSender(ctx, srcAddr);
   if (sender !== FORWARD) return sender;
-  return deliverInner(ctx, b, off, len, outerEcn);
+  const code = deliverInner(ctx, b, off, len, outerEcn);
+  return code !== FORWARD ? code : admitInner(ctx, b, off);
 }

@@ -5,14 +5,16 @@
 //
 // Checks, in order (first failure is the reason): length, I flag, VNI, sender
 // is a known node, inner destination MAC is ours, no VLAN tag, EtherType is
-// IP, inner packet sound, TTL non-zero, ECN combination allowed. Reserved
-// bits are ignored (RFC 7348 §5). Never throws on any input.
+// IP, inner packet sound, TTL non-zero, ECN combination allowed, then
+// admission (admit.ts: inner IPv4, its source the sender's, its destination
+// ours). Reserved bits are ignored (RFC 7348 §5). Never throws on any input.
 
 import { DROP_BAD_FLAGS, DROP_BAD_INNER, DROP_BAD_VNI, DROP_NOT_FOR_US, DROP_NOT_IP, DROP_SHORT, DROP_VLAN_TAGGED, FORWARD } from '../drop.js';
 import { ECN_UNKNOWN } from '../ecn.js';
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_IPV4, ETHERTYPE_IPV6, dstEquals, etherType, isVlanTagged } from '../header/ethernet.js';
 import { IPV4_MIN_HEADER_LENGTH } from '../header/ipv4.js';
 import { VXLAN_HEADER_LENGTH, hasValidVniFlag, vni } from '../header/vxlan.js';
+import { admitInner } from './admit.js';
 import type { DecapContext } from './context.js';
 import { checkSender, deliverInner } from './deliver.js';
 
@@ -43,5 +45,6 @@ export function decapVxlan(
   const inner = eth + ETHERNET_HEADER_LENGTH;
   // The EtherType and the IP version nibble must agree.
   if ((type === ETHERTYPE_IPV4) !== (b[inner]! >>> 4 === 4)) return DROP_BAD_INNER;
-  return deliverInner(ctx, b, inner, len - (inner - off), outerEcn);
+  const code = deliverInner(ctx, b, inner, len - (inner - off), outerEcn);
+  return code !== FORWARD ? code : admitInner(ctx, b, inner);
 }

@@ -11,16 +11,19 @@
 //         smaller one joins and closes the super-packet; at most 64
 //         datagrams (the kernel's UDP_MAX_SEGMENTS before 2024), never past
 //         64 KB;
-//   and its UDP checksum verifies (a zero checksum, "none", is taken as it
-//   is: the kernel will write real checksums when it cuts the super-packet).
+//   and its UDP checksum verifies or is a kernel peer's partial one (as in
+//   gro.ts; a zero checksum, "none", is taken as it is: the kernel will
+//   write real checksums when it cuts the super-packet). A damaged one
+//   passes with GRO_PASS_BAD_CHECKSUM and is dropped by the caller.
 // The calls and their answers are gro.ts's: GRO_HELD, GRO_FLUSH, GRO_PASS.
 //
 // udpGroFinish writes the virtio_net_hdr (NEEDS_CSUM, GSO_UDP_L4), the IPv4
 // total length and header checksum, the UDP length, and in the UDP checksum
 // field the pseudo-header partial sum for the whole UDP length. A single
-// held datagram is written unchanged behind a zero header.
+// held datagram is written unchanged behind a zero header, or with NEEDS_CSUM
+// (no GSO) if its checksum was partial.
 
-import { sum16 } from '../checksum.js';
+import { fold, sum16 } from '../checksum.js';
 import {
   IPV4_MIN_HEADER_LENGTH,
   IPV4_OK,
@@ -51,7 +54,7 @@ import {
   groArea,
 } from './gro.js';
 import { MAX_SUPER_PACKET } from './tso.js';
-import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN, clearVirtioNetHdr, writeVirtioNetHdr } from './virtio-net-hdr.js';
+import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN, clearVirtioNetHdr, writeVirtioNetHdr } from './virtio-net-hdr.js';
 
 /** Datagrams per super-packet: UDP_MAX_SEGMENTS of kernels before 2024. */
 export const UDP_GRO_MAX_SEGMENTS = 64;
@@ -72,6 +75,8 @@ export interface UdpGroState {
   closed: boolean;
   gsoSize: number;
   lastId: number;
+  /** The first held datagram's checksum was partial (matters when it stays alone). */
+  partial: boolean;
   passReason: number;
   superPackets: number;
   segmentsMerged: number;
@@ -80,7 +85,7 @@ export interface UdpGroState {
 /** State for one worker; `area` as for createGroState (gro.ts). */
 export function createUdpGroState(maxPacket = MAX_SUPER_PACKET, area?: { buf: Uint8Array; offset: number }): UdpGroState {
   const { out, base } = groArea(maxPacket, area);
-  return { out, base, maxPacket, count: 0, length: 0, closed: false, gsoSize: 0, lastId: 0, passReason: GRO_PASS_NONE, superPackets: 0, segmentsMerged: 0 };
+  return { out, base, maxPacket, count: 0, length: 0, closed: false, gsoSize: 0, lastId: 0, partial: false, passReason: GRO_PASS_NONE, superPackets: 0, segmentsMerged: 0 };
 }
 
 export function udpGroPending(g: UdpGroState): boolean {
@@ -105,7 +110,10 @@ export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: numbe
   const n = udpLen - UDP_HEADER_LENGTH;
   if (n === 0) return pass(g, GRO_PASS_NO_PAYLOAD);
   if (total > g.maxPacket) return pass(g, GRO_PASS_TOO_BIG);
-  const checked = b[u + UDP_CHECKSUM] !== 0 || b[u + UDP_CHECKSUM + 1] !== 0;
+  const field = (b[u + UDP_CHECKSUM]! << 8) | b[u + UDP_CHECKSUM + 1]!;
+  const pseudo = pseudoHeaderSumOf(b, off, PROTO_UDP, udpLen);
+  // A kernel peer's CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
+  const partial = field === fold(pseudo);
   const o = g.out;
   const held = g.base + VIRTIO_NET_HDR_LEN;
 
@@ -125,10 +133,11 @@ export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: numbe
     if (!joins) return GRO_FLUSH;
   }
   const at = g.count === 0 ? held + HDRS : held + g.length;
-  const s = moveSum(b, u + UDP_HEADER_LENGTH, o, at, n, sum16(b, u, UDP_HEADER_LENGTH, pseudoHeaderSumOf(b, off, PROTO_UDP, udpLen)));
-  if (checked && s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
+  const s = moveSum(b, u + UDP_HEADER_LENGTH, o, at, n, sum16(b, u, UDP_HEADER_LENGTH, pseudo));
+  if (field !== 0 && s !== 0xffff && !partial) return pass(g, GRO_PASS_BAD_CHECKSUM);
   if (g.count === 0) {
     copyBytes(b, off, o, held, HDRS);
+    g.partial = partial;
     g.length = total;
     g.gsoSize = n;
     g.closed = false;
@@ -151,7 +160,8 @@ export function udpGroFinish(g: UdpGroState): number {
   const p = g.base + VIRTIO_NET_HDR_LEN;
   const n = VIRTIO_NET_HDR_LEN + g.length;
   if (g.count === 1) {
-    clearVirtioNetHdr(o, g.base);
+    if (g.partial) writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, HDRS, 0, IPV4_MIN_HEADER_LENGTH, UDP_CHECKSUM);
+    else clearVirtioNetHdr(o, g.base);
   } else {
     const u = p + IPV4_MIN_HEADER_LENGTH;
     const udpLen = g.length - IPV4_MIN_HEADER_LENGTH;

@@ -10,26 +10,31 @@
 //         one has it) - no SYN, FIN, RST, URG, CWR;
 //   size: payload of the first segment's size (gso_size); a smaller one
 //         joins and closes the super-packet, as does PSH; never past 64 KB;
-//   and its own TCP checksum verifies (the kernel trusts NEEDS_CSUM
-//   packets, so a corrupted segment must not be folded into a fresh sum).
+//   and its own TCP checksum verifies, or is a kernel peer's partial one
+//   (the field holds just the pseudo-header sum: partial-checksum.ts says
+//   why that is trusted). The kernel trusts NEEDS_CSUM packets, so a
+//   corrupted segment must not be folded into a fresh sum: it passes with
+//   GRO_PASS_BAD_CHECKSUM, and the caller drops it (DROP_BAD_CHECKSUM).
 //
 //   const a = groAdd(g, b, off, len);
 //   GRO_HELD:  copied into the held super-packet; nothing to write yet.
 //   GRO_FLUSH: mergeable but not with what is held: write the held one
 //              (n = groFinish(g); write g.out[g.base, g.base + n)), then groAdd again
 //              (it then gives GRO_HELD, or GRO_PASS for a bad checksum).
-//   GRO_PASS:  never mergeable: write the held one first if groPending(g)
-//              (order within a flow), then this packet alone behind a
-//              zeroed virtio_net_hdr (clearVirtioNetHdr).
+//   GRO_PASS:  g.passReason GRO_PASS_BAD_CHECKSUM: drop it. Otherwise never
+//              mergeable: write the held one first if groPending(g) (order
+//              within a flow), then this packet alone behind the
+//              virtio_net_hdr prepareTunWrite (partial-checksum.ts) gives it.
 // At the end of each receive batch: if groPending(g), write groFinish(g).
 //
 // groFinish writes the virtio_net_hdr at g.out[g.base], the IPv4 total length and
 // header checksum, the accumulated PSH, and in the TCP checksum field the
 // pseudo-header partial sum (not complemented) for the whole TCP length, as
 // tcp_v4_send_check leaves it for CHECKSUM_PARTIAL. A single held segment is
-// written unchanged with a zero header.
+// written unchanged with a zero header, or, if its checksum was partial, with
+// NEEDS_CSUM (no GSO) so that the kernel completes it.
 
-import { sum16 } from '../checksum.js';
+import { fold, sum16 } from '../checksum.js';
 import {
   IPV4_MIN_HEADER_LENGTH,
   IPV4_OK,
@@ -54,6 +59,7 @@ import {
   TCP_MIN_HEADER_LENGTH,
   TCP_PSH,
   setTcpChecksum,
+  tcpChecksum,
   setTcpFlags,
   tcpAck,
   tcpFlags,
@@ -64,6 +70,7 @@ import {
 } from './tcp.js';
 import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
   VIRTIO_NET_HDR_LEN,
   clearVirtioNetHdr,
@@ -86,7 +93,7 @@ export const GRO_PASS_FRAGMENTABLE = 3;
 export const GRO_PASS_FLAGS = 4;
 /** No payload (a pure ACK). */
 export const GRO_PASS_NO_PAYLOAD = 5;
-/** The segment's TCP checksum does not verify: the kernel must see it and drop it. */
+/** The segment's TCP (UDP) checksum neither verifies nor is partial: damaged, to be dropped (DROP_BAD_CHECKSUM). */
 export const GRO_PASS_BAD_CHECKSUM = 6;
 /** Larger than a super-packet can hold. */
 export const GRO_PASS_TOO_BIG = 7;
@@ -115,6 +122,8 @@ export interface GroState {
   nextSeq: number;
   lastId: number;
   flags: number;
+  /** The first held segment's checksum was partial (matters when it stays alone). */
+  partial: boolean;
   passReason: number;
   /** Super-packets written by groFinish with more than one segment, and segments in them. */
   superPackets: number;
@@ -143,6 +152,7 @@ export function createGroState(maxPacket = MAX_SUPER_PACKET, area?: { buf: Uint8
     nextSeq: 0,
     lastId: 0,
     flags: 0,
+    partial: false,
     passReason: GRO_PASS_NONE,
     superPackets: 0,
     segmentsMerged: 0,
@@ -191,11 +201,15 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
 
   const o = g.out;
   const held = g.base + VIRTIO_NET_HDR_LEN;
+  const pseudo = pseudoHeaderSumOf(b, off, PROTO_TCP, 0) + tcpLen;
+  // A kernel peer's CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
+  const partial = tcpChecksum(b, t) === fold(pseudo);
   if (g.count === 0) {
     // Start a super-packet with this segment, verifying its checksum on the way.
     copyBytes(b, off, o, held, ihl + thl);
-    const s = moveSum(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudoHeaderSumOf(b, off, PROTO_TCP, 0) + tcpLen));
-    if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
+    const s = moveSum(b, t + thl, o, held + ihl + thl, n, sum16(b, t, thl, pseudo));
+    if (s !== 0xffff && !partial) return pass(g, GRO_PASS_BAD_CHECKSUM);
+    g.partial = partial;
     g.count = 1;
     g.length = total;
     g.closed = (flags & TCP_PSH) !== 0;
@@ -229,8 +243,8 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
     return GRO_FLUSH;
   }
   const at = held + g.length;
-  const s = moveSum(b, t + thl, o, at, n, sum16(b, t, thl, pseudoHeaderSumOf(b, off, PROTO_TCP, 0) + tcpLen));
-  if (s !== 0xffff) return pass(g, GRO_PASS_BAD_CHECKSUM);
+  const s = moveSum(b, t + thl, o, at, n, sum16(b, t, thl, pseudo));
+  if (s !== 0xffff && !partial) return pass(g, GRO_PASS_BAD_CHECKSUM);
   g.count++;
   g.length += n;
   g.nextSeq = (g.nextSeq + n) >>> 0;
@@ -251,7 +265,8 @@ export function groFinish(g: GroState): number {
   const p = g.base + VIRTIO_NET_HDR_LEN;
   const n = VIRTIO_NET_HDR_LEN + g.length;
   if (g.count === 1) {
-    clearVirtioNetHdr(o, g.base);
+    if (g.partial) writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, g.hdrs, 0, IPV4_MIN_HEADER_LENGTH, TCP_CHECKSUM_OFFSET);
+    else clearVirtioNetHdr(o, g.base);
   } else {
     const t = p + IPV4_MIN_HEADER_LENGTH;
     setTotalLength(o, p, g.length);

@@ -1,5 +1,5 @@
 // weft's command line: one entry point, one small module per command.
-import { readFileSync } from 'node:fs';
+import { weftVersion } from './version.js';
 import { captureCommand } from './capture.js';
 import { labCommand } from './lab.js';
 import { runCommand } from './run.js';
@@ -40,8 +40,7 @@ const commands: Record<string, Command> = {
   version: {
     summary: 'print the weft version',
     async run() {
-      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-      console.log(pkg.version);
+      console.log(weftVersion());
       return 0;
     },
   },

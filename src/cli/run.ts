@@ -1,10 +1,16 @@
 // `weft run`: parse flags (errors before anything changes), start the daemon,
 // stop cleanly on SIGTERM / SIGINT.
 import { WeftError } from '../../native-free/errors.js';
-import { parseRunFlags, runUsage } from '../daemon/flags.js';
+import { asksForVersion, parseRunFlags, runUsage } from '../daemon/flags.js';
 import { startDaemon } from '../daemon/run.js';
+import { weftVersion } from './version.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
+  if (asksForVersion(argv)) {
+    // flanneld --version: print it and exit, whatever else is on the line.
+    console.log(weftVersion());
+    return 0;
+  }
   let flags;
   try {
     flags = parseRunFlags(argv);

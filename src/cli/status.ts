@@ -20,6 +20,8 @@ export interface DaemonStatus {
   peers: { subnet: string; publicIp: string; vtepMac: string | null; since: string }[];
   workers: { index: number; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }[];
   workerRestarts: number;
+  /** Of those, workers terminated for a stalled heartbeat (absent from older daemons). */
+  workerStalls?: number;
   drops: Record<string, number>;
 }
 
@@ -81,7 +83,7 @@ export function formatStatus(s: DaemonStatus): string {
     `peers (${s.peers.length})`,
     s.peers.length === 0 ? '  none' : table(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'SINCE'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac ?? '-', p.since])),
     '',
-    `workers (${s.workers.length}, ${s.workerRestarts} restarted)`,
+    `workers (${s.workers.length}, ${s.workerRestarts} restarted${s.workerStalls ? `, ${s.workerStalls} of them stalled` : ''})`,
     table(['#', 'TX PACKETS', 'TX BYTES', 'RX PACKETS', 'RX BYTES'], s.workers.map((w) => [w.index, w.txPackets, w.txBytes, w.rxPackets, w.rxBytes])),
     '',
   ];

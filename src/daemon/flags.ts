@@ -1,16 +1,12 @@
 // `weft run` flags, named as flanneld names them where flanneld has them.
 // Parsing only: nothing here touches the host. Every error names the flag and
 // the fix, and is raised before the daemon changes anything.
-import { parseArgs } from 'node:util';
-import { WeftError } from '../../native-free/errors.js';
+// The command line follows Go's flag package, as flanneld's does (go-flags.ts).
 import { goRegex } from './iface-select.js';
 import { defaultWorkers } from './cpu-quota.js';
+import { FlagError, goBool, levelForVerbosity, parseGoFlags } from './go-flags.js';
 
-export class FlagError extends WeftError {
-  constructor(message: string) {
-    super('ERR_WEFT_FLAG', message);
-  }
-}
+export { FlagError };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
@@ -31,6 +27,7 @@ export interface RunFlags {
   publicIp: string | null;
   ipMasq: boolean;
   ipMasqFullyRandomDisable: boolean;
+  ipBlackholeRoute: boolean;
   iptablesResyncSeconds: number;
   iptablesForwardRules: boolean;
   subnetFile: string;
@@ -40,6 +37,10 @@ export interface RunFlags {
   workers: number;
   logLevel: LogLevel;
   acceptUnknownPeers: boolean;
+  /** Anti-spoofing on decapsulation: inner source of the sending node, inner destination of this node. */
+  spoofCheck: boolean;
+  /** Most peer subnets (route table) and peer nodes (peer table). */
+  tableCapacity: number;
   tunName: string;
   renewMarginMinutes: number;
   statusSocket: string;
@@ -56,6 +57,8 @@ export interface RunFlags {
   nodeName: string | null;
   podName: string | null;
   podNamespace: string | null;
+  /** Flags accepted but ignored (klog's), to be logged once the daemon has a logger. */
+  warnings: string[];
 }
 
 export interface OffloadFlags {
@@ -98,11 +101,16 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'public-ip': { type: 'string', help: 'IPv4 address other nodes send to (default: the address of --iface)' },
   'ip-masq': { type: 'boolean', default: false, help: 'masquerade traffic from pods to outside the cluster Network (iptables nat FLANNEL-POSTRTG, as flanneld); sets FLANNEL_IPMASQ=true' },
   'ip-masq-fully-random-disable': { type: 'boolean', default: false, help: 'with --ip-masq, MASQUERADE without --random-fully' },
+  'ip-blackhole-route': {
+    type: 'boolean',
+    default: false,
+    help: "add a blackhole route for this node's subnet, checked every --iptables-resync seconds and left on exit (as flanneld; for CNI set-ups without the bridge plugin, such as Canal)",
+  },
   'iptables-resync': { type: 'string', default: '5', help: 'check the iptables rules every this many seconds and restore missing ones (1-3600)' },
   'iptables-forward-rules': {
-    type: 'string',
-    default: 'true',
-    help: 'accept forwarding to and from the cluster Network (iptables filter FLANNEL-FWD, as flanneld; true or false)',
+    type: 'boolean',
+    default: true,
+    help: 'accept forwarding to and from the cluster Network (iptables filter FLANNEL-FWD, as flanneld); --iptables-forward-rules=false turns it off',
   },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'where to write the subnet file the CNI plugin reads' },
   'state-dir': { type: 'string', default: '/var/lib/weft', help: 'where this node keeps its VTEP MAC across restarts' },
@@ -120,9 +128,9 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'kube-annotation-prefix': { type: 'string', default: 'flannel.alpha.coreos.com', help: 'prefix of the node annotations with --kube-subnet-mgr; may contain one "/"' },
   'net-config-path': { type: 'string', default: '/etc/kube-flannel/net-conf.json', help: 'network config file with --kube-subnet-mgr' },
   'set-node-network-unavailable': {
-    type: 'string',
-    default: 'true',
-    help: 'with --kube-subnet-mgr, set the node condition NetworkUnavailable to False once ready (true or false)',
+    type: 'boolean',
+    default: true,
+    help: 'with --kube-subnet-mgr, set the node condition NetworkUnavailable to False once ready; =false leaves it alone',
   },
   'status-socket': {
     type: 'string',
@@ -140,7 +148,14 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
-  help: { type: 'boolean', default: false, help: 'show this help' },
+  'spoof-check': {
+    type: 'boolean',
+    default: true,
+    help: "drop decapsulated packets whose inner source is not in the sending node's subnet or whose inner destination is not in this node's; --spoof-check=false turns it off",
+  },
+  'table-capacity': { type: 'string', default: '10000', help: 'most peer subnets and nodes the route and peer tables hold (1-100000); a lease beyond it waits, and /readyz says not ready' },
+  help: { type: 'boolean', default: false, help: 'show this help (also -h)' },
+  version: { type: 'boolean', default: false, help: 'print the version and exit' },
 };
 
 export function runUsage(): string {
@@ -148,7 +163,16 @@ export function runUsage(): string {
     const def = f.default !== undefined && f.default !== '' && f.type === 'string' ? ` (default ${f.default})` : '';
     return `  --${name}${f.type === 'string' ? ' <value>' : ''}\n      ${f.help}${def}`;
   });
-  return ['usage: weft run [flags]', '', 'flags:', ...rows].join('\n');
+  return [
+    'usage: weft run [flags]',
+    '',
+    "Flags are read as Go's flag package reads flanneld's: -name or --name, -name=value or -name value,",
+    'a boolean by its name alone or -name=false. Every flag can also come from FLANNELD_<NAME> or WEFT_<NAME>.',
+    "klog's -v sets the log level (0-3 info, 4-5 debug, 6+ trace) unless --log-level is given.",
+    '',
+    'flags:',
+    ...rows,
+  ].join('\n');
 }
 
 function integer(name: string, text: string, min: number, max: number): number {
@@ -180,29 +204,32 @@ function endpoints(text: string): string[] {
 /** flanneld flags weft does not take, with the reason (an unknown flag would only say "unknown"). */
 const REFUSED: Record<string, string> = {
   'public-ipv6': 'weft carries IPv4 only; remove it',
-  'ip-blackhole-route': 'weft does not add a blackhole route for the local podCIDR; remove it',
-  version: 'use "weft version"',
-  v: 'use --log-level (trace, debug, info, warn, error, fatal)',
 };
 
 function refuseFlanneldOnly(argv: string[]): void {
   for (const arg of argv) {
+    if (arg === '--') return;
     const name = /^--?([a-z0-9-]+)/.exec(arg)?.[1];
     const why = name === undefined ? undefined : REFUSED[name];
     if (why !== undefined) throw new FlagError(`--${name} is a flanneld flag weft does not support: ${why}`);
   }
 }
 
+const USAGE_HINT = 'run "weft run --help" for the flags';
+
+/** True if the arguments ask for the version (flanneld's --version), checked before anything else. */
+export function asksForVersion(argv: string[]): boolean {
+  try {
+    return parseGoFlags(argv, RUN_FLAGS, USAGE_HINT).values['version'] === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Parses argv; returns null when --help was asked for. */
 export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | null {
-  const options = Object.fromEntries(Object.entries(RUN_FLAGS).map(([k, f]) => [k, { type: f.type, ...(f.multiple ? { multiple: true } : {}) }]));
   refuseFlanneldOnly(argv);
-  let values: Record<string, string | string[] | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Record<string, string | string[] | boolean | undefined> });
-  } catch (e) {
-    throw new FlagError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}; run "weft run --help" for the flags`);
-  }
+  const { values, verbosity, warnings } = parseGoFlags(argv, RUN_FLAGS, USAGE_HINT);
   if (values['help'] === true) return null;
   const get = (name: string): string | undefined => {
     const v = values[name] ?? envValue(name, env) ?? RUN_FLAGS[name]!.default;
@@ -215,11 +242,20 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     const e = envValue(name, env);
     return e === undefined || e === '' ? [] : [e];
   };
+  /** A Go boolean: from the command line already parsed; from the environment with ParseBool's spellings. */
   const bool = (name: string): boolean => {
-    const v = values[name] ?? envValue(name, env) ?? RUN_FLAGS[name]!.default;
-    return v === true || v === 'true' || v === '1';
+    const v = values[name];
+    if (typeof v === 'boolean') return v;
+    const e = envValue(name, env);
+    if (e !== undefined && e !== '') {
+      const b = goBool(e);
+      if (b === null) throw new FlagError(`${envName(name, env)} is "${e}": --${name} is a boolean, use true or false`);
+      return b;
+    }
+    return RUN_FLAGS[name]!.default === true;
   };
-  const logLevel = get('log-level')!;
+  const explicitLevel = values['log-level'] ?? envValue('log-level', env);
+  const logLevel = explicitLevel === undefined && verbosity !== null ? levelForVerbosity(verbosity) : get('log-level')!;
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new FlagError(`--log-level is "${logLevel}": use one of ${LOG_LEVELS.join(', ')}`);
   }
@@ -272,8 +308,9 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),
     ipMasq: bool('ip-masq'),
     ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
+    ipBlackholeRoute: bool('ip-blackhole-route'),
     iptablesResyncSeconds: integer('iptables-resync', get('iptables-resync')!, 1, 3600),
-    iptablesForwardRules: trueFalse('iptables-forward-rules'),
+    iptablesForwardRules: bool('iptables-forward-rules'),
     subnetFile: get('subnet-file')!,
     stateDir: get('state-dir')!,
     healthzIp: ipv4('healthz-ip', get('healthz-ip')!),
@@ -281,6 +318,8 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     workers: workers === undefined ? defaultWorkers() : integer('workers', workers, 1, 256),
     logLevel: logLevel as LogLevel,
     acceptUnknownPeers: bool('accept-unknown-peers'),
+    spoofCheck: bool('spoof-check'),
+    tableCapacity: integer('table-capacity', get('table-capacity')!, 1, 100_000),
     tunName: tunName(get('tun-name')!),
     statusSocket: get('status-socket')!,
     statusGroup: get('status-group') ?? null,
@@ -289,11 +328,12 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     kubeApiUrl: get('kube-api-url') || null,
     kubeAnnotationPrefix: get('kube-annotation-prefix')!,
     netConfigPath: get('net-config-path')!,
-    setNodeNetworkUnavailable: trueFalse('set-node-network-unavailable'),
+    setNodeNetworkUnavailable: bool('set-node-network-unavailable'),
     offload,
     nodeName,
     podName,
     podNamespace,
+    warnings,
     renewMarginMinutes: integer('subnet-lease-renew-margin', get('subnet-lease-renew-margin')!, 1, 1439),
   };
 }
@@ -308,5 +348,11 @@ function tunName(text: string): string {
 /** flanneld reads FLANNELD_<FLAG>; weft also reads WEFT_<FLAG>, which wins. */
 function envValue(name: string, env: NodeJS.ProcessEnv): string | undefined {
   const key = name.toUpperCase().replace(/-/g, '_');
-  return env[`WEFT_${key}`] ?? env[`FLANNELD_${key}`];
+  // An empty variable is unset, as flannel's flagutil.SetFlagsFromEnv has it.
+  return env[`WEFT_${key}`] || env[`FLANNELD_${key}`] || undefined;
+}
+
+function envName(name: string, env: NodeJS.ProcessEnv): string {
+  const key = name.toUpperCase().replace(/-/g, '_');
+  return env[`WEFT_${key}`] ? `WEFT_${key}` : `FLANNELD_${key}`;
 }

@@ -1,4 +1,4 @@
-// /healthz (the process answers), /readyz (routes and subnet file in place)
+// /healthz (the process answers), /readyz (routes and subnet file in place, every worker running)
 // and /metrics (Prometheus text) on --healthz-ip:--healthz-port; the same plus
 // /status, /trace and /capture (the CLI's) on the local --status-socket only,
 // for root or --status-group (local-access.ts).
@@ -11,7 +11,8 @@ import type { Socket } from 'node:net';
 import type { LocalAccess, PrivateEndpoint } from './local-access.js';
 
 export interface HealthSource {
-  ready(): boolean;
+  /** true when ready; false, or a string saying why, when not (the /readyz body). */
+  ready(): boolean | string;
   metrics(): string;
   /** Optional JSON status for `weft status`. */
   status?(): unknown;
@@ -121,8 +122,8 @@ function handler(source: () => HealthSource | null, opts: HandlerOptions): (req:
       }
       if (src === null) return text(res, 503, 'starting: the data plane is not up yet\n');
       if (path === '/readyz') {
-        const ok = src.ready();
-        return text(res, ok ? 200 : 503, ok ? 'ready\n' : 'not ready\n');
+        const r = src.ready();
+        return text(res, r === true ? 200 : 503, r === true ? 'ready\n' : r === false ? 'not ready\n' : `not ready: ${r}\n`);
       }
       if (path === '/metrics') return text(res, 200, src.metrics(), { 'content-type': 'text/plain; version=0.0.4' });
       if (isPrivate && path === '/status' && src.status) {

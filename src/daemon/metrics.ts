@@ -25,11 +25,12 @@ export interface MetricsSnapshot {
   peers: number;
   workers: number;
   workerRestarts: number;
+  workerStalls: number;
   /** Packets the kernel dropped at the TUN because the workers did not read them in time (sysfs tx_dropped), or null. */
   tunDropped: number | null;
 }
 
-function metric(name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): string {
+export function metric(name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): string {
   const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
   for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   return lines.join('\n');
@@ -58,7 +59,8 @@ export function renderMetrics(s: MetricsSnapshot): string {
       metric('weft_tun_gro_segments_total', 'counter', 'Received segments merged into coalesced TUN writes.', [['', t[TUN_GRO_SEGMENTS]!]]),
       metric('weft_peers', 'gauge', 'Known remote nodes.', [['', s.peers]]),
       metric('weft_workers', 'gauge', 'Data-plane worker threads running.', [['', s.workers]]),
-      metric('weft_worker_restarts_total', 'counter', 'Worker threads that died and were replaced.', [['', s.workerRestarts]]),
+      metric('weft_worker_restarts_total', 'counter', 'Worker threads that died or stalled and were replaced.', [['', s.workerRestarts]]),
+      metric('weft_worker_stalls_total', 'counter', 'Worker threads terminated because their heartbeat stopped.', [['', s.workerStalls]]),
       ...(s.tunDropped === null
         ? []
         : [metric('weft_tun_dropped_packets_total', 'counter', 'Packets the kernel dropped at the TUN queue before a worker read them.', [['', s.tunDropped]])]),

@@ -11,13 +11,12 @@
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { formatIPv4, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
+import { formatIPv4, ipv4Netmask, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
-import { IPIP_OVERHEAD } from '../../native-free/encap/ipip.js';
-import { UDP_OVERHEAD } from '../../native-free/encap/udp.js';
-import { VXLAN_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
+import { LeaseAdmission } from '../dataplane/lease-admission.js';
+import { renderLeaseMetrics } from './lease-metrics.js';
 import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
@@ -36,14 +35,14 @@ import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { IpipHandover } from './ipip-handover.js';
+import { OVERHEAD, tunnelMtu } from './mtu.js';
+import { BlackholeRoute } from './blackhole-route.js';
+import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
-const TABLE_CAPACITY = 10_000;
 /** On stop, how long the workers go on draining their sockets after these left the port's selection. */
 const QUIESCE_MS = 50;
 const BATCH = 64;
-
-const OVERHEAD = { vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: UDP_OVERHEAD } as const;
 
 /** The kernel's count of packets dropped at the TUN queue (not read in time), from sysfs. */
 function tunDropped(tun: string): number | null {
@@ -63,7 +62,10 @@ export interface Daemon {
 /** The interface this node uses on the underlay, and the address it publishes. */
 interface Underlay {
   iface: string;
+  /** The interface's address: sockets bind to it and it is the outer source (before any NAT). */
   address: string;
+  /** What other nodes send to (the lease's PublicIP): --public-ip, else the address. Behind NAT, the NAT's. */
+  publicIp: string;
   mtu: number;
 }
 
@@ -81,32 +83,37 @@ function portOf(config: NetworkConfig): number {
   return config.Backend.Type === 'ipip' ? 0 : config.Backend.Port;
 }
 
-/** The tunnel MTU: the configured one (vxlan MTU key), else underlay MTU − overhead. */
-function tunnelMtu(config: NetworkConfig, underlayMtu: number): number {
-  if (config.Backend.Type === 'vxlan' && config.Backend.MTU !== null) return config.Backend.MTU;
-  return underlayMtu - OVERHEAD[config.Backend.Type];
-}
-
 /**
  * Everything before the host is touched, then the sockets (a port held by a
  * kernel VXLAN device fails here), and only then the lease: a start that
  * cannot bind never rewrites this node's lease (its VTEP MAC) in the registry.
  */
 async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
+  // As flanneld: a public IP stored for this node (kube: the node-public-ip annotation) wins over --public-ip.
+  const stored = (await registry.storedPublicIp?.()) ?? null;
+  if (stored !== null) log.info({ publicIp: stored, flag: flags.publicIp }, 'public IP from the registry (node-public-ip annotation) replaces --public-ip');
   const chosen = selectInterface(
-    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: flags.publicIp },
+    { ifaces: flags.ifaces, ifaceRegexes: flags.ifaceRegexes, ifaceCanReach: flags.ifaceCanReach, publicIp: stored ?? flags.publicIp },
     undefined,
     log,
   );
   log.info({ iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, by: chosen.by }, 'underlay interface chosen');
-  const underlay: Underlay = { iface: chosen.iface, address: chosen.publicIp, mtu: chosen.mtu };
+  const underlay: Underlay = { iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu };
+  if (underlay.publicIp !== underlay.address) {
+    log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
+  }
   const config = await registry.getNetworkConfig();
+  // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything on the host changes.
+  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion());
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
   }
   if (config.Backend.Type === 'vxlan' && !config.Backend.PortConfigured) {
     log.warn({ port: config.Backend.Port }, 'Backend.Port is not set: weft uses 4789, flannel nodes would use 8472; set it to mix them');
   }
+  // Refused here, before the MAC, the sockets or the lease: an MTU that cannot work changes nothing.
+  const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, config.Backend.Type === 'vxlan' ? config.Backend.MTU : null);
+  if (mtuWarning !== null) log.warn({ mtu, underlayMtu: underlay.mtu }, mtuWarning);
   const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
@@ -123,21 +130,41 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   try {
     const lease = await registry.acquireLease(
       {
-        PublicIP: underlay.address,
+        PublicIP: underlay.publicIp,
         BackendType: type,
         ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
       },
       preferSubnet ? { preferSubnet } : {},
     );
-    log.info({ subnet: lease.subnet, publicIp: underlay.address, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
-    return { underlay, config, lease, mac, mtu: tunnelMtu(config, underlay.mtu), port, sockets };
+    log.info({ subnet: lease.subnet, publicIp: underlay.publicIp, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
+    return { underlay, config, lease, mac, mtu, port, sockets };
   } catch (e) {
     releaseSockets(sockets);
     throw e;
   }
 }
 
+/**
+ * EnableNFTables: flanneld's iptables chains removed (a node switched from iptables),
+ * then --ip-masq (fatal if it fails, as flanneld) and the forward rules (logged).
+ */
+async function applyNftables(flags: RunFlags, network: string, subnet: string, log: Logger): Promise<void> {
+  const nft = new NftRules(network, subnet, log);
+  try {
+    await iptablesVersion();
+    await new IpMasq(network, subnet, log, { randomFully: false }).remove();
+    await new ForwardRules(network, log).remove();
+  } catch {
+    // no iptables on this host: no flanneld chains to remove
+  }
+  if (flags.ipMasq) await nft.applyMasq(!flags.ipMasqFullyRandomDisable);
+  if (flags.iptablesForwardRules) {
+    await nft.applyForward().catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not install the nftables forward rules (--iptables-forward-rules); continuing'));
+  }
+}
+
 export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: flags.logLevel })): Promise<Daemon> {
+  for (const w of flags.warnings) log.warn(w);
   // The local listeners before anything else: a name or port that is taken only
   // delays them (they retry), and one that cannot work fails here, before the host changes.
   const local = await LocalInterfaces.bind(flags, log);
@@ -150,8 +177,6 @@ export async function startDaemon(flags: RunFlags, log: Logger = pino({ level: f
 }
 
 async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfaces): Promise<Daemon> {
-  // --ip-masq without iptables is refused before anything on the host changes.
-  if (flags.ipMasq) await iptablesVersion();
   const registry = openSubnetRegistry({
     ...(flags.kubeSubnetMgr
       ? {
@@ -198,8 +223,18 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   const networkAddr = network.addr;
   const tunnelAddr = formatIPv4(subnetAddr);
 
-  const routes = LpmTable.create({ family: 4, capacity: TABLE_CAPACITY, shared: true });
-  const peers = PeerTable.create({ capacity: TABLE_CAPACITY, shared: true });
+  const routes = LpmTable.create({ family: 4, capacity: flags.tableCapacity, shared: true });
+  const peers = PeerTable.create({ capacity: flags.tableCapacity, shared: true });
+  // Only leases that pass these checks reach the tables and DirectRouting.
+  const admission = new LeaseAdmission({
+    network: config.Network,
+    // kube: peers' podCIDRs have the length of ours (SubnetLen is for etcd allocation); else SubnetLen, which ours has too.
+    subnetLen: registry instanceof KubeRegistry ? subnet.len : config.SubnetLen,
+    backend,
+    vni,
+    self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: backend === 'vxlan' ? node.mac : null },
+    log,
+  });
   const sync = new PeerSync(routes, peers, { subnet: lease.subnet }, backend, vni, log);
   // DirectRouting (vxlan, ipip): on-link peers get a kernel route and bypass the tunnel.
   const direct =
@@ -251,6 +286,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     port: node.port,
     mtu: node.mtu,
     acceptUnknownPeers: flags.acceptUnknownPeers,
+    spoofCheck: flags.spoofCheck ? { subnet: subnetAddr, mask: ipv4Netmask(subnet.len) } : null,
     routes: routes.state(),
     peers: peers.state(),
     counters,
@@ -263,15 +299,21 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   // The workers boot now and forward once the tables hold the registry's snapshot
   // (pool.go() below): beside a running weft, this one's queues and sockets take
   // traffic only from then on (host.ts, worker.ts).
-  const pool = new WorkerPool(inits, log);
+  // Fault injection for tests of the pool's recovery only (an environment variable, so
+  // nothing from the network reaches it): SIGUSR2 kills worker 0 as a crash would, SIGURG makes it spin.
+  const faultInjection = process.env['WEFT_FAULT_INJECTION'] === '1';
+  const pool = new WorkerPool(inits, log, { faultInjection });
   pool.start();
   // ipip: receive only while no other weft on the node does (a rolling update).
   const handover = backend === 'ipip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
-  if (process.env['WEFT_FAULT_INJECTION'] === '1') {
-    // For tests of the pool's recovery: SIGUSR2 kills worker 0 as a crash would.
+  if (faultInjection) {
     process.on('SIGUSR2', () => {
       log.warn({ worker: 0 }, 'fault injection: terminating a data-plane worker');
       void pool.kill(0);
+    });
+    process.on('SIGURG', () => {
+      log.warn({ worker: 0 }, 'fault injection: making a data-plane worker hang');
+      pool.hang(0);
     });
   }
 
@@ -315,14 +357,18 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   void (async () => {
     try {
       for await (const batch of registry.watchLeases(abort.signal)) {
+        const { events, own } = admission.admit(batch);
         // Our own lease gone (deleted by an operator, or expired): another node
-        // may be handed this subnet, so stop, as flanneld does.
-        if (batch.some((ev) => ev.type === 'removed' && ev.lease.subnet === lease.subnet)) {
-          fail(new Error(`lease ${lease.subnet} was removed from the registry`), 'lease revoked; stopping (as flanneld does)');
+        // may be handed this subnet, so stop, as flanneld does. Rewritten by
+        // someone else (another PublicIP, MAC, backend): peers now send our
+        // pods' traffic elsewhere, and taking it back would fight the writer;
+        // stop the same way, with what changed (a restart re-acquires it).
+        if (own) {
+          fail(new Error(own.detail), own.type === 'removed' ? 'lease revoked; stopping (as flanneld does)' : 'own lease changed by someone else; stopping');
           return;
         }
-        sync.apply(batch);
-        direct?.apply(batch);
+        sync.apply(events);
+        direct?.apply(events);
         if (!subnetFileWritten) {
           if (abort.signal.aborted) return;
           pool.go();
@@ -350,10 +396,15 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     }
   })();
 
-  // flanneld's iptables rules, before the subnet file (flanneld is ready only once
+  // flanneld's iptables (or nftables) rules, before the subnet file (flanneld is ready only once
   // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
   try {
-    if (flags.ipMasq) {
+    if (config.EnableNFTables) await applyNftables(flags, config.Network, lease.subnet, log);
+    else {
+      // As flanneld: the manager not in use loses its rules, so a switch back leaves no stale table.
+      await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
+    }
+    if (flags.ipMasq && !config.EnableNFTables) {
       const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
       await masq.apply();
       masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
@@ -363,7 +414,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     await stop();
     throw e;
   }
-  if (flags.iptablesForwardRules) {
+  if (flags.iptablesForwardRules && !config.EnableNFTables) {
     // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
     const forward = new ForwardRules(config.Network, log);
     try {
@@ -373,6 +424,11 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
       log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
     }
   }
+  if (flags.ipBlackholeRoute) {
+    const hole = new BlackholeRoute(lease.subnet, log);
+    hole.ensure();
+    hole.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+  }
   rulesDone();
   if (direct) {
     // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
@@ -380,6 +436,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     timer.unref();
     abort.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
+
 
   void keepLeaseRenewed(registry, lease, {
     signal: abort.signal,
@@ -391,14 +448,14 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   });
 
   const status = () => ({
-    lease: { subnet: lease.subnet, publicIp: underlay.address, expiration: lease.expiration },
+    lease: { subnet: lease.subnet, publicIp: underlay.publicIp, expiration: lease.expiration },
     backend,
     vni,
     port: node.port,
     vtepMac: node.mac,
     mtu: node.mtu,
     tun: host.tun.name,
-    ready,
+    ready: ready && pool.notReady() === null && sync.pending === 0,
     offload,
     peers: sync.list(),
     workers: inits.map((_, i) => {
@@ -406,6 +463,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
       return { index: i, txPackets: row[0], txBytes: row[1], rxPackets: row[2], rxBytes: row[3] };
     }),
     workerRestarts: pool.restarts,
+    workerStalls: pool.stalls,
     drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
   });
 
@@ -432,9 +490,19 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   const source = {
     capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
     trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
-    ready: () => ready,
+    // Not ready while an accepted lease waits for room in the tables.
+    ready: () =>
+      !ready
+        ? 'waiting for the first lease snapshot'
+        : (pool.notReady() ?? (sync.pending > 0 ? `${sync.pending} accepted lease(s) wait for room in the route and peer tables (--table-capacity ${flags.tableCapacity})` : true)),
     metrics: () =>
-      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, tunDropped: tunDropped(host.tun.name) }) +
+      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }) +
+      renderLeaseMetrics({
+        rejected: admission.rejections(),
+        tables: { routes: { entries: routes.size, capacity: routes.capacity }, peers: { entries: peers.size, capacity: peers.capacity } },
+        tableFull: sync.tableFull,
+        pending: sync.pending,
+      }) +
       local.metrics() +
       captureService.metrics(),
     status,

@@ -130,7 +130,7 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
     writeMac: (_id, d, o) => d.set(node.config.localMac, o),
     findByUnderlay: (a) => (a === node.config.localUnderlay ? 0 : -1),
   };
-  const rx = createDecapContext({ vni: node.config.vni, localMac: mac, acceptUnknownPeers: false }, self);
+  const rx = createDecapContext({ vni: node.config.vni, localMac: mac, acceptUnknownPeers: false, admission: null }, self);
   const from = node.config.localUnderlay;
   const verdict =
     node.backend === 'vxlan'

@@ -39,7 +39,9 @@ export class RxPath {
     // (it also holds the virtio_net_hdr written in front of a lone packet).
     // Slots past `batch` are the room the TunWriter coalesces in: the same
     // buffer, so segments move there with copyWithin.
-    const size = (udpGro ? MAX_SUPER_PACKET : slotSize) + OUTER_UDP_BYTES;
+    // Slots of 64 KB even without UDP_GRO: a kernel peer behind a veth sends its
+    // TSO super-packets as one datagram of up to 64 KB (offload/peer-super-packet.ts).
+    const size = Math.max(slotSize, MAX_SUPER_PACKET) + OUTER_UDP_BYTES;
     const extra = Math.ceil(tun.coalesceArea / size);
     this.slab = new PacketSlab({ slots: batch + extra, slotSize: size, headroom: OUTER_UDP_BYTES });
     this.vec = new MmsgVector(this.slab, batch, { control: udpGro });

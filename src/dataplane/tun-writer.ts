@@ -11,11 +11,22 @@
 //          flush() at the end of every receive batch writes what is held.
 //          Until coalesceIn() gives it room in the receive buffer, it writes
 //          every packet alone.
-import { DROP_TUN_ERROR } from '../../native-free/drop.js';
-import { GRO_FLUSH, GRO_PASS, createGroState, groAdd, groFinish, groPending, type GroState } from '../../native-free/offload/gro.js';
+//
+// Before any write the inner TCP/UDP checksum is judged (offload/
+// partial-checksum.ts): a kernel peer's partial checksum is completed (by the
+// kernel via NEEDS_CSUM with vnet, in software on a plain TUN), a damaged one
+// is dropped and counted as bad_checksum in every mode alike. A TCP packet
+// longer than the tunnel MTU (a kernel peer's TSO super-packet that a veth
+// passed whole: offload/peer-super-packet.ts) is cut to the MTU, by the kernel
+// (GSO_TCPV4) with vnet, here on a plain TUN.
+import { DROP_BAD_CHECKSUM, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.js';
+import { GRO_FLUSH, GRO_PASS, GRO_PASS_BAD_CHECKSUM, createGroState, groAdd, groFinish, groPending, type GroState } from '../../native-free/offload/gro.js';
 import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';
 import { createUdpGroState, udpGroAdd, udpGroFinish, udpGroPending, type UdpGroState } from '../../native-free/offload/gro-udp.js';
 import { PROTO_UDP } from '../../native-free/header/ipv4.js';
+import { prepareTunWrite } from '../../native-free/offload/partial-checksum.js';
+import { NOT_SUPER_PACKET, prepareSuperPacket } from '../../native-free/offload/peer-super-packet.js';
+import { type OffloadResult, type TsoSlab, createOffloadResult, createTsoSlab } from '../../native-free/offload/tso.js';
 import { VIRTIO_NET_HDR_LEN, clearVirtioNetHdr } from '../../native-free/offload/virtio-net-hdr.js';
 import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from '../daemon/counters.js';
 import { writePacket } from '../sys/tun.js';
@@ -29,6 +40,8 @@ export class TunWriter {
   /** Inner bytes of the packets each coalescer holds. */
   private tcpBytes = 0;
   private udpBytes = 0;
+  /** Where a plain TUN's super-packets from kernel peers are cut (null with vnet: the kernel cuts them). */
+  private readonly cut: { slab: TsoSlab; r: OffloadResult } | null;
 
   constructor(
     private readonly fd: number,
@@ -36,7 +49,12 @@ export class TunWriter {
     /** The TUN was opened with IFF_VNET_HDR. */
     readonly vnet: boolean,
     private readonly coalesce: boolean,
-  ) {}
+    /** The tunnel MTU: longer TCP packets are cut to it; 0 writes every packet as it comes. */
+    private readonly mtu = 0,
+  ) {
+    const segments = Math.ceil(MAX_SUPER_PACKET / Math.max(1, mtu - 80));
+    this.cut = !vnet && mtu >= 576 ? { slab: createTsoSlab(segments, mtu, 0), r: createOffloadResult(segments) } : null;
+  }
 
   /** Bytes coalescing needs in the receive buffer (coalesceIn), 0 when this writer does not coalesce. */
   get coalesceArea(): number {
@@ -54,9 +72,10 @@ export class TunWriter {
     this.udp = createUdpGroState(MAX_SUPER_PACKET, { buf, offset: offset + AREA });
   }
 
-  /** Delivers a received packet b[off, off+len), counted as received or as a TUN drop. */
+  /** Delivers a received packet b[off, off+len), counted as received, or as a bad_checksum or TUN drop. */
   deliver(b: Uint8Array, off: number, len: number): void {
-    if (this.tcp === null) this.counted(this.write(b, off, len), 1, len);
+    if (len > this.mtu && this.mtu > 0) this.superPacket(b, off, len);
+    else if (this.tcp === null) this.alone(b, off, len);
     else if (b[off + 9] === PROTO_UDP) this.deliverUdp(this.udp!, b, off, len);
     else this.deliverTcp(this.tcp, b, off, len);
   }
@@ -71,8 +90,12 @@ export class TunWriter {
       this.tcpBytes += len;
       return;
     }
+    if (g.passReason === GRO_PASS_BAD_CHECKSUM) {
+      this.counters[DROPS + DROP_BAD_CHECKSUM]!++;
+      return;
+    }
     this.flush(); // keep the order of what is held
-    this.counted(this.write(b, off, len), 1, len);
+    this.alone(b, off, len);
   }
 
   private deliverUdp(g: UdpGroState, b: Uint8Array, off: number, len: number): void {
@@ -85,8 +108,40 @@ export class TunWriter {
       this.udpBytes += len;
       return;
     }
+    if (g.passReason === GRO_PASS_BAD_CHECKSUM) {
+      this.counters[DROPS + DROP_BAD_CHECKSUM]!++;
+      return;
+    }
     this.flush();
-    this.counted(this.write(b, off, len), 1, len);
+    this.alone(b, off, len);
+  }
+
+  /** A packet longer than the MTU: cut to it if it is a kernel peer's TCP super-packet, else written as it is. */
+  private superPacket(b: Uint8Array, off: number, len: number): void {
+    this.flush(); // order within the flow
+    const cut = this.cut;
+    const code = prepareSuperPacket(b, off, len, this.mtu, cut?.slab ?? null, cut?.r ?? null);
+    if (code === NOT_SUPER_PACKET) {
+      this.alone(b, off, len);
+    } else if (code !== FORWARD) {
+      this.counters[DROPS + code]!++;
+    } else if (cut === null) {
+      this.counted(this.writeRaw(b, off - VIRTIO_NET_HDR_LEN, len + VIRTIO_NET_HDR_LEN), 1, len);
+    } else {
+      const r = cut.r;
+      for (let i = 0; i < r.count; i++) this.counted(this.writeRaw(r.buf, r.offsets[i]!, r.lengths[i]!), 1, r.lengths[i]!);
+    }
+  }
+
+  /** One received packet written on its own, its checksum judged first. */
+  private alone(b: Uint8Array, off: number, len: number): void {
+    const code = prepareTunWrite(b, off, len, this.vnet);
+    if (code !== FORWARD) {
+      this.counters[DROPS + code]!++;
+      return;
+    }
+    const h = this.vnet ? VIRTIO_NET_HDR_LEN : 0;
+    this.counted(this.writeRaw(b, off - h, len + h), 1, len);
   }
 
   /** Writes what the coalescers hold, if anything. */

@@ -24,12 +24,16 @@ export interface WorkerInit {
   /** Tunnel MTU: the largest inner packet. */
   mtu: number;
   acceptUnknownPeers: boolean;
+  /** Anti-spoofing on decapsulation (--spoof-check): this node's subnet, or null when off. */
+  spoofCheck: { subnet: number; mask: number } | null;
   routes: LpmState;
   peers: PeerState;
   /** Per-worker counter rows (src/daemon/counters.ts). */
   counters: SharedArrayBuffer;
-  /** Int32Array: [0] stop flag, [1 + index] heartbeat. */
+  /** Int32Array: [CONTROL_STOP] stop flag, [heartbeatIndex(index)] this worker's heartbeat. */
   control: SharedArrayBuffer;
+  /** Only with WEFT_FAULT_INJECTION=1: fault requests for tests (test-faults.ts). */
+  testFaults?: SharedArrayBuffer;
   /** Capture control word and this worker's ring (capture-ring.ts). */
   captureControl: SharedArrayBuffer;
   captureRing: SharedArrayBuffer;
@@ -56,4 +60,16 @@ export const CONTROL_STOP = 0;
  * with the daemon's registry calls) and waits for it before it forwards.
  */
 export const CONTROL_GO = 1;
+/**
+ * Int32 words per control slot (64 bytes): each worker bumps its heartbeat
+ * every loop turn, so each has a cache line of its own rather than sharing one
+ * with the other workers' and with the stop flag they all read.
+ */
+const CONTROL_SLOT = 16;
+export function heartbeatIndex(worker: number): number {
+  return (worker + 1) * CONTROL_SLOT;
+}
+export function controlBytes(workers: number): number {
+  return 4 * CONTROL_SLOT * (workers + 1);
+}
 export const HEADROOM = 64;

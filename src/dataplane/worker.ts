@@ -1,5 +1,6 @@
 // A data-plane worker thread. Its loop, per round:
 //
+//   heartbeat                            ← one Atomics.add; the pool replaces a worker whose count stalls
 //   poll(TUN queue, socket, 100 ms)      ← parks only when both are idle
 //   TUN readable    → TxPath.pump(): read ≤ batch packets, encapsulate, sendmmsg
 //                     (TxOffloadPath with offloads: reads may be 64 KB super-packets,
@@ -35,9 +36,11 @@ import { type Encap, type TxBase, type TxDeps, TxPath } from './tx-path.js';
 import { TxOffloadPath } from './tx-offload.js';
 import { TunWriter } from './tun-writer.js';
 import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
-import { CONTROL_GO, CONTROL_STOP, HEADROOM, type WorkerInit } from './worker-init.js';
+import { CONTROL_GO, CONTROL_STOP, HEADROOM, heartbeatIndex, type WorkerInit } from './worker-init.js';
 import { setQueueAttached } from '../sys/tun.js';
+import { hangIfAsked } from './test-faults.js';
 
+/** Also the longest gap between heartbeats of an idle worker: well under pool.ts's STALE_MS. */
 const IDLE_POLL_MS = 100;
 
 /** Bytes each backend's encapsulation writes in front of the inner packet, the kernel socket adding the rest. */
@@ -72,10 +75,11 @@ export function runWorker(init: WorkerInit): void {
     null,
     peers,
   );
-  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers }, peers);
+  const admission = init.spoofCheck === null ? null : { routes, subnet: init.spoofCheck.subnet, mask: init.spoofCheck.mask };
+  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers, admission }, peers);
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
   const off = init.offload;
-  const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun);
+  const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun, init.mtu);
   const deps: TxDeps = { tunFd: init.tunFd, txFd: init.txFd, ctx: encapCtx, encap: ENCAP[init.backend], counters, tunnelAddr: init.tunnelAddr, tun, tap };
   const tx: TxBase = off.tun
     ? new TxOffloadPath(deps, { reads: init.batch, encapHeadroom: ENCAP_HEADROOM[init.backend], gso: off.udpGso })
@@ -85,15 +89,21 @@ export function runWorker(init: WorkerInit): void {
       ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
-  // Booted; forward only once the tables hold the snapshot (pool.go()).
+  const beat = heartbeatIndex(init.index);
+  const faults = init.testFaults === undefined ? null : new Int32Array(init.testFaults);
+  // Booted; forward only once the tables hold the snapshot (pool.go()). The
+  // heartbeat goes on meanwhile: a worker waiting here is alive, not stuck.
   while (Atomics.load(control, CONTROL_GO) === 0) {
     if (Atomics.load(control, CONTROL_STOP) !== 0) return;
+    Atomics.add(control, beat, 1);
     Atomics.wait(control, CONTROL_GO, 0, IDLE_POLL_MS);
   }
   // A no-op unless the main thread held the queue back (host.ts: another weft runs).
   setQueueAttached(init.tunFd, true);
 
   while (Atomics.load(control, CONTROL_STOP) === 0) {
+    Atomics.add(control, beat, 1);
+    if (faults !== null) hangIfAsked(faults, init.index);
     const ready = poll.wait(IDLE_POLL_MS);
     if (ready & PollSet.FIRST) tx.pump();
     if (rx !== null && ready & PollSet.SECOND) rx.pump();

@@ -55,6 +55,8 @@ export interface NetworkConfig {
   SubnetMin: string;
   SubnetMax: string;
   Backend: BackendConfig;
+  /** flannel's EnableNFTables: --ip-masq and the forward rules in nftables instead of iptables. */
+  EnableNFTables: boolean;
 }
 
 const EXAMPLE = '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}';
@@ -121,6 +123,7 @@ export function parseNetworkConfig(text: string): NetworkConfig {
     SubnetMin: formatIPv4(subnetMin),
     SubnetMax: formatIPv4(subnetMax),
     Backend: parseBackend(field(doc, 'Backend')),
+    EnableNFTables: optionalBool(doc, 'EnableNFTables', false),
   };
 }
 

@@ -184,7 +184,7 @@ class EtcdStore implements LeaseStore {
       this.log?.warn(`ignoring ${key} in ${this.where}: ${(err as Error).message}`);
       return null;
     }
-    return { ...names, attrs, expiration: await this.expiration(kv.lease), revision: Number(kv.mod_revision) };
+    return { ...names, attrs, expiration: await this.expiration(kv.lease), revision: Number(kv.mod_revision), created: Number(kv.create_revision) };
   }
 
   /**

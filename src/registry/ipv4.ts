@@ -24,6 +24,17 @@ export function parseIPv4(s: string): number | null {
   return n;
 }
 
+/**
+ * An address a node can be reached at: not 0.0.0.0/8 ("this network"), loopback
+ * (127/8), link-local (169.254/16), multicast or reserved (224/3, broadcast included).
+ */
+export function isUnicastIPv4(s: string): boolean {
+  const n = parseIPv4(s);
+  if (n === null) return false;
+  const a = n >>> 24;
+  return a !== 0 && a !== 127 && a < 224 && n >>> 16 !== 0xa9fe;
+}
+
 export function formatIPv4(n: number): string {
   return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }

@@ -64,7 +64,7 @@ export function annotationNames(prefix: string = DEFAULT_ANNOTATION_PREFIX): Ann
 
 /** The parts of a Node we read: typed V1Node objects and raw watch JSON both fit. */
 export interface NodeLike {
-  metadata?: { name?: string; annotations?: Record<string, string> | null; resourceVersion?: string } | null;
+  metadata?: { name?: string; annotations?: Record<string, string> | null; resourceVersion?: string; creationTimestamp?: string | Date } | null;
   spec?: { podCIDR?: string | null; podCIDRs?: string[] | null } | null;
 }
 
@@ -151,7 +151,9 @@ export function nodeToLease(node: NodeLike, names: AnnotationNames): Lease | nul
     }
     if (data !== null) attrs.BackendData = data;
   }
-  return { subnet: formatCidr4(cidr), attrs, expiration: null, revision: revisionOf(node) };
+  const ts = node.metadata?.creationTimestamp; // a string in watch JSON, a Date in typed objects
+  const born = ts instanceof Date ? ts.getTime() : Date.parse(ts ?? '');
+  return { subnet: formatCidr4(cidr), attrs, expiration: null, revision: revisionOf(node), ...(Number.isFinite(born) ? { created: born } : {}), node: nodeName(node) };
 }
 
 /** What makes two leases of one node the same for a consumer: subnet and attrs, not the revision. */

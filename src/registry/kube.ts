@@ -25,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import { parseNetworkConfig, type NetworkConfig } from './config.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError } from './errors.js';
-import { contains, formatCidr4, parseCidr4 } from './ipv4.js';
+import { contains, formatCidr4, isUnicastIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
 import {
   annotationChanges,
   annotationNames,
@@ -163,6 +163,21 @@ export class KubeRegistry implements SubnetRegistry {
     }
   }
 
+  /** flannel's GetStoredPublicIP: this node's `<prefix>/node-public-ip` annotation, checked as an IPv4 address. */
+  async storedPublicIp(): Promise<string | null> {
+    const api = await this.api();
+    const name = await this.nodeName();
+    const node = await api.readNode(name);
+    const value = node ? annotationsOf(node)[this.names.backendNodePublicIP] : undefined;
+    if (value === undefined || value === '') return null;
+    if (!isUnicastIPv4(value)) {
+      throw new RegistryError(
+        `node ${name} has annotation ${this.names.backendNodePublicIP}="${value.slice(0, 64)}": not a unicast IPv4 address; fix or remove it (kubectl annotate node ${name} ${this.names.backendNodePublicIP}-)`,
+      );
+    }
+    return value;
+  }
+
   /**
    * flannel's AcquireLease: the subnet is this node's spec.podCIDR; the lease attrs are
    * written as annotations on the node when they differ. `opts.preferSubnet` cannot
@@ -214,7 +229,10 @@ export class KubeRegistry implements SubnetRegistry {
     }
     const overwrite = current[this.names.backendPublicIPOverwrite];
     if (overwrite) this.log?.info(`node ${name} publishes public-ip ${overwrite} from annotation ${this.names.backendPublicIPOverwrite}`);
-    return { subnet, attrs: decodeLeaseAttrs(encodeLeaseAttrs(attrs)), expiration: null, revision };
+    // The lease as other nodes read it (public-ip is the overwrite when set), so that the
+    // daemon can tell its own annotations from someone else's change of them.
+    const published = overwrite && parseIPv4(overwrite) !== null ? { ...attrs, PublicIP: overwrite } : attrs;
+    return { subnet, attrs: decodeLeaseAttrs(encodeLeaseAttrs(published)), expiration: null, revision, node: name };
   }
 
   /** Leases on Node objects do not expire: the lease as it is. */

@@ -59,12 +59,22 @@ function takenRanges(leases: readonly Lease[]): Array<[number, number]> {
   return out.sort((a, b) => a[0] - b[0]);
 }
 
+/**
+ * Leases that block allocation: those no shorter than SubnetLen. Any node can write
+ * a lease, and one for 0.0.0.0/0 (or any prefix shorter than a node's subnet) would
+ * otherwise make every subnet it covers look taken; peers reject such leases anyway
+ * (src/dataplane/lease-admission.ts).
+ */
+function holding(config: NetworkConfig, leases: readonly Lease[]): Lease[] {
+  return leases.filter((l) => (parseCidr4(l.subnet)?.len ?? 0) >= config.SubnetLen);
+}
+
 /** flannel's allocateSubnet: walk from SubnetMin, collect up to 100 free subnets, pick one at random. */
 export function pickFreeSubnet(config: NetworkConfig, leases: readonly Lease[], where = 'the registry'): string {
   const size = sizeOf(config.SubnetLen);
   const min = parseIPv4(config.SubnetMin) ?? 0;
   const max = parseIPv4(config.SubnetMax) ?? 0;
-  const taken = takenRanges(leases);
+  const taken = takenRanges(holding(config, leases));
   const free: number[] = [];
   let j = 0;
   for (let ip = min; ip <= max && free.length < MAX_CANDIDATES; ip += size) {
@@ -97,7 +107,11 @@ export async function acquireLease(store: LeaseStore, attrs: LeaseAttrs, opts: A
 
   for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
     const { leases } = await store.list();
-    const own = leases.find((l) => l.attrs.PublicIP === publicIP);
+    // Anyone can write a lease naming our PublicIP: take the subnet we held (subnet
+    // file), else the one carrying our attrs (our VtepMAC), and only then the first.
+    const mine = leases.filter((l) => l.attrs.PublicIP === publicIP);
+    const ours = encodeLeaseAttrs(attrs);
+    const own = mine.find((l) => l.subnet === prefer) ?? mine.find((l) => encodeLeaseAttrs(l.attrs) === ours) ?? mine[0];
     if (own) {
       if (fits(config, own.subnet, own.ipv6Subnet)) {
         // A key without TTL is a reservation (flannel Documentation/reservations.md): keep
@@ -115,7 +129,7 @@ export async function acquireLease(store: LeaseStore, attrs: LeaseAttrs, opts: A
     let subnet: string | undefined;
     if (prefer !== undefined) {
       const p = parseCidr4(prefer)!;
-      const free = !leases.some((l) => {
+      const free = !holding(config, leases).some((l) => {
         const c = parseCidr4(l.subnet);
         return l !== own && c !== null && overlaps(c, p);
       });

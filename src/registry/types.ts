@@ -36,6 +36,14 @@ export interface Lease {
   expiration: Date | null;
   /** Store revision at which this value was written (etcd mod_revision); renew and release compare it. */
   revision: number;
+  /**
+   * How old the key is, where the registry knows (etcd create_revision, kept across
+   * renewals; kube: the Node's creation time in ms). Of two conflicting leases seen
+   * together, the older is taken (src/dataplane/lease-admission.ts).
+   */
+  created?: number;
+  /** kube subnet manager only: the Node the lease is on (its identity there; a podCIDR may repeat). */
+  node?: string;
 }
 
 /** 'added' means created or rewritten (a renewal is an 'added' with a later expiration). */
@@ -78,6 +86,13 @@ export interface SubnetRegistry {
    * Ends when `signal` aborts or the registry is closed.
    */
   watchLeases(signal: AbortSignal): AsyncIterable<LeaseEvent[]>;
+  /**
+   * A public IP an operator stored for this node in the registry (flannel's
+   * GetStoredPublicIP: the kube node annotation `<prefix>/node-public-ip`), which takes
+   * the place of --public-ip; null when there is none. Registries without such a place
+   * (etcd, file) leave it out.
+   */
+  storedPublicIp?(): Promise<string | null>;
   close(): Promise<void>;
 }
 

@@ -116,6 +116,9 @@ export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_ACK = 0x4;
+export const NLM_F_ROOT = 0x100; // on GET requests
+export const NLM_F_MATCH = 0x200; // on GET requests
+export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
@@ -123,6 +126,7 @@ export const NLM_F_ACK_TLVS = 0x200; // on NLMSG_ERROR replies
 export const NLMSGERR_ATTR_MSG = 1;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
+export const RTM_GETROUTE = 26;
 export const RTMSG_SIZE = 12; // family, dst_len, src_len, tos, table, protocol, scope, type, u32 flags
 export const RTA_DST = 1;
 export const RTA_OIF = 4;
@@ -135,6 +139,8 @@ export const RTPROT_STATIC = 4;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RTN_UNICAST = 1;
+/** Discards silently (`ip route add blackhole`); needs no device or gateway. */
+export const RTN_BLACKHOLE = 6;
 export const SOCKADDR_NL_SIZE = 12; // u16 family, u16 pad, u32 pid, u32 groups
 
 // <asm-generic/errno-base.h>, <asm-generic/errno.h> — the ones the code branches on.

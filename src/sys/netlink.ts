@@ -13,11 +13,13 @@ import {
   NETLINK_EXT_ACK,
   NETLINK_ROUTE,
   NLMSGERR_ATTR_MSG,
+  NLMSG_DONE,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
   NLM_F_ACK,
   NLM_F_ACK_TLVS,
   NLM_F_CREATE,
+  NLM_F_DUMP,
   NLM_F_EXCL,
   NLM_F_REPLACE,
   NLM_F_REQUEST,
@@ -30,7 +32,9 @@ import {
   RTA_TABLE,
   RTMSG_SIZE,
   RTM_DELROUTE,
+  RTM_GETROUTE,
   RTM_NEWROUTE,
+  RTN_BLACKHOLE,
   RTN_UNICAST,
   RTPROT_STATIC,
   RT_SCOPE_LINK,
@@ -63,6 +67,8 @@ export interface Route {
   table?: number;
   /** rtm_protocol, lets weft find its own routes; default RTPROT_STATIC (4). */
   protocol?: number;
+  /** A blackhole route discards what it matches; it has no device or gateway. Default: unicast. */
+  blackhole?: boolean;
 }
 
 /** Adds the route, or replaces the one with the same destination. */
@@ -77,6 +83,100 @@ export function addRoute(r: Route): void {
 
 export function deleteRoute(r: Route): void {
   request(RTM_DELROUTE, 0, r);
+}
+
+/** One IPv4 route as the kernel lists it (`ip -4 route show table all`). */
+export interface RouteEntry {
+  dst: string;
+  prefixLen: number;
+  table: number;
+  protocol: number;
+  /** rtm_type: 1 unicast, 2 local, 3 broadcast, 6 blackhole, … */
+  type: number;
+  oif: number | null;
+  gateway: string | null;
+  metric: number;
+}
+
+/** Every IPv4 route of every table in this namespace, by one RTM_GETROUTE dump. */
+export function listRoutes(): RouteEntry[] {
+  const req = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE);
+  const v = new DataView(req.buffer);
+  const sequence = ++seq;
+  v.setUint32(0, req.length, true);
+  v.setUint16(4, RTM_GETROUTE, true);
+  v.setUint16(6, NLM_F_REQUEST | NLM_F_DUMP, true);
+  v.setUint32(8, sequence, true);
+  req[NLMSG_HDRLEN] = AF_INET;
+  const fd = openRtnetlink();
+  try {
+    const to = new Uint8Array(SOCKADDR_NL_SIZE);
+    to[0] = AF_NETLINK;
+    if (libc.sendto(fd, addressOf(req), req.length, 0, addressOf(to), to.length) < 0) {
+      throw sysError('sendto', 'netlink RTM_GETROUTE (dump)');
+    }
+    return readDump(fd, sequence);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+function readDump(fd: number, sequence: number): RouteEntry[] {
+  const out: RouteEntry[] = [];
+  const buf = new Uint8Array(65536);
+  const deadline = Date.now() + ACK_TIMEOUT_MS;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw sysError('netlink', 'netlink RTM_GETROUTE (dump)', { ETIMEDOUT: `no end of the dump in ${ACK_TIMEOUT_MS} ms` }, ETIMEDOUT);
+    if (pollFd(fd, POLLIN, left) === 0) continue;
+    const n = libc.recvfrom(fd, addressOf(buf), buf.length, 0, 0, 0);
+    if (n < 0) throw sysError('recvfrom', 'netlink RTM_GETROUTE (dump)');
+    const v = new DataView(buf.buffer, 0, n);
+    for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+      const len = v.getUint32(off, true);
+      if (len < NLMSG_HDRLEN || off + len > n) break;
+      const type = v.getUint16(off + 4, true);
+      if (v.getUint32(off + 8, true) === sequence) {
+        if (type === NLMSG_DONE) return out;
+        if (type === NLMSG_ERROR) {
+          const error = v.getInt32(off + NLMSG_HDRLEN, true);
+          if (error !== 0) throw netlinkError('RTM_GETROUTE (dump)', -error, undefined);
+        } else if (type === RTM_NEWROUTE && len >= NLMSG_HDRLEN + RTMSG_SIZE) {
+          const entry = parseRoute(v, off + NLMSG_HDRLEN, off + len);
+          if (entry !== null) out.push(entry);
+        }
+      }
+      off += (len + 3) & ~3;
+    }
+  }
+}
+
+function parseRoute(v: DataView, at: number, end: number): RouteEntry | null {
+  if (v.getUint8(at) !== AF_INET) return null;
+  const entry: RouteEntry = {
+    dst: '0.0.0.0',
+    prefixLen: v.getUint8(at + 1),
+    table: v.getUint8(at + 4),
+    protocol: v.getUint8(at + 5),
+    type: v.getUint8(at + 7),
+    oif: null,
+    gateway: null,
+    metric: 0,
+  };
+  for (let a = at + RTMSG_SIZE; a + 4 <= end; ) {
+    const alen = v.getUint16(a, true);
+    if (alen < 4 || a + alen > end) break;
+    const t = v.getUint16(a + 2, true);
+    if (alen >= 8) {
+      if (t === RTA_DST) entry.dst = formatIPv4(v.getUint32(a + 4, false));
+      else if (t === RTA_GATEWAY) entry.gateway = formatIPv4(v.getUint32(a + 4, false));
+      else if (t === RTA_OIF) entry.oif = v.getUint32(a + 4, true);
+      else if (t === RTA_TABLE) entry.table = v.getUint32(a + 4, true);
+      else if (t === RTA_PRIORITY) entry.metric = v.getUint32(a + 4, true);
+    }
+    a += (alen + 3) & ~3;
+  }
+  return entry;
 }
 
 let seq = 0;
@@ -111,7 +211,7 @@ function openRtnetlink(): number {
 }
 
 function describe(r: Route): string {
-  const parts = [`${formatIPv4(toAddr(r.dst))}/${r.prefixLen}`];
+  const parts = [`${r.blackhole === true ? 'blackhole ' : ''}${formatIPv4(toAddr(r.dst))}/${r.prefixLen}`];
   if (r.gateway !== undefined) parts.push(`via ${formatIPv4(toAddr(r.gateway))}`);
   if (r.dev !== undefined) parts.push(`dev ${r.dev}`);
   if (r.ifindex !== undefined) parts.push(`ifindex ${r.ifindex}`);
@@ -130,7 +230,10 @@ export function buildRouteMessage(type: number, flags: number, r: Route, sequenc
     throw new InvalidArgumentError(`route ${formatIPv4(dst)}/${r.prefixLen} has host bits set`);
   }
   const oif = r.ifindex ?? (r.dev !== undefined ? ifIndex(r.dev) : undefined);
-  if (type === RTM_NEWROUTE && oif === undefined && r.gateway === undefined) {
+  if (r.blackhole === true && (oif !== undefined || r.gateway !== undefined)) {
+    throw new InvalidArgumentError(`blackhole route ${formatIPv4(dst)}/${r.prefixLen} takes no device or gateway`);
+  }
+  if (type === RTM_NEWROUTE && r.blackhole !== true && oif === undefined && r.gateway === undefined) {
     throw new InvalidArgumentError(`route ${formatIPv4(dst)}/${r.prefixLen} needs a device or a gateway`);
   }
   const table = r.table ?? RT_TABLE_MAIN;
@@ -143,8 +246,9 @@ export function buildRouteMessage(type: number, flags: number, r: Route, sequenc
   b[off + 1] = r.prefixLen;
   b[off + 4] = table < 256 ? table : 0; // rtm_table is 8 bits; RTA_TABLE carries all 32
   b[off + 5] = del ? 0 : (r.protocol ?? RTPROT_STATIC);
-  b[off + 6] = del ? RT_SCOPE_NOWHERE : r.gateway === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  b[off + 7] = del ? 0 : RTN_UNICAST;
+  b[off + 6] = del ? RT_SCOPE_NOWHERE : r.gateway === undefined && r.blackhole !== true ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  // On delete, rtm_type 0 matches any type, except that a blackhole is named as one.
+  b[off + 7] = r.blackhole === true ? RTN_BLACKHOLE : del ? 0 : RTN_UNICAST;
   off += RTMSG_SIZE;
 
   const u32Attr = (t: number, x: number, bigEndian: boolean): void => {

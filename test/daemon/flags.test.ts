@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, parseRunFlags } from '../../src/daemon/flags.js';
+import { asksForVersion, FlagError, parseRunFlags } from '../../src/daemon/flags.js';
 
 describe('weft run flags', () => {
   it('has flannel defaults', () => {
@@ -24,6 +24,14 @@ describe('weft run flags', () => {
     expect(f.logLevel).toBe('debug');
   });
 
+  it('--table-capacity: 10000 by default (the tables\' old fixed size), 1-100000', () => {
+    expect(parseRunFlags([], {})!.tableCapacity).toBe(10_000);
+    expect(parseRunFlags(['--table-capacity', '2'], {})!.tableCapacity).toBe(2);
+    expect(parseRunFlags([], { WEFT_TABLE_CAPACITY: '500' })!.tableCapacity).toBe(500);
+    expect(() => parseRunFlags(['--table-capacity', '0'], {})).toThrow(FlagError);
+    expect(() => parseRunFlags(['--table-capacity', '100001'], {})).toThrow(/table-capacity/);
+  });
+
   it('--status-group: off by default (root only), a name or gid otherwise; --healthz-ip/port as flanneld', () => {
     const f = parseRunFlags([], {})!;
     expect(f.statusGroup).toBeNull();
@@ -45,12 +53,28 @@ describe('weft run flags', () => {
     expect(() => parseRunFlags([flag], {})).toThrow(/use true or false/);
   });
 
+  it('anti-spoofing: on by default; --spoof-check=false (or WEFT_SPOOF_CHECK=false) turns it off', () => {
+    expect(parseRunFlags([], {})!.spoofCheck).toBe(true);
+    expect(parseRunFlags(['--spoof-check'], {})!.spoofCheck).toBe(true);
+    expect(parseRunFlags(['--spoof-check=false'], {})!.spoofCheck).toBe(false);
+    expect(parseRunFlags(['-spoof-check=0'], {})!.spoofCheck).toBe(false);
+    expect(parseRunFlags([], { WEFT_SPOOF_CHECK: 'false' })!.spoofCheck).toBe(false);
+    expect(() => parseRunFlags([], { WEFT_SPOOF_CHECK: 'off' })).toThrow(/spoof-check is a boolean/);
+  });
+
   it('returns null for --help', () => {
     expect(parseRunFlags(['--help'], {})).toBeNull();
   });
 
   it.each([
-    [['--bogus'], /Unknown option '--bogus'.*weft run --help/],
+    [['--bogus'], /flag provided but not defined: -bogus.*weft run --help/],
+    [['-logtostderr'], /flag provided but not defined: -logtostderr/],
+    [['--iface'], /flag needs an argument: -iface/],
+    [['--ip-masq=maybe'], /-ip-masq is "maybe": a boolean takes true or false/],
+    [['--ip-masq', 'yes'], /unexpected argument "yes": weft run takes flags only/],
+    [['eth0'], /unexpected argument "eth0"/],
+    [['--', '--iface=eth0'], /unexpected argument "--iface=eth0" after "--"/],
+    [['-v', 'high'], /-v is "high": klog's verbosity is a whole number/],
     [['--workers', '0'], /--workers is "0": it must be a whole number from 1 to 256/],
     [['--workers', 'many'], /--workers is "many"/],
     [['--healthz-port', '70000'], /--healthz-port is "70000"/],
@@ -59,10 +83,88 @@ describe('weft run flags', () => {
     [['--etcd-endpoints', 'etcd:2379'], /--etcd-endpoints has "etcd:2379"/],
     [['--etcd-prefix', 'coreos.com/network'], /--etcd-prefix is "coreos.com\/network"/],
     [['--public-ipv6=fd00::1'], /--public-ipv6 is a flanneld flag weft does not support: weft carries IPv4 only/],
-    [['--ip-blackhole-route'], /--ip-blackhole-route is a flanneld flag weft does not support/],
-    [['-v=2'], /use --log-level/],
   ])('rejects %j with a message naming the flag and the fix', (argv, message) => {
     expect(() => parseRunFlags(argv, {})).toThrow(FlagError);
     expect(() => parseRunFlags(argv, {})).toThrow(message);
+  });
+
+  describe("Go's flag rules, as flanneld reads its command line", () => {
+    it('takes one or two dashes, =value or the next argument', () => {
+      for (const argv of [
+        ['-iface=eth1', '-public-ip', '198.51.100.9'],
+        ['--iface', 'eth1', '--public-ip=198.51.100.9'],
+      ]) {
+        const f = parseRunFlags(argv, {})!;
+        expect(f.ifaces).toEqual(['eth1']);
+        expect(f.publicIp).toBe('198.51.100.9');
+      }
+    });
+
+    it.each([
+      [['--ip-masq'], true],
+      [['-ip-masq=true'], true],
+      [['--ip-masq=1'], true],
+      [['--ip-masq=T'], true],
+      [['--ip-masq=False'], false],
+      [['--ip-masq=0'], false],
+      [['--ip-masq', 'false'], false],
+      [[], false],
+    ])('boolean %j is %s', (argv, want) => {
+      expect(parseRunFlags(argv, {})!.ipMasq).toBe(want);
+    });
+
+    it("flanneld's booleans that default to true are turned off with =false", () => {
+      const on = parseRunFlags([], {})!;
+      expect(on.iptablesForwardRules).toBe(true);
+      expect(on.setNodeNetworkUnavailable).toBe(true);
+      const off = parseRunFlags(['--iptables-forward-rules=false', '-set-node-network-unavailable=f'], {})!;
+      expect(off.iptablesForwardRules).toBe(false);
+      expect(off.setNodeNetworkUnavailable).toBe(false);
+      expect(parseRunFlags([], { FLANNELD_IPTABLES_FORWARD_RULES: 'false' })!.iptablesForwardRules).toBe(false);
+    });
+
+    it('reads booleans from the environment with ParseBool spellings, refusing others by name', () => {
+      expect(parseRunFlags([], { FLANNELD_IP_MASQ: 'TRUE' })!.ipMasq).toBe(true);
+      expect(parseRunFlags([], { FLANNELD_IP_MASQ: '' })!.ipMasq).toBe(false);
+      expect(() => parseRunFlags([], { FLANNELD_IP_MASQ: 'yes' })).toThrow(/FLANNELD_IP_MASQ is "yes": --ip-masq is a boolean/);
+    });
+
+    it('the command line wins over the environment, which wins over the default', () => {
+      expect(parseRunFlags(['--ip-masq=false'], { FLANNELD_IP_MASQ: 'true' })!.ipMasq).toBe(false);
+      expect(parseRunFlags(['--iface=eth2'], { FLANNELD_IFACE: 'eth1' })!.ifaces).toEqual(['eth2']);
+      expect(parseRunFlags([], { FLANNELD_IFACE: 'eth1' })!.ifaces).toEqual(['eth1']);
+    });
+
+    it("maps klog's -v onto the log level unless --log-level is given; ignores -vmodule with a warning", () => {
+      expect(parseRunFlags(['-v=2'], {})!.logLevel).toBe('info');
+      expect(parseRunFlags(['--v', '4'], {})!.logLevel).toBe('debug');
+      expect(parseRunFlags(['-v=10'], {})!.logLevel).toBe('trace');
+      expect(parseRunFlags(['-v=10', '--log-level=warn'], {})!.logLevel).toBe('warn');
+      const f = parseRunFlags(['-vmodule=foo=3', '-log_backtrace_at=x.go:1'], {})!;
+      expect(f.warnings).toHaveLength(2);
+      expect(f.warnings[0]).toMatch(/-vmodule=foo=3 is a klog flag weft does not use; ignored/);
+      expect(parseRunFlags([], {})!.warnings).toEqual([]);
+    });
+
+    it('-h and -help ask for usage; --version for the version', () => {
+      expect(parseRunFlags(['-h'], {})).toBeNull();
+      expect(parseRunFlags(['-help'], {})).toBeNull();
+      expect(asksForVersion(['--version'])).toBe(true);
+      expect(asksForVersion(['--ip-masq', '-version=true'])).toBe(true);
+      expect(asksForVersion(['--ip-masq'])).toBe(false);
+      expect(asksForVersion(['--nonsense', '--version'])).toBe(false);
+    });
+
+    it("takes kube-flannel.yml's and flannel's documented command lines", () => {
+      const kube = parseRunFlags(['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081'], { NODE_NAME: 'n1' })!;
+      expect([kube.ipMasq, kube.kubeSubnetMgr, kube.healthzPort]).toEqual([true, true, 8081]);
+      const etcd = parseRunFlags(
+        ['-etcd-endpoints=http://198.51.100.1:2379', '-etcd-prefix=/coreos.com/network', '-iface=eth0', '-ip-masq', '-v=2', '-subnet-lease-renew-margin', '30'],
+        {},
+      )!;
+      expect(etcd.etcdEndpoints).toEqual(['http://198.51.100.1:2379']);
+      expect(etcd.renewMarginMinutes).toBe(30);
+      expect(etcd.ipMasq).toBe(true);
+    });
   });
 });

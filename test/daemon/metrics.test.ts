@@ -12,7 +12,7 @@ it('sums worker rows and renders every counter and every drop reason', () => {
   workerRow(sab, 1)[TX_BYTES] = 1000;
   workerRow(sab, 0)[DROPS + DROP_BAD_VNI] = 2;
   workerRow(sab, 1)[RX_PACKETS] = 9;
-  const text = renderMetrics({ backend: 'vxlan', totals: sumRows(sab), peers: 2, workers: 2, workerRestarts: 1, tunDropped: 17 });
+  const text = renderMetrics({ backend: 'vxlan', totals: sumRows(sab), peers: 2, workers: 2, workerRestarts: 1, workerStalls: 3, tunDropped: 17 });
   expect(text).toContain('weft_tx_packets_total{backend="vxlan"} 7\n');
   expect(text).toContain('weft_tx_bytes_total{backend="vxlan"} 1000\n');
   expect(text).toContain('weft_rx_packets_total{backend="vxlan"} 9\n');
@@ -21,11 +21,12 @@ it('sums worker rows and renders every counter and every drop reason', () => {
   for (const r of DROP_REASONS.slice(1)) expect(text).toContain(`weft_dropped_packets_total{reason="${r}"}`);
   expect(text).toContain('weft_peers 2\n');
   expect(text).toContain('weft_worker_restarts_total 1\n');
+  expect(text).toContain('weft_worker_stalls_total 3\n');
   expect(text).toContain('weft_tun_dropped_packets_total 17\n');
 });
 
 it('serves healthz, readyz and metrics', async () => {
-  let ready = false;
+  let ready: boolean | string = false;
   const src = {
     ready: () => ready,
     metrics: () => 'weft_peers 0\n',
@@ -38,6 +39,10 @@ it('serves healthz, readyz and metrics', async () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    ready = '1 of 2 data-plane workers running: worker 0 restarting in 200 ms';
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toBe('not ready: 1 of 2 data-plane workers running: worker 0 restarting in 200 ms\n');
     ready = true;
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect(await (await fetch(`${base}/metrics`)).text()).toBe('weft_peers 0\n');

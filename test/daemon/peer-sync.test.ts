@@ -60,3 +60,70 @@ it('skips leases it cannot use, with a warning, and applies the rest of the batc
   expect(warnings.join()).toMatch(/VtepMAC/);
   expect(sync.list().map((p) => p.subnet)).toEqual(['10.244.8.0/24']);
 });
+
+it('installs a lease whole or not at all: a full table leaves no peer without its route, the lease waits and goes in when room is made', () => {
+  const routes = LpmTable.create({ family: 4, capacity: 2 });
+  const peers = PeerTable.create({ capacity: 2 });
+  const sync = new PeerSync(routes, peers, { subnet: '10.244.1.0/24' }, 'vxlan', 1, { info() {}, warn() {} });
+  const b = lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02');
+  const c = lease('10.244.3.0/24', '198.51.100.3', '0a:00:00:00:00:03');
+  const d = lease('10.244.4.0/24', '198.51.100.4', '0a:00:00:00:00:04');
+  sync.apply([add(b), add(c), add(d)]);
+  expect(sync.size).toBe(2);
+  expect(sync.pending).toBe(1);
+  expect(sync.tableFull).toBe(1);
+  // d is neither a route nor a known sender.
+  expect(routes.lookup4(ip4('10.244.4.9'))).toBe(-1);
+  expect(peers.findByUnderlay(ip4('198.51.100.4'))).toBe(-1);
+  expect(peers.size).toBe(2);
+  // Renewals and other batches do not count it again.
+  sync.apply([add(b)]);
+  expect(sync.tableFull).toBe(1);
+  // A second subnet of a known node needs a route slot but no peer: waits too, the node keeps its one route.
+  const full = new PeerSync(LpmTable.create({ family: 4, capacity: 1 }), PeerTable.create({ capacity: 5 }), { subnet: '10.244.1.0/24' }, 'vxlan', 1, { info() {}, warn() {} });
+  full.apply([add(b), add(lease('10.244.9.0/24', '198.51.100.2', '0a:00:00:00:00:02'))]);
+  expect(full.pending).toBe(1);
+  expect(full.size).toBe(1);
+  // Room made: d goes in, with its peer.
+  sync.apply([del(c)]);
+  expect(sync.pending).toBe(0);
+  expect(peers.underlayOf(routes.lookup4(ip4('10.244.4.9')))).toBe(ip4('198.51.100.4'));
+  expect(peers.findByUnderlay(ip4('198.51.100.3'))).toBe(-1);
+  expect(routes.size).toBe(2);
+  expect(peers.size).toBe(2);
+});
+
+it('a lease waiting for room goes in before a new one of the same batch', () => {
+  const routes = LpmTable.create({ family: 4, capacity: 1 });
+  const peers = PeerTable.create({ capacity: 1 });
+  const sync = new PeerSync(routes, peers, { subnet: '10.244.1.0/24' }, 'vxlan', 1, { info() {}, warn() {} });
+  const b = lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02');
+  const c = lease('10.244.3.0/24', '198.51.100.3', '0a:00:00:00:00:03');
+  const d = lease('10.244.4.0/24', '198.51.100.4', '0a:00:00:00:00:04');
+  sync.apply([add(b), add(c)]);
+  expect(sync.pending).toBe(1);
+  sync.apply([del(b), add(d)]);
+  expect(sync.list().map((p) => p.subnet)).toEqual(['10.244.3.0/24']);
+  expect(sync.pending).toBe(1);
+  expect(sync.tableFull).toBe(2);
+  // A waiting lease rewritten (a new MAC) is not counted again, and is installed as rewritten once there is room.
+  sync.apply([add(lease('10.244.4.0/24', '198.51.100.4', '0a:00:00:00:00:44'))]);
+  expect(sync.tableFull).toBe(2);
+  sync.apply([del(c)]);
+  expect(sync.list()).toEqual([expect.objectContaining({ subnet: '10.244.4.0/24', vtepMac: '0a:00:00:00:00:44' })]);
+});
+
+it('a route that does not fit the trie node budget undoes its new peer (and a MAC update of a known one)', () => {
+  const routes = LpmTable.create({ family: 4, capacity: 100, nodes: 1 });
+  const peers = PeerTable.create({ capacity: 100 });
+  const sync = new PeerSync(routes, peers, { subnet: '10.244.1.0/24' }, 'vxlan', 1, { info() {}, warn() {} });
+  sync.apply([add(lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02'))]); // uses the one node
+  expect(sync.size).toBe(1);
+  sync.apply([add(lease('10.245.3.0/24', '198.51.100.3', '0a:00:00:00:00:03'))]); // needs another node
+  expect(sync.pending).toBe(1);
+  expect(peers.findByUnderlay(ip4('198.51.100.3'))).toBe(-1);
+  expect(peers.size).toBe(1);
+  // The known node's second subnet in another /16, with a new MAC: no route, so the MAC stays the old one.
+  sync.apply([add(lease('10.246.3.0/24', '198.51.100.2', '0a:00:00:00:00:22'))]);
+  expect(peers.get(peers.findByUnderlay(ip4('198.51.100.2')))!.mac).toEqual(Uint8Array.from([10, 0, 0, 0, 0, 2]));
+});

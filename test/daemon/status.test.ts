@@ -13,6 +13,7 @@ const sample: DaemonStatus = {
   peers: [{ subnet: '10.244.8.0/24', publicIp: '198.51.100.8', vtepMac: '02:00:00:00:00:08', since: '2026-11-26T00:00:00.000Z' }],
   workers: [{ index: 0, txPackets: 5, txBytes: 500, rxPackets: 4, rxBytes: 400 }],
   workerRestarts: 1,
+  workerStalls: 1,
   drops: { bad_vni: 3, short: 0 },
 };
 
@@ -26,7 +27,7 @@ it('serves /status on an abstract socket and prints it as tables', async () => {
     const text = formatStatus(got);
     expect(text).toContain('10.244.7.0/24 on 198.51.100.7 (vxlan, VNI 1, port 4789)');
     expect(text).toMatch(/10\.244\.8\.0\/24\s+198\.51\.100\.8\s+02:00:00:00:00:08/);
-    expect(text).toContain('workers (1, 1 restarted)');
+    expect(text).toContain('workers (1, 1 restarted, 1 of them stalled)');
     expect(text).toMatch(/bad_vni\s+3/);
     expect(text).not.toMatch(/short\s+0/);
   } finally {

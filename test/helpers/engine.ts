@@ -43,8 +43,10 @@ export function encapAt(node: typeof A, overrides: Partial<EncapConfig> = {}): E
   return createEncapContext(config, routesTo(NODES), null, peerLookup(NODES));
 }
 
-export function decapAt(node: typeof A, acceptUnknownPeers = false): DecapContext {
-  return createDecapContext({ vni: 1, localMac: node.mac, acceptUnknownPeers }, peerLookup(NODES));
+/** Decapsulation as `node`, anti-spoofing on (the daemon's default) unless spoofCheck is false. */
+export function decapAt(node: typeof A, acceptUnknownPeers = false, spoofCheck = true): DecapContext {
+  const admission = spoofCheck ? { routes: routesTo(NODES), subnet: node.subnet, mask: 0xffffff00 } : null;
+  return createDecapContext({ vni: 1, localMac: node.mac, acceptUnknownPeers, admission }, peerLookup(NODES));
 }
 
 

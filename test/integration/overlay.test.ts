@@ -12,6 +12,7 @@ import { kernelInteropTests } from './suites/kernel-interop.js';
 import { leaseTests } from './suites/lease.js';
 import { mixedRolloutTests } from './suites/mixed-rollout.js';
 import { restartTests } from './suites/restart.js';
+import { spoofTests } from './suites/spoof.js';
 import { workerDeathTests } from './suites/worker-death.js';
 import { failedStartTests } from './suites/failed-start.js';
 
@@ -22,6 +23,7 @@ const garbage: Extra = (cluster, janitor) => garbageTests(cluster, janitor);
 const workerDeath: Extra = (cluster, _janitor, backend) => workerDeathTests(cluster, backend);
 const failedStart: Extra = (cluster, janitor) => failedStartTests(cluster, janitor);
 const mixedRollout: Extra = (cluster, janitor) => mixedRolloutTests(cluster, janitor);
+const spoof: Extra = spoofTests;
 
 /** `weft run` as deployed: every offload at its default (on). */
 const ON: SuiteOptions = { label: 'offloads on' };
@@ -34,9 +36,9 @@ const OFF: SuiteOptions = { label: 'offloads off', weftArgs: OFFLOADS_OFF };
 
 describe.skipIf(skipIntegration('weft integration'))('weft integration (namespaces, etcd)', () => {
   const janitor = useJanitor();
-  backendSuite(janitor, 'vxlan', [bulkTransferTests(GIB), restart, lease, kernel, garbage, workerDeath, failedStart, mixedRollout], ON);
-  backendSuite(janitor, 'ipip', [restart, lease], ON);
-  backendSuite(janitor, 'udp', [restart, lease], ON);
+  backendSuite(janitor, 'vxlan', [bulkTransferTests(GIB), restart, lease, kernel, garbage, spoof, workerDeath, failedStart, mixedRollout], ON);
+  backendSuite(janitor, 'ipip', [restart, lease, spoof], ON);
+  backendSuite(janitor, 'udp', [restart, lease, spoof], ON);
   backendSuite(janitor, 'vxlan', [bulkTransferTests(256 * MIB), kernel], { ...OFF, tag: 'vo' });
   backendSuite(janitor, 'ipip', [], { ...OFF, tag: 'io' });
 });

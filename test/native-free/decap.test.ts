@@ -72,10 +72,13 @@ describe('decapVxlan reasons', () => {
   });
 
   it('accepts unknown peers only when told to', () => {
-    const outer = vxlanPayload();
+    const outer = vxlanPayload(undefined, ipv4Packet({ src: 0x0af40905, dst: 0x0af40207 })); // from a subnet no node holds
     const ctx = decapAt(B, true);
     expect(decapVxlan(ctx, outer, PAYLOAD_AT, outer.length - PAYLOAD_AT, 0xcb007101)).toBe(FORWARD);
     expect(ctx.result.peer).toBe(-1);
+    // Accepted unknown senders still may not claim a known node's pods.
+    const claim = vxlanPayload();
+    expect(reasonName(decapVxlan(ctx, claim, PAYLOAD_AT, claim.length - PAYLOAD_AT, 0xcb007101))).toBe('spoofed_source');
   });
 
   it('delivers the IP total length, not the Ethernet padding after it', () => {

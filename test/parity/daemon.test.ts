@@ -7,14 +7,14 @@
 // lists --ip-masq, this file is skipped locally and fails in CI.
 //
 //   wefttest-<id>-dmul   router: bridge wtbr0 198.51.100.254/24 (node1, node2), bridge
-//                        wtbr1 192.0.2.254/24 (node3), and "the internet" 203.0.113.254
+//                        wtbr1 203.0.113.126/25 (node3), and "the internet" 203.0.113.254/25
 //                        (on wtinet0, a veth end of its own); ip_forward=1; no route to
 //                        the cluster Network
 //   wefttest-<id>-dmn1   weft --iface wtnone --iface-regex '^198\.51\.100\.' --ip-masq
 //                        on wtn1 198.51.100.1; decoy wtx0 198.18.0.1/24 holds the default route
 //   wefttest-<id>-dmn2   weft --iface wtnone --iface-can-reach 198.51.100.254 on wtn2
 //                        198.51.100.2; decoy wtx0 198.18.0.2/24 holds the default route
-//   wefttest-<id>-dmn3   weft --iface wtn3 on 192.0.2.3 (behind the router: tunnel)
+//   wefttest-<id>-dmn3   weft --iface wtn3 on 203.0.113.3 (behind the router: tunnel)
 //   wefttest-<id>-dmp1/2/3  one pod per node
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -54,6 +54,12 @@ interface RouteRow {
 
 const directRoutes = async (ns: string): Promise<RouteRow[]> =>
   (JSON.parse((await nsRun(ns, 'ip', ['-j', '-4', 'route', 'show', 'table', 'main'])).stdout) as RouteRow[]).filter((r) => String(r.protocol) === String(DIRECT_ROUTE_PROTOCOL));
+
+const blackholes = async (ns: string): Promise<Array<{ dst: string; metric: number }>> =>
+  (JSON.parse((await nsRun(ns, 'ip', ['-j', '-4', 'route', 'show', 'type', 'blackhole'])).stdout) as Array<{ dst: string; metric?: number }>).map((r) => ({
+    dst: r.dst,
+    metric: r.metric ?? 0,
+  }));
 
 async function natRules(ns: string, chain: string): Promise<string[] | null> {
   const r = await nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S', chain], { allowFail: true });
@@ -102,29 +108,29 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
     registryFile = join(dir, 'registry.json');
     ul = j.addNamespace('dmul');
     await sysctl(ul, 'net.ipv4.ip_forward', '1');
-    for (const [br, ip] of [['wtbr0', '198.51.100.254/24'], ['wtbr1', '192.0.2.254/24']] as const) {
+    for (const [br, ip] of [['wtbr0', '198.51.100.254/24'], ['wtbr1', '203.0.113.126/25']] as const) {
       await ipn(ul, 'link', 'add', br, 'type', 'bridge');
       await ipn(ul, 'addr', 'add', ip, 'dev', br);
       await ipn(ul, 'link', 'set', br, 'up');
     }
     await ipn(ul, 'link', 'add', 'wtinet0', 'type', 'veth', 'peer', 'name', 'wtinet1');
-    await ipn(ul, 'addr', 'add', '203.0.113.254/24', 'dev', 'wtinet0');
+    await ipn(ul, 'addr', 'add', '203.0.113.254/25', 'dev', 'wtinet0');
     await ipn(ul, 'link', 'set', 'wtinet0', 'up');
     await ipn(ul, 'link', 'set', 'wtinet1', 'up');
     const reg = new FileRegistry({ path: registryFile });
     await reg.putNetworkConfig(JSON.stringify(CONFIG));
     await reg.close();
     const plan = [
-      { i: 1, br: 'wtbr0', ip: '198.51.100.1', gw: '198.51.100.254', decoy: '198.18.0.1', flag: 'wtnone', extra: ['--iface-regex', '^198\\.51\\.100\\.', '--ip-masq', '--iptables-resync', '1'] },
+      { i: 1, br: 'wtbr0', ip: '198.51.100.1', gw: '198.51.100.254', decoy: '198.18.0.1', flag: 'wtnone', extra: ['--iface-regex', '^198\\.51\\.100\\.', '--ip-masq', '--iptables-resync', '1', '--ip-blackhole-route'] },
       { i: 2, br: 'wtbr0', ip: '198.51.100.2', gw: '198.51.100.254', decoy: '198.18.0.2', flag: 'wtnone', extra: ['--iface-can-reach', '198.51.100.254'] },
-      { i: 3, br: 'wtbr1', ip: '192.0.2.3', gw: '192.0.2.254', decoy: null, flag: 'wtn3', extra: [] },
+      { i: 3, br: 'wtbr1', ip: '203.0.113.3', gw: '203.0.113.126', decoy: null, flag: 'wtn3', extra: [] },
     ];
     for (const p of plan) {
       const ns = j.addNamespace(`dmn${p.i}`);
       const dev = `wtn${p.i}`;
       await ipn(ul, 'link', 'add', `${dev}p`, 'type', 'veth', 'peer', 'name', dev, 'netns', ns);
       await ipn(ul, 'link', 'set', `${dev}p`, 'master', p.br, 'up');
-      await ipn(ns, 'addr', 'add', `${p.ip}/24`, 'dev', dev);
+      await ipn(ns, 'addr', 'add', `${p.ip}/${p.br === 'wtbr1' ? 25 : 24}`, 'dev', dev);
       await ipn(ns, 'link', 'set', dev, 'up');
       if (p.decoy) {
         // the default route points elsewhere: only the flags can find wtn<i>
@@ -133,7 +139,7 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
         await ipn(ns, 'link', 'set', 'wtx0', 'up');
         await ipn(ns, 'link', 'set', 'wtx1', 'up');
         await ipn(ns, 'route', 'add', 'default', 'via', '198.18.0.254', 'dev', 'wtx0');
-        for (const net of ['192.0.2.0/24', '203.0.113.0/24']) await ipn(ns, 'route', 'add', net, 'via', p.gw);
+        for (const net of ['203.0.113.0/24']) await ipn(ns, 'route', 'add', net, 'via', p.gw);
       } else {
         await ipn(ns, 'route', 'add', 'default', 'via', p.gw);
       }
@@ -156,7 +162,7 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
     const [n1, n2, n3] = nodes as [WeftNode, WeftNode, WeftNode];
     expect((await n1.status()).lease.publicIp).toBe('198.51.100.1');
     expect((await n2.status()).lease.publicIp).toBe('198.51.100.2');
-    expect((await n3.status()).lease.publicIp).toBe('192.0.2.3');
+    expect((await n3.status()).lease.publicIp).toBe('203.0.113.3');
     expect(n1.log()).toMatch(/"by":"--iface-regex \^198\\\\\.51\\\\\.100\\\\\."/);
     expect(n2.log()).toMatch(/"by":"--iface-can-reach 198\.51\.100\.254"/);
     expect(n1.log()).toMatch(/--iface wtnone: no such interface/);
@@ -186,6 +192,29 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
     const n1 = nodes[0]!;
     await nsRun(n1.ns, 'iptables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '6']);
     await waitFor('rules restored', async () => JSON.stringify(await natRules(n1.ns, 'FLANNEL-POSTRTG')) === JSON.stringify(flannelPostrtg(subnetOf(n1))), 3000);
+  });
+
+  it('--ip-blackhole-route: a blackhole for the own subnet behind every real route, back within --iptables-resync', async () => {
+    const [n1, n2] = nodes as [WeftNode, WeftNode];
+    const subnet = subnetOf(n1);
+    expect(await blackholes(n1.ns)).toEqual([{ dst: subnet, metric: 4294967295 }]);
+    expect(await blackholes(n2.ns)).toEqual([]);
+    // Without the bridge's route, the subnet is discarded; with it back (added after
+    // the blackhole, as when the bridge plugin sets up cni0 after weft starts), the
+    // bridge wins: the blackhole shadows nothing, where flanneld's (metric 0) would.
+    const bridgeAddr = n1.subnetEnv().subnet;
+    await nsRun(n1.ns, 'ip', ['addr', 'del', bridgeAddr, 'dev', 'wtcni0']);
+    try {
+      const r = await nsRun(n1.ns, 'ip', ['route', 'get', pods[0]!.ip], { allowFail: true });
+      expect(r.code, 'blackholed without the bridge').not.toBe(0);
+    } finally {
+      await nsRun(n1.ns, 'ip', ['addr', 'add', bridgeAddr, 'dev', 'wtcni0']);
+    }
+    expect((await nsRun(n1.ns, 'ip', ['-j', 'route', 'get', pods[0]!.ip])).stdout).toContain('"dev":"wtcni0"');
+    expect((await ping(n1.ns, pods[0]!.ip, { count: 3, intervalS: 0.05 })).received).toBe(3);
+    await nsRun(n1.ns, 'ip', ['route', 'del', 'blackhole', subnet, 'metric', '4294967295']);
+    expect(await blackholes(n1.ns)).toEqual([]);
+    await waitFor('blackhole route back', async () => (await blackholes(n1.ns)).length === 1, 3000);
   });
 
   it('DirectRouting: kernel routes between on-link nodes, none to node3; pod traffic skips weft0', async () => {
@@ -227,5 +256,6 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
     expect(await directRoutes(n1.ns)).toEqual(routes);
     await sleep(100);
     expect(await natRules(n1.ns, 'FLANNEL-POSTRTG')).toEqual(flannelPostrtg(subnet));
+    expect(await blackholes(n1.ns), 'the blackhole stays, as flanneld leaves it').toEqual([{ dst: subnet, metric: 4294967295 }]);
   });
 });

@@ -8,9 +8,9 @@
 // test/parity/daemon.test.ts checks the same through `weft run` once wired.
 //
 //   wefttest-<id>-drul     underlay router: bridge wtbr0 198.51.100.254/24 (node1, node2),
-//                          bridge wtbr1 192.0.2.254/24 (node3), ip_forward=1
+//                          bridge wtbr1 203.0.113.254/24 (node3), ip_forward=1
 //   wefttest-<id>-drn1/2   weft on wtn1/wtn2 198.51.100.1/.2 (same L2: direct to each other)
-//   wefttest-<id>-drn3     weft on wtn3 192.0.2.3 (via the router: tunnel)
+//   wefttest-<id>-drn3     weft on wtn3 203.0.113.3 (via the router: tunnel)
 //   wefttest-<id>-drp1/2/3 one pod per node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +63,7 @@ const N3 = (10 << 24) + (244 << 16) + (3 << 8);
 describe('DirectRoutes (no root)', () => {
   it('routes an on-link peer directly, leaves others to the tunnel, skips itself', () => {
     const { routes, calls } = fixture();
-    routes.apply([added('10.244.1.0/24', '198.51.100.1'), added('10.244.2.0/24', '198.51.100.2'), added('10.244.3.0/24', '192.0.2.3')]);
+    routes.apply([added('10.244.1.0/24', '198.51.100.1'), added('10.244.2.0/24', '198.51.100.2'), added('10.244.3.0/24', '203.0.113.3')]);
     expect(calls).toEqual([`replace ${N2}/24 via 198.51.100.2 dev wtn1 proto ${DIRECT_ROUTE_PROTOCOL}`]);
     expect(routes.list()).toMatchObject([{ subnet: '10.244.2.0/24', via: '198.51.100.2', dev: 'wtn1' }]);
   });
@@ -83,7 +83,7 @@ describe('DirectRoutes (no root)', () => {
   it('a peer that moves off-link goes back to the tunnel; one that moves on-link gets a route', () => {
     const { routes, calls, kernel } = fixture();
     routes.apply([added('10.244.3.0/24', '198.51.100.3')]);
-    routes.apply([added('10.244.3.0/24', '192.0.2.3')]);
+    routes.apply([added('10.244.3.0/24', '203.0.113.3')]);
     expect(calls).toEqual([`replace ${N3}/24 via 198.51.100.3 dev wtn1 proto ${DIRECT_ROUTE_PROTOCOL}`, `delete ${N3}/24 via 198.51.100.3 dev wtn1`]);
     expect(kernel.size).toBe(0);
     routes.apply([added('10.244.3.0/24', '198.51.100.33')]);
@@ -164,15 +164,15 @@ describe.skipIf(skipParity('DirectRouting parity'))('DirectRouting next to weft 
     registryFile = join(dir, 'registry.json');
     ul = j.addNamespace('drul');
     await sysctl(ul, 'net.ipv4.ip_forward', '1');
-    for (const [br, ip] of [['wtbr0', '198.51.100.254/24'], ['wtbr1', '192.0.2.254/24']] as const) {
+    for (const [br, ip] of [['wtbr0', '198.51.100.254/24'], ['wtbr1', '203.0.113.254/24']] as const) {
       await ipn(ul, 'link', 'add', br, 'type', 'bridge');
       await ipn(ul, 'addr', 'add', ip, 'dev', br);
       await ipn(ul, 'link', 'set', br, 'up');
     }
     const plan = [
-      { i: 1, br: 'wtbr0', ip: '198.51.100.1', via: ['192.0.2.0/24', '198.51.100.254'] },
-      { i: 2, br: 'wtbr0', ip: '198.51.100.2', via: ['192.0.2.0/24', '198.51.100.254'] },
-      { i: 3, br: 'wtbr1', ip: '192.0.2.3', via: ['198.51.100.0/24', '192.0.2.254'] },
+      { i: 1, br: 'wtbr0', ip: '198.51.100.1', via: ['203.0.113.0/24', '198.51.100.254'] },
+      { i: 2, br: 'wtbr0', ip: '198.51.100.2', via: ['203.0.113.0/24', '198.51.100.254'] },
+      { i: 3, br: 'wtbr1', ip: '203.0.113.3', via: ['198.51.100.0/24', '203.0.113.254'] },
     ];
     const reg = new FileRegistry({ path: registryFile });
     await reg.putNetworkConfig(JSON.stringify(CONFIG));

@@ -21,7 +21,7 @@ function fakeHost(links: Link[], routes: Record<string, { dev: string; prefsrc?:
 
 const LINKS: Link[] = [
   { ifindex: 1, ifname: 'lo', mtu: 65536, addrs: [{ local: '127.0.0.1', prefixlen: 8, scope: 'host' }] },
-  { ifindex: 2, ifname: 'eth0', mtu: 1500, addrs: [{ local: '192.0.2.10', prefixlen: 24 }] },
+  { ifindex: 2, ifname: 'eth0', mtu: 1500, addrs: [{ local: '203.0.113.10', prefixlen: 24 }] },
   { ifindex: 3, ifname: 'eth1', mtu: 9000, addrs: [{ local: '198.51.100.10', prefixlen: 24 }, { local: '198.51.100.11', prefixlen: 24 }] },
   { ifindex: 4, ifname: 'bond0', mtu: 1500, addrs: [] },
 ];
@@ -29,7 +29,7 @@ const host = fakeHost(LINKS, { '203.0.113.9': { dev: 'eth1', prefsrc: '198.51.10
 
 describe('interface selection (no root)', () => {
   it('with no flag: the default route interface and its first address', () => {
-    expect(selectInterface({}, host)).toMatchObject({ iface: 'eth0', address: '192.0.2.10', publicIp: '192.0.2.10', mtu: 1500 });
+    expect(selectInterface({}, host)).toMatchObject({ iface: 'eth0', address: '203.0.113.10', publicIp: '203.0.113.10', mtu: 1500 });
   });
 
   it('--public-ip alone: the interface holding it; an error naming the flags if none does', () => {
@@ -51,8 +51,8 @@ describe('interface selection (no root)', () => {
     expect(selectInterface({ ifaceRegexes: ['^198\\.51\\.100\\.1[01]$'] }, host)).toMatchObject({ iface: 'eth1', address: '198.51.100.10' });
     expect(selectInterface({ ifaceRegexes: ['100\\.11'] }, host)).toMatchObject({ iface: 'eth1', address: '198.51.100.11' });
     expect(selectInterface({ ifaceRegexes: ['^eth1$'] }, host)).toMatchObject({ iface: 'eth1', address: '198.51.100.10' });
-    // "1" matches 192.0.2.10 (an address) before any name
-    expect(selectInterface({ ifaceRegexes: ['1'] }, host)).toMatchObject({ iface: 'eth0', address: '192.0.2.10' });
+    // "1" matches 203.0.113.10 (an address) before any name
+    expect(selectInterface({ ifaceRegexes: ['1'] }, host)).toMatchObject({ iface: 'eth0', address: '203.0.113.10' });
     expect(selectInterface({ ifaceRegexes: ['^nomatch', '^eth1$'] }, host)).toMatchObject({ iface: 'eth1', by: '--iface-regex ^eth1$' });
     expect(selectInterface({ ifaceRegexes: ['(?i)^ETH1$'] }, host).iface).toBe('eth1');
   });
@@ -75,7 +75,7 @@ describe('interface selection (no root)', () => {
   it('errors name each flag that failed and say why', () => {
     const err = (() => {
       try {
-        selectInterface({ ifaces: ['nosuch', 'bond0'], ifaceRegexes: ['['], ifaceCanReach: '192.0.2.200' }, host);
+        selectInterface({ ifaces: ['nosuch', 'bond0'], ifaceRegexes: ['['], ifaceCanReach: '203.0.113.200' }, host);
       } catch (e) {
         return e as Error;
       }
@@ -85,9 +85,9 @@ describe('interface selection (no root)', () => {
     expect(err.message).toMatch(/--iface nosuch: no such interface \(have: lo, eth0, eth1, bond0\)/);
     expect(err.message).toMatch(/--iface bond0: interface bond0 has no usable IPv4 address/);
     expect(err.message).toMatch(/--iface-regex "\[" is not a valid regular expression/);
-    expect(err.message).toMatch(/--iface-can-reach 192\.0\.2\.200: the kernel has no route to it/);
+    expect(err.message).toMatch(/--iface-can-reach 203\.0\.113\.200: the kernel has no route to it/);
     expect(() => selectInterface({ ifaceCanReach: 'example.com' }, host)).toThrow(/--iface-can-reach is "example\.com": it must be an IPv4 address/);
-    expect(() => selectInterface({ ifaceRegexes: ['^zz'] }, host)).toThrow(/--iface-regex "\^zz" matches no interface name or IPv4 address \(have: lo:\[\], eth0:\[192\.0\.2\.10\]/);
+    expect(() => selectInterface({ ifaceRegexes: ['^zz'] }, host)).toThrow(/--iface-regex "\^zz" matches no interface name or IPv4 address \(have: lo:\[\], eth0:\[203\.0\.113\.10\]/);
     expect(() => selectInterface({}, fakeHost(LINKS))).toThrow(/no IPv4 default route: choose the underlay interface with --iface, --iface-regex or --iface-can-reach/);
   });
 
@@ -123,14 +123,14 @@ describe.skipIf(skipParity('interface selection parity'))('interface selection i
 
   beforeAll(async () => {
     ns = janitor().addNamespace('ifsel');
-    // wtaa0 192.0.2.10/24 carries the default route; wtbb0 198.51.100.10/24 (MTU 9000) the route to 203.0.113.0/24
+    // wtaa0 203.0.113.10/25 carries the default route; wtbb0 198.51.100.10/24 (MTU 9000) the route to 203.0.113.128/25
     await ipn(ns, 'link', 'add', 'wtaa0', 'type', 'veth', 'peer', 'name', 'wtaa1');
     await ipn(ns, 'link', 'add', 'wtbb0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'wtbb1');
-    await ipn(ns, 'addr', 'add', '192.0.2.10/24', 'dev', 'wtaa0');
+    await ipn(ns, 'addr', 'add', '203.0.113.10/25', 'dev', 'wtaa0');
     await ipn(ns, 'addr', 'add', '198.51.100.10/24', 'dev', 'wtbb0');
     for (const dev of ['wtaa0', 'wtaa1', 'wtbb0', 'wtbb1']) await ipn(ns, 'link', 'set', dev, 'up');
-    await ipn(ns, 'route', 'add', 'default', 'via', '192.0.2.1', 'dev', 'wtaa0');
-    await ipn(ns, 'route', 'add', '203.0.113.0/24', 'via', '198.51.100.1', 'dev', 'wtbb0');
+    await ipn(ns, 'route', 'add', 'default', 'via', '203.0.113.1', 'dev', 'wtaa0');
+    await ipn(ns, 'route', 'add', '203.0.113.128/25', 'via', '198.51.100.1', 'dev', 'wtbb0');
     driver = await Driver.start(janitor(), ns);
   }, HOOK_TIMEOUT);
 
@@ -139,7 +139,7 @@ describe.skipIf(skipParity('interface selection parity'))('interface selection i
   });
 
   it('no flag: the default route interface', async () => {
-    expect(await select({})).toMatchObject({ iface: 'wtaa0', address: '192.0.2.10', mtu: 1500, by: 'the default route' });
+    expect(await select({})).toMatchObject({ iface: 'wtaa0', address: '203.0.113.10', mtu: 1500, by: 'the default route' });
   });
 
   it('--iface-regex by name and by address', async () => {
@@ -152,16 +152,16 @@ describe.skipIf(skipParity('interface selection parity'))('interface selection i
   });
 
   it('--iface-can-reach picks the interface the kernel routes to that address (ip route get)', async () => {
-    expect(await select({ ifaceCanReach: '203.0.113.9' })).toMatchObject({ iface: 'wtbb0', address: '198.51.100.10', mtu: 9000 });
-    expect(await select({ ifaceCanReach: '8.8.8.8' })).toMatchObject({ iface: 'wtaa0', address: '192.0.2.10' });
-    const kernel = JSON.parse((await nsRun(ns, 'ip', ['-j', 'route', 'get', '203.0.113.9'])).stdout) as Array<{ dev: string; prefsrc: string }>;
-    expect(await select({ ifaceCanReach: '203.0.113.9' })).toMatchObject({ iface: kernel[0]!.dev, address: kernel[0]!.prefsrc });
+    expect(await select({ ifaceCanReach: '203.0.113.209' })).toMatchObject({ iface: 'wtbb0', address: '198.51.100.10', mtu: 9000 });
+    expect(await select({ ifaceCanReach: '8.8.8.8' })).toMatchObject({ iface: 'wtaa0', address: '203.0.113.10' });
+    const kernel = JSON.parse((await nsRun(ns, 'ip', ['-j', 'route', 'get', '203.0.113.209'])).stdout) as Array<{ dev: string; prefsrc: string }>;
+    expect(await select({ ifaceCanReach: '203.0.113.209' })).toMatchObject({ iface: kernel[0]!.dev, address: kernel[0]!.prefsrc });
   });
 
   it('precedence and errors, in the namespace', async () => {
-    expect((await select({ ifaces: ['wtaa0'], ifaceRegexes: ['wtbb'], ifaceCanReach: '203.0.113.9' })).iface).toBe('wtaa0');
+    expect((await select({ ifaces: ['wtaa0'], ifaceRegexes: ['wtbb'], ifaceCanReach: '203.0.113.209' })).iface).toBe('wtaa0');
     expect((await select({ ifaces: ['nosuch', '198.51.100.10'] })).iface).toBe('wtbb0');
-    expect((await select({ ifaces: ['nosuch'], ifaceRegexes: ['nomatch'], ifaceCanReach: '203.0.113.9' })).by).toBe('--iface-can-reach 203.0.113.9');
+    expect((await select({ ifaces: ['nosuch'], ifaceRegexes: ['nomatch'], ifaceCanReach: '203.0.113.209' })).by).toBe('--iface-can-reach 203.0.113.209');
     await expect(select({ ifaces: ['wtaa1'] })).rejects.toThrow(/--iface wtaa1: interface wtaa1 has no usable IPv4 address/);
     await expect(select({ ifaces: ['wtzz0'] })).rejects.toThrow(/--iface wtzz0: no such interface \(have: lo, .*wtaa0.*wtbb0/);
     await expect(select({ publicIp: '203.0.113.50' })).rejects.toThrow(/--public-ip 203\.0\.113\.50 is on no interface/);

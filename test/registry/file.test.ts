@@ -67,6 +67,25 @@ describe('file registry', () => {
     expect(outside.subnet).toMatch(/^10\.244\./);
   });
 
+  it('on restart, takes back its own subnet, not a hostile lease naming its PublicIP; a 0.0.0.0/0 lease blocks no allocation', async () => {
+    const a = registry();
+    await a.putNetworkConfig(CONFIG);
+    const mine = await a.acquireLease(attrs('192.168.1.10'));
+    // Hostile keys that sort before ours (etcd and the file list keys in order).
+    const decoy = mine.subnet === '10.244.1.0/24' ? '10.244.2.0-24' : '10.244.1.0-24'; // fits the config, listed first
+    const doc = {
+      '/coreos.com/network/subnets/0.0.0.0-0': JSON.stringify({ PublicIP: '192.168.1.66', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '02:00:00:00:00:66' } }),
+      [`/coreos.com/network/subnets/${decoy}`]: JSON.stringify({ PublicIP: '192.168.1.10', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '02:00:00:00:00:99' } }),
+      ...(JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>),
+    };
+    await writeFile(path, JSON.stringify(doc));
+    // With the subnet file's subnet, and without it (then our attrs, our MAC, decide).
+    expect((await registry().acquireLease(attrs('192.168.1.10'), { preferSubnet: mine.subnet })).subnet).toBe(mine.subnet);
+    expect((await registry().acquireLease(attrs('192.168.1.10'))).subnet).toBe(mine.subnet);
+    // Another node still finds a free subnet.
+    expect((await registry().acquireLease(attrs('192.168.1.11'))).subnet).toMatch(/^10\.244\.\d+\.0\/24$/);
+  });
+
   it('hands out distinct subnets to concurrent nodes and reports exhaustion', async () => {
     // /28 network: SubnetLen 30, subnets .4, .8, .12.
     await registry().putNetworkConfig('{"Network": "10.0.0.0/28", "Backend": {"Type": "vxlan"}}');

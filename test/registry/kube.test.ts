@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LeaseAdmission, type OwnLeaseChange } from '../../src/dataplane/lease-admission.js';
 import { annotationNames } from '../../src/registry/kube-annotations.js';
 import { createKubeRegistry, KubeRegistry, type KubeRegistryOptions } from '../../src/registry/kube.js';
 import type { LeaseAttrs } from '../../src/registry/types.js';
@@ -125,6 +126,7 @@ describe('kube registry: this node', () => {
       attrs: { PublicIP: '192.168.1.10', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: MAC_A } },
       expiration: null,
       revision: fake.resourceVersion,
+      node: 'node-a',
     });
     // Exactly what flanneld writes, byte for byte; other annotations untouched.
     expect(fake.node('node-a')!['metadata']).toMatchObject({
@@ -180,8 +182,21 @@ describe('kube registry: this node', () => {
 
   it('publishes public-ip-overwrite as public-ip, as flannel does', async () => {
     fake.addNode('node-a', { podCIDR: '10.244.7.0/24', annotations: { [`${P}/public-ip-overwrite`]: '203.0.113.7' } });
-    await registry().acquireLease(vxlanAttrs('192.168.1.10', MAC_A));
+    const lease = await registry().acquireLease(vxlanAttrs('192.168.1.10', MAC_A));
     expect(fake.node('node-a')!['metadata']).toMatchObject({ annotations: { [`${P}/public-ip`]: '203.0.113.7' } });
+    // The lease as other nodes read it: the daemon compares its own node's watch events with it.
+    expect(lease.attrs.PublicIP).toBe('203.0.113.7');
+  });
+
+  it("reads node-public-ip as flannel's GetStoredPublicIP, refusing one that is no unicast IPv4 address", async () => {
+    fake.addNode('node-a', { podCIDR: '10.244.7.0/24' });
+    expect(await registry().storedPublicIp()).toBeNull();
+    fake.modifyNode('node-a', (n) => void (n.metadata.annotations[`${P}/node-public-ip`] = '203.0.113.9'));
+    expect(await registry().storedPublicIp()).toBe('203.0.113.9');
+    for (const bad of ['0.0.0.0', '255.255.255.255', '224.0.0.1', '127.0.0.1', '169.254.1.1', 'fd00::1', '203.0.113.09', 'x'.repeat(200)]) {
+      fake.modifyNode('node-a', (n) => void (n.metadata.annotations[`${P}/node-public-ip`] = bad));
+      await expect(registry().storedPublicIp()).rejects.toThrow(/has annotation .*node-public-ip=".*": not a unicast IPv4 address; fix or remove it/);
+    }
   });
 
   it('writes under --kube-annotation-prefix', async () => {
@@ -320,6 +335,8 @@ describe('kube registry: other nodes', () => {
       attrs: { PublicIP: '192.168.1.20', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:58:0a:f4:08:01' } },
       expiration: null,
       revision: expect.any(Number),
+      created: expect.any(Number),
+      node: 'node-b',
     });
 
     // A node that flanneld has just annotated.
@@ -357,6 +374,67 @@ describe('kube registry: other nodes', () => {
     expect(c.batches.at(-1)).toEqual([{ type: 'removed', lease: expect.objectContaining({ subnet: '10.244.8.0/24', attrs: expect.objectContaining({ PublicIP: '192.168.1.20' }) }) }]);
     expect([...c.state.keys()].sort()).toEqual(['10.244.11.0/24', '10.244.7.0/24']);
     expect(c.error()).toBeUndefined();
+  });
+
+  it('node annotations go through the same lease checks as etcd leases; a change of our own annotations is noticed, our heartbeat is not', async () => {
+    fake.addNode('node-a', { podCIDR: '10.244.7.0/24' });
+    fake.addNode('node-b', { podCIDR: '10.244.8.0/24', annotations: flannelAnnotations('192.168.1.20', '0a:58:0a:f4:08:01') });
+    const r = registry();
+    const own = await r.acquireLease(vxlanAttrs('192.168.1.10', MAC_A));
+    const admission = new LeaseAdmission({
+      network: '10.244.0.0/16',
+      subnetLen: 24,
+      backend: 'vxlan',
+      vni: 1,
+      self: { lease: own, publicIps: ['192.168.1.10', own.attrs.PublicIP], mac: MAC_A },
+      log: { info() {}, warn() {} },
+    });
+    const accepted = new Map<string, string>(); // subnet → PublicIP
+    const owns: OwnLeaseChange[] = [];
+    let batches = 0;
+    const ac = new AbortController();
+    stops.push(ac);
+    void (async () => {
+      for await (const batch of r.watchLeases(ac.signal)) {
+        const out = admission.admit(batch);
+        if (out.own) owns.push(out.own);
+        for (const e of out.events) if (e.type === 'added') accepted.set(e.lease.subnet, e.lease.attrs.PublicIP); else accepted.delete(e.lease.subnet);
+        batches++;
+      }
+    })();
+    await until(() => accepted.has('10.244.8.0/24'), 5000, 'node-b accepted');
+    // Hostile annotations on other nodes, one per check.
+    fake.addNode('evil-ip', { podCIDR: '10.244.9.0/24', annotations: flannelAnnotations('192.168.1.20', '0a:58:0a:f4:09:99') }); // node-b's PublicIP
+    fake.addNode('evil-mac', { podCIDR: '10.244.10.0/24', annotations: flannelAnnotations('192.168.1.30', 'ff:ff:ff:ff:ff:ff') });
+    fake.addNode('evil-self', { podCIDR: '10.244.11.0/24', annotations: flannelAnnotations('192.168.1.10', '0a:58:0a:f4:0b:01') }); // our PublicIP
+    fake.addNode('evil-dup', { podCIDR: '10.244.7.0/24', annotations: flannelAnnotations('192.168.1.40', '0a:58:0a:f4:07:99') }); // our podCIDR
+    fake.addNode('evil-zero', { podCIDR: '10.244.12.0/24', annotations: flannelAnnotations('0.0.0.0', '0a:58:0a:f4:0c:01') });
+    fake.addNode('evil-vni', { podCIDR: '10.244.13.0/24', annotations: flannelAnnotations('192.168.1.50', '0a:58:0a:f4:0d:01', 9) });
+    fake.addNode('node-c', { podCIDR: '10.244.14.0/24', annotations: flannelAnnotations('192.168.1.60', '0a:58:0a:f4:0e:01') }); // honest, after them
+    await until(() => accepted.has('10.244.14.0/24'), 5000, 'node-c accepted');
+    const rejected = Object.fromEntries(admission.rejectedLeases().map((x) => [x.key, x.reason]));
+    expect(rejected).toEqual({
+      '10.244.9.0/24': 'public_ip_taken',
+      '10.244.10.0/24': 'bad_mac',
+      '10.244.11.0/24': 'own_public_ip',
+      '10.244.7.0/24': 'overlaps_self',
+      '10.244.12.0/24': 'bad_public_ip',
+      '10.244.13.0/24': 'vni_mismatch',
+    });
+    expect([...accepted]).toEqual([['10.244.8.0/24', '192.168.1.20'], ['10.244.14.0/24', '192.168.1.60']]);
+    // Another node with our podCIDR is not our lease: neither its arrival nor its deletion stops us.
+    fake.deleteNode('evil-dup');
+    // Our own node: a heartbeat and a label are no change...
+    fake.modifyNode('node-a', (n) => (n.status['conditions'] = [{ type: 'Ready', status: 'True', lastHeartbeatTime: new Date().toISOString() }]));
+    fake.modifyNode('node-a', (n) => ((n.metadata['labels'] as Record<string, string>)['team'] = 'net'));
+    const quiet = batches;
+    fake.modifyNode('node-b', (n) => (n.metadata.annotations[`${P}/backend-data`] = '{"VNI":1,"VtepMAC":"0a:58:0a:f4:08:02"}'));
+    await until(() => batches > quiet, 5000, 'node-b changed');
+    expect(owns).toEqual([]);
+    // ...someone rewriting our backend-data is.
+    fake.modifyNode('node-a', (n) => (n.metadata.annotations[`${P}/backend-data`] = '{"VNI":1,"VtepMAC":"0a:58:0a:f4:07:66"}'));
+    await until(() => owns.length > 0, 5000, 'own change noticed');
+    expect(owns[0]).toMatchObject({ type: 'changed', detail: expect.stringContaining('0a:58:0a:f4:07:66') });
   });
 
   it('skips a flannel node whose annotations cannot be read, warning once', async () => {

@@ -10,9 +10,9 @@ const ip = (s: string): number => s.split('.').reduce((a, x) => a * 256 + Number
 describe('pickFreeSubnet (flannel allocateSubnet)', () => {
   const config = parseNetworkConfig('{"Network": "10.5.0.0/24", "SubnetLen": 28}'); // 10.5.0.16 .. 10.5.0.240
 
-  it('picks an aligned subnet in SubnetMin..SubnetMax that overlaps no lease, whatever is leased', () => {
+  it('picks an aligned subnet in SubnetMin..SubnetMax that overlaps no lease of SubnetLen or longer, whatever is leased', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 63 }), { maxLength: 40 }), fc.integer({ min: 26, max: 30 }), (slots, len) => {
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 63 }), { maxLength: 40 }), fc.integer({ min: 28, max: 30 }), (slots, len) => {
         // leases of assorted lengths, some overlapping the range edges
         const leases = slots.map((s) => lease(`10.5.0.${(s * 4) & ~((1 << (32 - len)) - 1) & 255}/${len}`));
         let picked: string;
@@ -34,6 +34,12 @@ describe('pickFreeSubnet (flannel allocateSubnet)', () => {
         }
       }),
     );
+  });
+
+  it('is not blocked by leases shorter than SubnetLen (0.0.0.0/0, all of Network), which no peer accepts', () => {
+    const hostile = [lease('0.0.0.0/0'), lease('10.5.0.0/24'), lease('10.5.0.0/26')];
+    const picked = pickFreeSubnet(config, [...hostile, ...Array.from({ length: 14 }, (_, i) => lease(`10.5.0.${(i + 2) * 16}/28`))]);
+    expect(picked).toBe('10.5.0.16/28');
   });
 
   it('says exhausted when every subnet is leased', () => {

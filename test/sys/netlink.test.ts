@@ -25,6 +25,22 @@ describe.skipIf(!isRoot())('routes over rtnetlink, TUN offload options', () => {
     expect(r.after).not.toContain('10.244.5.0');
   });
 
+  it('adds and deletes a blackhole route; the route dump lists what `ip -j route` lists', async () => {
+    const r = await new Fixture(ns, 'config.mjs', {}).result();
+    expect(r.holeAdd).toBe('ok');
+    expect(r.holeAgain).toMatchObject({ errnoName: 'EEXIST' });
+    expect(r.holeBadDev.message).toMatch(/blackhole route 10\.244\.7\.0\/24 takes no device or gateway/);
+    expect(r.holeIp).toEqual([expect.objectContaining({ type: 'blackhole', dst: '10.244.7.0/24' })]);
+    const dumped = (r.dump as Array<{ dst: string; prefixLen: number; type: number }>).map((e) => `${e.dst}/${e.prefixLen} ${e.type}`).sort();
+    const listed = (r.ipDump as Array<{ dst: string; type?: string }>)
+      .map((e) => `${e.dst === 'default' ? '0.0.0.0/0' : e.dst.includes('/') ? e.dst : `${e.dst}/32`} ${e.type === 'blackhole' ? 6 : 1}`)
+      .sort();
+    expect(dumped).toEqual(listed);
+    expect(dumped).toContain('10.244.7.0/24 6');
+    expect(r.holeDel).toBe('ok');
+    expect(r.holeAfter).toEqual([]);
+  });
+
   it('opens a TUN with IFF_VNET_HDR and sets header size and offloads', async () => {
     const r = await new Fixture(ns, 'config.mjs', {}).result();
     expect([r.vnetHdrSize, r.offload]).toEqual(['ok', 'ok']);

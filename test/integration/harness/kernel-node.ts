@@ -10,13 +10,12 @@
 //
 // plus a pod behind bridge wtcni0, as the flannel CNI plugin would.
 //
-// One thing a lab on one host needs that real hosts do not: transmit checksum
-// offload is turned off (ethtool -K … tx off) on the kernel pod's veth and on
-// flannel.1. With it on, the kernel leaves the inner TCP checksum for "the NIC"
-// to fill in (CHECKSUM_PARTIAL); over veth no NIC ever does, the kernel's own
-// VXLAN receive path passes that state along, but weft's UDP socket only sees
-// bytes, so the pods behind weft would count TcpInCsumErrors and drop the
-// kernel node's TCP (ping still works). A real NIC, or this, fills it in.
+// Offloads stay at their defaults. Over veth that means the kernel node's inner
+// TCP/UDP checksums reach weft partial (CHECKSUM_PARTIAL: only the pseudo-header
+// sum, left "for the NIC", which no veth fills in); weft recognises and completes
+// them (native-free/offload/partial-checksum.ts). A real NIC completes them on
+// the wire: kernel-interop.ts also runs with `ethtool -K <iface> tx off` on this
+// node's underlay veth, which makes the kernel complete them in software.
 import { addPod, attachToUnderlay, hostIn, type Cluster, type Pod } from './cluster.js';
 import { SUBNETS_PREFIX, type LeaseRecord } from './etcd.js';
 import { ipn, nsRun, sysctl } from './exec.js';
@@ -70,8 +69,6 @@ export class KernelNode {
     await ipn(ns, 'link', 'set', KERNEL_VXLAN, 'up');
     k.mac = /link\/ether ([0-9a-f:]{17})/.exec(await ipn(ns, 'link', 'show', 'dev', KERNEL_VXLAN))![1]!;
     k.pod = await addPod(cluster, ns, opts.podRole ?? 'kp', `${hostIn(subnet, 1)}/${subnet.split('/')[1]}`, k.mtu);
-    await nsRun(ns, 'ethtool', ['-K', KERNEL_VXLAN, 'tx', 'off']);
-    await nsRun(k.pod.ns, 'ethtool', ['-K', 'wtpod0', 'tx', 'off']);
     return k;
   }
 

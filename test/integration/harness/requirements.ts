@@ -26,6 +26,8 @@ export function missingRequirements(): string[] {
     const r = spawnSync(tool, args, { stdio: 'ignore', timeout: 30_000 });
     if (r.error !== undefined) missing.push(`${tool} (${fix})`);
   }
+  // suites/spoof.ts forges underlay packets with scapy, in Debian's python3.
+  if (spawnSync('/usr/bin/python3', ['-c', 'import scapy.all'], { stdio: 'ignore', timeout: 30_000 }).status !== 0) missing.push('scapy in /usr/bin/python3 (apt-get install -y python3-scapy)');
   if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun (modprobe tun)');
   const cli = fileURLToPath(new URL('../../../dist/src/cli/main.js', import.meta.url));
   if (!existsSync(cli)) missing.push(`${cli} (build first: npx tsc -p tsconfig.json)`);

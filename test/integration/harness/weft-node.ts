@@ -139,7 +139,7 @@ export class WeftNode {
     this.starts++;
     this.stopping = false;
     this.unexpectedExit = null;
-    // WEFT_FAULT_INJECTION: SIGUSR2 makes the daemon kill one data-plane worker (suites/worker-death.ts).
+    // WEFT_FAULT_INJECTION: SIGUSR2 makes the daemon kill data-plane worker 0, SIGURG makes it spin (suites/worker-death.ts).
     this.spawnedAt = Date.now();
     this.proc = new Proc(this.janitor, this.ns, process.execPath, this.args(), { logFile: this.logFile, env: { WEFT_FAULT_INJECTION: '1' } });
     const proc = this.proc;

@@ -146,7 +146,8 @@ export function backendSuite(janitor: () => Janitor, backend: Backend, extras: E
         expect(m.txPackets, `${n.name} tx packets`).toBeGreaterThan(0);
         expect(m.rxPackets, `${n.name} rx packets`).toBeGreaterThan(0);
         // Nothing above was malformed: no decapsulation drops.
-        for (const reason of ['short', 'bad_flags', 'bad_vni', 'unknown_peer', 'not_for_us', 'vlan_tagged', 'bad_inner', 'bad_outer', 'truncated']) {
+        // Nor taken for spoofing (anti-spoofing is on by default).
+        for (const reason of ['short', 'bad_flags', 'bad_vni', 'unknown_peer', 'not_for_us', 'vlan_tagged', 'bad_inner', 'bad_outer', 'truncated', 'spoofed_source', 'not_local', 'family_disabled']) {
           expect(m.drops[reason], `${n.name} drops ${reason}`).toBe(0);
         }
         const nonzero = Object.entries(m.drops).filter(([, v]) => v > 0);

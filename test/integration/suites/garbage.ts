@@ -10,7 +10,7 @@ import { Capture } from '../harness/capture.js';
 import { attachToUnderlay, hostIn, type Cluster } from '../harness/cluster.js';
 import { TEST_TIMEOUT } from '../harness/context.js';
 import { Proc, sleep } from '../harness/exec.js';
-import { ipv4Udp, toHex, vxlanPayload, type Ipv4UdpOptions } from '../harness/frames.js';
+import { internetChecksum, ipv4Udp, toHex, vxlanPayload, type Ipv4UdpOptions } from '../harness/frames.js';
 import type { Janitor } from '../harness/janitor.js';
 import { iperf, ping } from '../harness/traffic.js';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,25 @@ export function garbageTests(cluster: () => Cluster, janitor: () => Janitor): vo
     const frame = (o: Partial<Parameters<typeof vxlanPayload>[0]> & { inner: Uint8Array }): string =>
       toHex(vxlanPayload({ vni: 1, dstMac: s1.vtepMac, srcMac: s2.vtepMac, ...o }));
 
+    // An inner UDP datagram whose checksum is neither right, nor 0 ("none"), nor a kernel
+    // peer's partial one (the pseudo-header sum): damaged on the way.
+    const badUdpChecksum = (id: number): Uint8Array => {
+      const p = inner(id);
+      const udpLen = p.length - 20;
+      let pseudo = 17 + udpLen;
+      for (let i = 12; i < 20; i += 2) pseudo += (p[i]! << 8) | p[i + 1]!;
+      while (pseudo > 0xffff) pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+      const seg = new Uint8Array(2 + udpLen); // the pseudo-header sum as a leading word, then the datagram
+      seg[0] = pseudo >>> 8;
+      seg[1] = pseudo & 0xff;
+      seg.set(p.subarray(20), 2);
+      const right = internetChecksum(seg, 0, seg.length) || 0xffff;
+      let bad = right ^ 0x0100;
+      if (bad === pseudo || bad === 0) bad = right ^ 0x0200;
+      p[26] = bad >>> 8;
+      p[27] = bad & 0xff;
+      return p;
+    };
     const valid = vxlanPayload({ vni: 1, dstMac: s1.vtepMac, srcMac: s2.vtepMac, inner: inner(0x0101) });
     const control: Kind = { name: 'control', reason: '', hex: toHex(valid), id: 0x0101 };
     // From an address that is no node: length, flags and VNI are checked before the sender.
@@ -64,6 +83,7 @@ export function garbageTests(cluster: () => Cluster, janitor: () => Janitor): vo
       { name: 'bad-inner-checksum', reason: 'bad_inner', hex: frame({ inner: inner(0x0601, { badChecksum: true }) }), id: 0x0601 },
       { name: 'other-mac', reason: 'not_for_us', hex: frame({ dstMac: '02:00:00:00:00:01', inner: inner(0x0701) }), id: 0x0701 },
       { name: 'arp', reason: 'not_ip', hex: frame({ etherType: 0x0806, inner: inner(0x0801) }), id: 0x0801 },
+      { name: 'bad-udp-checksum', reason: 'bad_checksum', hex: frame({ inner: badUdpChecksum(0x0901) }), id: 0x0901 },
     ];
     const reasons = [...new Set([...fromStranger, ...fromPeer].map((k) => k.reason))];
 
