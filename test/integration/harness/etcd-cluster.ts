@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { attachToUnderlay, UNDERLAY_BRIDGE } from './cluster.js';
 import { Etcd } from './etcd.js';
-import { ipn, nsRun, Proc, waitFor } from './exec.js';
+import { ipn, nsRun, Proc, sleep, waitFor } from './exec.js';
 import type { Janitor } from './janitor.js';
 
 export class EtcdMember {
@@ -72,7 +72,8 @@ export class EtcdCluster {
     try {
       await c.build();
     } catch (e) {
-      c.destroy();
+      console.error(`etcd cluster ${opts.tag} failed to start:\n${c.logs()}`);
+      await c.destroy();
       throw e;
     }
     return c;
@@ -186,7 +187,7 @@ export class EtcdCluster {
 
   /** kill -9 of a member, as a crash. */
   async kill(m: EtcdMember): Promise<void> {
-    if (!m.proc) return;
+    if (!m.proc?.running) return;
     if (m.frozen) m.proc.child.kill('SIGCONT');
     m.proc.child.kill('SIGKILL');
     await m.proc.exited;
@@ -218,17 +219,35 @@ export class EtcdCluster {
     return m.client;
   }
 
+  /**
+   * The test's own etcd writes and reads (as an operator's etcdctl): tried on each
+   * live member in turn until one succeeds, since a member mid-election holds a
+   * write until it times out. What is under test is weft's client, not this one.
+   */
+  async retrying<T>(what: string, op: (c: Etcd) => Promise<T>, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (let i = 0; Date.now() < deadline; i++) {
+      const live = this.live;
+      if (live.length === 0) break;
+      try {
+        return await op(live[i % live.length]!.client);
+      } catch (e) {
+        last = e;
+        await sleep(100);
+      }
+    }
+    throw new Error(`etcd: could not ${what} within ${timeoutMs} ms: ${(last as Error | undefined)?.message ?? 'no member running'}`);
+  }
+
   /** Tails of every member's log. */
   logs(maxPerFile = 4000): string {
     return this.members.map((m) => `--- etcd ${m.name} (${m.ip}) ---\n${(m.proc?.output() ?? '').slice(-maxPerFile)}`).join('\n');
   }
 
   /** Kills the members and deletes this cluster's namespaces (nodes first, the underlay last). */
-  destroy(): void {
-    for (const m of this.members) {
-      if (m.frozen) m.proc?.child.kill('SIGCONT');
-      if (m.running) m.proc?.child.kill('SIGKILL');
-    }
+  async destroy(): Promise<void> {
+    await Promise.all(this.members.map((m) => this.kill(m)));
     for (const ns of [...this.namespaces].reverse()) this.janitor.removeNamespace(ns);
     this.namespaces.length = 0;
   }
