@@ -19,8 +19,14 @@ import { WeftNode } from './harness/weft-node.js';
 
 const NET = '203.0.113';
 const CONFIG = { Network: '10.244.0.0/16', Backend: { Type: 'vxlan', Port: 4789 } };
-/** What "within a few seconds" means here, on a loaded 2-core machine; typical figures are printed. */
-const JOIN_LIMIT_MS = 8000;
+/**
+ * What "within a few seconds" means here, on a 2-core machine that may be busy:
+ * the etcd work of a start (config, listing, TTLs, grant, create) under
+ * LEASE_LIMIT_MS, the whole join (process start to ready) under JOIN_LIMIT_MS.
+ * The figures of each round are printed.
+ */
+const LEASE_LIMIT_MS = 6000;
+const JOIN_LIMIT_MS = 12_000;
 const FOLLOW_LIMIT_MS = 6000;
 const FROZEN_WATCH_LIMIT_MS = 12_000;
 
@@ -109,9 +115,13 @@ describe.skipIf(skipIntegration('etcd failover'))('etcd failover (3 members in n
 
         const [readyAt, renewedAt, seenAt] = await Promise.all([joined, renewed, seen]);
         const joinMs = readyAt - t0;
+        // Where the join went: the process starting (Node, modules), then the etcd work up to the lease.
+        const bootedAt = logged(joiner, 'underlay interface chosen', t0)!;
+        const leasedAt = logged(joiner, 'lease acquired', t0)!;
+        const leaseMs = leasedAt - bootedAt;
         const renewMs = renewedAt - t0;
         const watchMs = Math.max(0, seenAt - written);
-        rows.push(`${label}: join ${joinMs} ms, renewal ${renewMs} ms, watch ${watchMs} ms after the write (written at +${written - t0} ms)`);
+        rows.push(`${label}: join ${joinMs} ms (start ${bootedAt - t0}, etcd to the lease ${leaseMs}, then ready after ${readyAt - leasedAt}), renewal ${renewMs} ms, watch ${watchMs} ms after the write (written at +${written - t0} ms)`);
         console.log(`[etcd failover] ${rows.at(-1)}`);
 
         const after = await leaseOf(runner);
@@ -121,6 +131,7 @@ describe.skipIf(skipIntegration('etcd failover'))('etcd failover (3 members in n
         expect(own, `${label}: the joiner's lease in etcd`).toBeDefined();
         expect(joiner.subnetEnv().subnet, `${label}: the joiner's subnet file`).toBe(`${hostIn(own!.subnet, 1)}/${own!.subnet.split('/')[1]}`);
         await waitLogged(runner, `${label}: runner to see the joiner`, 'peer subnet added', t0, watchLimit, (l) => l['subnet'] === own!.subnet);
+        expect(leaseMs, `${label}: from the daemon's start to its lease`).toBeLessThan(LEASE_LIMIT_MS);
         expect(joinMs, `${label}: join`).toBeLessThan(JOIN_LIMIT_MS);
         expect(renewMs, `${label}: renewal`).toBeLessThan(FOLLOW_LIMIT_MS);
         expect(watchMs, `${label}: watch`).toBeLessThan(watchLimit);
