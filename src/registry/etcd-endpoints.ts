@@ -34,13 +34,13 @@ import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 export const DEFAULT_ATTEMPT_MS = 2000;
 /**
  * A failed host rests before one call may try it again: 1 s after a refusal (a
- * cheap probe: a killed member refuses at once), 4 s after a call it let run into
+ * cheap probe: a killed member refuses at once), 3 s after a call it let run into
  * its deadline (a frozen member: each probe costs a whole deadline); doubling
- * while it keeps failing, up to 10 s.
+ * while it keeps failing, up to 5 s, so a member that is back is used again soon.
  */
 export const REST_REFUSED_MS = 1000;
-export const REST_SILENT_MS = 4000;
-export const REST_MAX_MS = 10_000;
+export const REST_SILENT_MS = 3000;
+export const REST_MAX_MS = 5000;
 /** How often EtcdStore asks again while every host rests. */
 export const ALL_RESTING_PAUSE_MS = 100;
 
@@ -49,15 +49,20 @@ export const ALL_RESTING_PAUSE_MS = 100;
  * connection dropped when its answer takes over 2 s. etcd answers pings more
  * often than every 5 s (its --grpc-keepalive-min-time) with "too_many_pings" and
  * a GOAWAY, hence not lower. Pings are sent only while a call is open.
- * Reconnect backoff capped at 4 s (grpc's default grows to 120 s), so a member
- * that comes back is usable again soon.
+ * A subchannel pool per channel: etcd3 closes a host's clients after a failure
+ * and makes new ones for its next call, and with grpc's shared pool these would
+ * get the old connection back, still in its reconnect backoff, failing at once
+ * with the old error (seen: a member restarted seconds ago reported refusing,
+ * its probes failing until every member rested). Backoff capped at 1 s (grpc's
+ * default grows to 120 s).
  */
 export const GRPC_OPTIONS: NonNullable<IOptions['grpcOptions']> = {
   'grpc.keepalive_time_ms': 6000,
   'grpc.keepalive_timeout_ms': 2000,
   'grpc.keepalive_permit_without_calls': 0,
-  'grpc.initial_reconnect_backoff_ms': 500,
-  'grpc.max_reconnect_backoff_ms': 4000,
+  'grpc.use_local_subchannel_pool': 1,
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 1000,
 };
 
 type Backoff<C = unknown> = { readonly duration: number; next(context: C): Backoff<C> };

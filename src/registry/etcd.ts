@@ -18,7 +18,7 @@ import { WeftError } from '../../native-free/errors.js';
 import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 import { Inbox } from './inbox.js';
-import { allResting, callOptions, DEFAULT_ATTEMPT_MS, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS } from './etcd-endpoints.js';
+import { allResting, callOptions, DEFAULT_ATTEMPT_MS, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, REST_MAX_MS } from './etcd-endpoints.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
@@ -115,9 +115,9 @@ class EtcdStore implements LeaseStore {
    */
   async rpc<T>(what: string, call: () => Promise<T>, repeatable = false): Promise<T> {
     const attempts = repeatable ? READ_ATTEMPTS : 1;
-    // While every endpoint rests after a failure nothing is sent: ask again shortly, for
-    // as long as the attempts themselves could have taken.
-    const restingUntil = Date.now() + attempts * (this.timeoutMs + RETRY_PAUSE_MS * attempts);
+    // While every endpoint rests after a failure nothing is sent: ask again shortly, until
+    // the longest rest and a probe are over, or as long as the attempts could have taken.
+    const restingUntil = Date.now() + Math.max(REST_MAX_MS + this.timeoutMs, attempts * (this.timeoutMs + RETRY_PAUSE_MS * attempts));
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();

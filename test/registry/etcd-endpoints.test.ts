@@ -90,7 +90,7 @@ describe('etcd endpoints: failover', () => {
     const started = Date.now();
     for (let i = 0; i < 20; i++) expect((await r.getNetworkConfig()).Network).toBe('10.244.0.0/16');
     const took = Date.now() - started;
-    // At most the first attempt and one probe after its 4 s rest hit the silent one.
+    // At most the first attempt and one probe after its 3 s rest hit the silent one.
     expect(took).toBeLessThan(4500);
     expect(warnings.filter((w) => /DEADLINE_EXCEEDED/.test(w)).length).toBeLessThanOrEqual(2);
   });
