@@ -30,8 +30,15 @@ import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, type IPolicy } fr
 import { GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 
-/** Deadline of each unary attempt unless timeoutMs says otherwise. */
-export const DEFAULT_ATTEMPT_MS = 2000;
+/**
+ * Deadline of each unary attempt unless timeoutMs says otherwise: short with
+ * several endpoints (a silent member costs this much before the call moves on),
+ * longer with one, where there is nowhere to move and a stalled etcd (a disk
+ * stall) is better waited out.
+ */
+export function defaultAttemptMs(endpoints: number): number {
+  return endpoints > 1 ? 2000 : 5000;
+}
 /**
  * A failed host rests before one call may try it again: 1 s after a refusal (a
  * cheap probe: a killed member refuses at once), 3 s after a call it let run into

@@ -18,7 +18,7 @@ import { WeftError } from '../../native-free/errors.js';
 import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 import { Inbox } from './inbox.js';
-import { allResting, callOptions, DEFAULT_ATTEMPT_MS, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, REST_MAX_MS } from './etcd-endpoints.js';
+import { allResting, callOptions, defaultAttemptMs, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, REST_MAX_MS } from './etcd-endpoints.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
@@ -32,7 +32,7 @@ export interface EtcdRegistryOptions {
   /** flannel's --etcd-username / --etcd-password. */
   username?: string;
   password?: string;
-  /** Deadline of each etcd attempt (a read is tried up to 3 times), and so how fast "unreachable" is reported. Default 2000 ms. */
+  /** Deadline of each etcd attempt (a read is tried up to 3 times), and so how fast "unreachable" is reported. Default 2000 ms with several endpoints, 5000 ms with one. */
   timeoutMs?: number;
   logger?: RegistryLogger;
 }
@@ -336,7 +336,7 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
   private readonly watchers = new Set<Watcher>();
 
   constructor(opts: EtcdRegistryOptions) {
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_ATTEMPT_MS;
+    const timeoutMs = opts.timeoutMs ?? defaultAttemptMs(opts.endpoints.length);
     const client = new Etcd3(clientOptions(opts, timeoutMs));
     super(new EtcdStore(client, opts.prefix ?? DEFAULT_PREFIX, opts.endpoints, timeoutMs, opts.logger), opts.logger);
   }
