@@ -14,8 +14,9 @@
 //     it: the repeat of a read, the next write, a watch reconnect all go to another
 //     member. It is tried again (one call) after a rest (REST_* below) that doubles
 //     while it stays dead; a success closes the circuit;
-//   - a call whose every host is resting (BrokenCircuitError: nothing was sent) is
-//     not an attempt: EtcdStore waits a little and asks again (see etcd.ts);
+//   - a call whose every host is resting (BrokenCircuitError: nothing was sent), or
+//     that a member refused for want of a leader (mid-election), is not an attempt:
+//     EtcdStore waits a little and asks again (see etcd.ts);
 //   - each attempt has a short deadline, so a member that black-holes (frozen,
 //     partitioned) or a proposal lost in a leader election costs seconds, not more;
 //   - gRPC keepalive pings detect a dead connection under a long-lived watch (a
@@ -23,8 +24,8 @@
 //     is then re-established on another member from the revision it had reached;
 //   - every call carries etcd's `hasleader` metadata (etcd clientv3's
 //     WithRequireLeader): a member without a leader (mid-election, or cut off from
-//     the others) refuses at once instead of holding the call, and closes watches
-//     it can no longer serve, so they move to a member that can.
+//     the others) refuses at once instead of holding the call until its deadline,
+//     and closes watches it can no longer serve, so they move to a member that can.
 // With one endpoint there is nowhere else to go: no circuit (each repeat reaches it).
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, type IPolicy } from 'cockatiel';
 import { GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
@@ -90,11 +91,20 @@ function rest(ms: number): Backoff<OpenContext> {
   return { duration: ms, next: (ctx) => rest(Math.min(Math.max(ms * 2, restAfter(ctx)), REST_MAX_MS)) };
 }
 
+/**
+ * "etcdserver: no leader": the member refused the call before doing anything
+ * (the hasleader check), because the cluster is electing. Not the member's fault
+ * (its circuit stays closed) and not an attempt: EtcdStore asks again shortly.
+ */
+export function noLeader(err: unknown): boolean {
+  return err instanceof Error && /etcdserver: no leader/.test(err.message);
+}
+
 /** etcd3's per-host policy: a circuit that opens on one connectivity failure (none for a single endpoint). */
 export function hostPolicy(endpoints: number): NonNullable<NonNullable<IOptions['faultHandling']>['host']> {
   if (endpoints <= 1) return () => noop;
   return () =>
-    circuitBreaker(handleWhen(isRecoverableError), {
+    circuitBreaker(handleWhen((err) => isRecoverableError(err) && !noLeader(err)), {
       halfOpenAfter: { next: (ctx: OpenContext) => rest(restAfter(ctx)) },
       breaker: new ConsecutiveBreaker(1),
     }) as IPolicy;

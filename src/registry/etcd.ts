@@ -18,7 +18,7 @@ import { WeftError } from '../../native-free/errors.js';
 import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 import { Inbox } from './inbox.js';
-import { allResting, callOptions, defaultAttemptMs, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, REST_MAX_MS } from './etcd-endpoints.js';
+import { allResting, callOptions, defaultAttemptMs, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, noLeader, REST_MAX_MS } from './etcd-endpoints.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
@@ -115,18 +115,22 @@ class EtcdStore implements LeaseStore {
    */
   async rpc<T>(what: string, call: () => Promise<T>, repeatable = false): Promise<T> {
     const attempts = repeatable ? READ_ATTEMPTS : 1;
-    // While every endpoint rests after a failure nothing is sent: ask again shortly, until
-    // the longest rest and a probe are over, or as long as the attempts could have taken.
+    // While every endpoint rests after a failure nothing is sent, and a member without a
+    // leader refuses before doing anything: ask again shortly, until the longest rest and
+    // a probe are over, or as long as the attempts could have taken.
     const restingUntil = Date.now() + Math.max(REST_MAX_MS + this.timeoutMs, attempts * (this.timeoutMs + RETRY_PAUSE_MS * attempts));
+    let electing = false;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
         if (err instanceof WeftError) throw err;
         if (!isTransient(err)) throw this.failure(what, err);
-        if (allResting(err) && Date.now() < restingUntil) {
+        if ((allResting(err) || noLeader(err)) && Date.now() < restingUntil) {
+          if (noLeader(err) && !electing) this.log?.warn(`${this.where}: ${what}: etcd is electing a leader (${errorMessage(err)}); asking again`);
+          electing ||= noLeader(err);
           attempt--;
-          await sleep(ALL_RESTING_PAUSE_MS);
+          await sleep(noLeader(err) ? RETRY_PAUSE_MS : ALL_RESTING_PAUSE_MS);
           continue;
         }
         if (attempt >= attempts) throw this.unavailable(what, err, attempt);
