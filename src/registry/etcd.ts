@@ -105,16 +105,24 @@ class EtcdStore implements LeaseStore {
     private readonly log?: RegistryLogger,
   ) {
     this.where = `etcd ${endpoints.join(',')}`;
+    this.failover = endpoints.length > 1;
   }
+
+  /** Several endpoints: a repeatable call goes on past READ_ATTEMPTS while its time lasts. */
+  private readonly failover: boolean;
 
   /**
    * One etcd call; failures become WeftErrors that name the endpoint. Each attempt
    * has its own deadline (defaultCallOptions). A read (`repeatable`) that fails
    * transiently is tried up to READ_ATTEMPTS times: a disk stall or a lost SYN on a
    * busy etcd host can cost one attempt its deadline without etcd being down.
+   * With several endpoints it goes on for as long as READ_ATTEMPTS deadlines would
+   * last: failed attempts on other members (a dead one's probe, a read that meets
+   * a leader change) are quick, and an election outlasts three of them.
    */
   async rpc<T>(what: string, call: () => Promise<T>, repeatable = false): Promise<T> {
     const attempts = repeatable ? READ_ATTEMPTS : 1;
+    const triesUntil = repeatable && this.failover ? Date.now() + attempts * this.timeoutMs : 0;
     // While every endpoint rests after a failure nothing is sent, and a member without a
     // leader refuses before doing anything: ask again shortly, until the longest rest and
     // a probe are over, or as long as the attempts could have taken.
@@ -133,9 +141,10 @@ class EtcdStore implements LeaseStore {
           await sleep(noLeader(err) ? RETRY_PAUSE_MS : ALL_RESTING_PAUSE_MS);
           continue;
         }
-        if (attempt >= attempts) throw this.unavailable(what, err, attempt);
-        this.log?.warn(`${this.where}: ${what} failed (${errorMessage(err)}); trying again (${attempt + 1} of ${attempts})`);
-        await sleep(RETRY_PAUSE_MS * attempt);
+        if (attempt >= attempts && Date.now() >= triesUntil) throw this.unavailable(what, err, attempt);
+        const next = attempt < attempts ? `${attempt + 1} of ${attempts}` : `${attempt + 1}, within ${attempts * this.timeoutMs} ms`;
+        this.log?.warn(`${this.where}: ${what} failed (${errorMessage(err)}); trying again (${next})`);
+        await sleep(RETRY_PAUSE_MS * Math.min(attempt, attempts));
       }
     }
   }
