@@ -20,7 +20,7 @@ import { renderLeaseMetrics } from './lease-metrics.js';
 import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
-import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
+import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
 import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
 import type { RunFlags } from './flags.js';
 import { Host, releaseSockets, type UnderlaySockets } from './host.js';
@@ -438,8 +438,17 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   }
 
 
+  // Fault injection (tests of renewal during an etcd failover): SIGHUP renews the lease now.
+  const trigger = new RenewTrigger();
+  if (faultInjection) {
+    process.on('SIGHUP', () => {
+      log.warn('fault injection: renewing the lease now');
+      trigger.fire();
+    });
+  }
   void keepLeaseRenewed(registry, lease, {
     signal: abort.signal,
+    trigger,
     renewMarginMs: flags.renewMarginMinutes * 60_000,
     onRenewed: (l) => log.info({ subnet: l.subnet, expiration: l.expiration }, 'lease renewed'),
     onError: (e) => log.warn({ err: (e as Error).message }, 'lease renewal failed; retrying'),

@@ -18,6 +18,7 @@ import { WeftError } from '../../native-free/errors.js';
 import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 import { Inbox } from './inbox.js';
+import { allResting, callOptions, defaultAttemptMs, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, noLeader, REST_MAX_MS } from './etcd-endpoints.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ["http://10.0.0.1:2379"]; https:// endpoints use TLS. */
@@ -31,12 +32,11 @@ export interface EtcdRegistryOptions {
   /** flannel's --etcd-username / --etcd-password. */
   username?: string;
   password?: string;
-  /** Deadline of each etcd attempt (a read is tried up to 3 times), and so how fast "unreachable" is reported. Default 5000 ms. */
+  /** Deadline of each etcd attempt (a read is tried up to 3 times), and so how fast "unreachable" is reported. Default 2000 ms with several endpoints, 5000 ms with one. */
   timeoutMs?: number;
   logger?: RegistryLogger;
 }
 
-const DEFAULT_TIMEOUT_MS = 5000;
 /** Tries of a call that is safe to repeat (reads, grant, revoke, a lease write known not to have landed), each with its own deadline. */
 const READ_ATTEMPTS = 3;
 const RETRY_PAUSE_MS = 200;
@@ -69,15 +69,17 @@ function clientOptions(opts: EtcdRegistryOptions, timeoutMs: number): IOptions {
   }
   const options: IOptions = {
     hosts: opts.endpoints,
-    // A deadline per attempt, set when the attempt starts (streams get none: a watch lives on).
-    defaultCallOptions: (call) => (call.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    // A deadline per attempt, set when the attempt starts; failover between endpoints: etcd-endpoints.ts.
+    defaultCallOptions: callOptions(timeoutMs),
+    grpcOptions: GRPC_OPTIONS,
     faultHandling: {
       // No blind retries inside etcd3: a transaction that timed out may have committed,
       // and a retry would then report "taken" for our own write. EtcdStore repeats
       // reads (rpc) and a lease write only once it knows the write did not land (putTxn).
       global: noop,
+      host: hostPolicy(opts.endpoints.length),
       // Watch reconnects back off 100 ms .. 5 s, like flannel's watchSubnets.
-      watchBackoff: backoff(100),
+      watchBackoff: doubling(100, 5000),
     },
   };
   if (opts.caFile !== undefined || opts.certFile !== undefined) {
@@ -93,11 +95,6 @@ function clientOptions(opts: EtcdRegistryOptions, timeoutMs: number): IOptions {
   return options;
 }
 
-type Backoff = { readonly duration: number; next(): Backoff };
-function backoff(ms: number): Backoff {
-  return { duration: ms, next: () => backoff(Math.min(ms * 2, 5000)) };
-}
-
 class EtcdStore implements LeaseStore {
   readonly where: string;
   constructor(
@@ -108,25 +105,46 @@ class EtcdStore implements LeaseStore {
     private readonly log?: RegistryLogger,
   ) {
     this.where = `etcd ${endpoints.join(',')}`;
+    this.failover = endpoints.length > 1;
   }
+
+  /** Several endpoints: a repeatable call goes on past READ_ATTEMPTS while its time lasts. */
+  private readonly failover: boolean;
 
   /**
    * One etcd call; failures become WeftErrors that name the endpoint. Each attempt
    * has its own deadline (defaultCallOptions). A read (`repeatable`) that fails
    * transiently is tried up to READ_ATTEMPTS times: a disk stall or a lost SYN on a
    * busy etcd host can cost one attempt its deadline without etcd being down.
+   * With several endpoints it goes on for as long as READ_ATTEMPTS deadlines would
+   * last: failed attempts on other members (a dead one's probe, a read that meets
+   * a leader change) are quick, and an election outlasts three of them.
    */
   async rpc<T>(what: string, call: () => Promise<T>, repeatable = false): Promise<T> {
     const attempts = repeatable ? READ_ATTEMPTS : 1;
+    const triesUntil = repeatable && this.failover ? Date.now() + attempts * this.timeoutMs : 0;
+    // While every endpoint rests after a failure nothing is sent, and a member without a
+    // leader refuses before doing anything: ask again shortly, until the longest rest and
+    // a probe are over, or as long as the attempts could have taken.
+    const restingUntil = Date.now() + Math.max(REST_MAX_MS + this.timeoutMs, attempts * (this.timeoutMs + RETRY_PAUSE_MS * attempts));
+    let electing = false;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
         if (err instanceof WeftError) throw err;
         if (!isTransient(err)) throw this.failure(what, err);
-        if (attempt >= attempts) throw this.unavailable(what, err, attempt);
-        this.log?.warn(`${this.where}: ${what} failed (${errorMessage(err)}); trying again (${attempt + 1} of ${attempts})`);
-        await sleep(RETRY_PAUSE_MS * attempt);
+        if ((allResting(err) || noLeader(err)) && Date.now() < restingUntil) {
+          if (noLeader(err) && !electing) this.log?.warn(`${this.where}: ${what}: etcd is electing a leader (${errorMessage(err)}); asking again`);
+          electing ||= noLeader(err);
+          attempt--;
+          await sleep(noLeader(err) ? RETRY_PAUSE_MS : ALL_RESTING_PAUSE_MS);
+          continue;
+        }
+        if (attempt >= attempts && Date.now() >= triesUntil) throw this.unavailable(what, err, attempt);
+        const next = attempt < attempts ? `${attempt + 1} of ${attempts}` : `${attempt + 1}, within ${attempts * this.timeoutMs} ms`;
+        this.log?.warn(`${this.where}: ${what} failed (${errorMessage(err)}); trying again (${next})`);
+        await sleep(RETRY_PAUSE_MS * Math.min(attempt, attempts));
       }
     }
   }
@@ -331,7 +349,7 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
   private readonly watchers = new Set<Watcher>();
 
   constructor(opts: EtcdRegistryOptions) {
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timeoutMs = opts.timeoutMs ?? defaultAttemptMs(opts.endpoints.length);
     const client = new Etcd3(clientOptions(opts, timeoutMs));
     super(new EtcdStore(client, opts.prefix ?? DEFAULT_PREFIX, opts.endpoints, timeoutMs, opts.logger), opts.logger);
   }

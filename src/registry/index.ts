@@ -33,7 +33,7 @@ export {
 export { DEFAULT_PREFIX, decodeLeaseAttrs, encodeLeaseAttrs, vxlanLeaseData } from './codec.js';
 export { createEtcdRegistry, type EtcdRegistryOptions } from './etcd.js';
 export { DEFAULT_REGISTRY_FILE, FileRegistry, type FileRegistryOptions } from './file.js';
-export { DEFAULT_RENEW_MARGIN_MS, keepLeaseRenewed, type RenewOptions } from './renew.js';
+export { DEFAULT_RENEW_MARGIN_MS, keepLeaseRenewed, RenewTrigger, type RenewOptions } from './renew.js';
 export { SUBNET_LEASE_TTL_MS } from './registry.js';
 export * from './errors.js';
 export { createKubeRegistry, DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONFIG_PATH, KubeRegistry, NETWORK_AVAILABLE_REASON, type KubeRegistryOptions } from './kube.js';

@@ -19,6 +19,25 @@ export interface RenewOptions {
   retryDelayMs?: number;
   onRenewed?(lease: Lease): void;
   onError?(err: unknown): void;
+  /** Renews at once when fired, whatever the schedule says (tests: WEFT_FAULT_INJECTION's SIGHUP). */
+  trigger?: RenewTrigger;
+}
+
+/** Fired, it makes keepLeaseRenewed renew now; a fire during a renewal renews once more after it. */
+export class RenewTrigger {
+  private ctl = new AbortController();
+  fire(): void {
+    this.ctl.abort();
+  }
+  get signal(): AbortSignal {
+    return this.ctl.signal;
+  }
+  /** Takes a pending fire: true when there was one. */
+  take(): boolean {
+    if (!this.ctl.signal.aborted) return false;
+    this.ctl = new AbortController();
+    return true;
+  }
 }
 
 /**
@@ -39,10 +58,12 @@ export async function keepLeaseRenewed(registry: SubnetRegistry, lease: Lease, o
       continue;
     }
     const wait = failed ? retry : current.expiration.getTime() - margin - Date.now();
-    if (wait > 0) {
-      await sleep(Math.min(wait, MAX_TIMER_MS), opts.signal);
-      if (!failed && current.expiration.getTime() - margin > Date.now()) continue; // woke early
+    const fired = opts.trigger?.signal;
+    if (wait > 0 && !fired?.aborted) {
+      await sleep(Math.min(wait, MAX_TIMER_MS), fired ? AbortSignal.any([opts.signal, fired]) : opts.signal);
+      if (!failed && !fired?.aborted && current.expiration.getTime() - margin > Date.now()) continue; // woke early
     }
+    opts.trigger?.take();
     if (opts.signal.aborted) break;
     try {
       current = await registry.renewLease(current);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FileRegistry } from '../../src/registry/file.js';
-import { keepLeaseRenewed } from '../../src/registry/renew.js';
+import { keepLeaseRenewed, RenewTrigger } from '../../src/registry/renew.js';
 import { SUBNET_LEASE_TTL_MS } from '../../src/registry/registry.js';
 import type { LeaseAttrs } from '../../src/registry/types.js';
 import { buildRegistryJs, removeDir, startRegistryChild, type RegistryChild } from './child.js';
@@ -125,6 +125,26 @@ describe('file registry', () => {
     const current = (await other.acquireLease(attrs('192.168.1.10'))); // same node, rewrites it
     await other.releaseLease(current);
     await expect(loop).rejects.toMatchObject({ code: 'ERR_WEFT_LEASE_LOST' });
+  });
+
+  it('keepLeaseRenewed renews at once when its trigger fires (then keeps its schedule)', async () => {
+    const a = registry();
+    await a.putNetworkConfig(CONFIG);
+    const lease = await a.acquireLease(attrs('192.168.1.11'));
+    const trigger = new RenewTrigger();
+    const stop = new AbortController();
+    const renewed: number[] = [];
+    const loop = keepLeaseRenewed(a, lease, { signal: stop.signal, trigger, onRenewed: (l) => renewed.push(l.revision) });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(renewed, 'nothing is due for 23 h').toEqual([]);
+    trigger.fire();
+    await until(() => renewed.length === 1, 2000, 'the triggered renewal');
+    trigger.fire();
+    await until(() => renewed.length === 2, 2000, 'the second triggered renewal');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(renewed.length, 'no renewal without a fire').toBe(2);
+    stop.abort();
+    expect((await loop).revision).toBe(renewed[1]);
   });
 
   it('close() ends an open watch', async () => {

@@ -24,7 +24,7 @@ export interface KeyValue {
 }
 
 export class Etcd {
-  private constructor(
+  constructor(
     readonly ns: string,
     readonly endpoint: string,
     readonly proc: Proc,
