@@ -32,12 +32,13 @@ import { parseTraceQuery } from './trace-query.js';
 import { renderMetrics } from './metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { selectInterface } from './iface-select.js';
-import { ForwardRules, IpMasq, iptablesVersion } from './ipmasq.js';
+import { ForwardRules, IpMasq, iptablesVersion, type IptablesCommands } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { IpipHandover } from './ipip-handover.js';
 import { OVERHEAD, tunnelMtu } from './mtu.js';
 import { BlackholeRoute } from './blackhole-route.js';
 import { NftRules, nftVersion, removeNftTable } from './nftables.js';
+import { chooseIptables } from './iptables-mode.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 /** On stop, how long the workers go on draining their sockets after these left the port's selection. */
@@ -70,6 +71,8 @@ interface Underlay {
 }
 
 interface Node {
+  /** Which iptables binaries to run (iptables-mode.ts); empty: those on PATH. */
+  iptables: IptablesCommands;
   underlay: Underlay;
   config: NetworkConfig;
   lease: Lease;
@@ -88,6 +91,12 @@ function portOf(config: NetworkConfig): number {
  * kernel VXLAN device fails here), and only then the lease: a start that
  * cannot bind never rewrites this node's lease (its VTEP MAC) in the registry.
  */
+async function pickIptables(log: Logger): Promise<IptablesCommands> {
+  const c = await chooseIptables();
+  log.info({ mode: c.mode, why: c.why }, 'iptables back end chosen');
+  return c.cmds;
+}
+
 async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Promise<Node> {
   // As flanneld: a public IP stored for this node (kube: the node-public-ip annotation) wins over --public-ip.
   const stored = (await registry.storedPublicIp?.()) ?? null;
@@ -103,8 +112,10 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
     log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
   }
   const config = await registry.getNetworkConfig();
+  // The iptables the host uses (legacy or nft), so the rules land beside kube-proxy's.
+  const iptables = config.EnableNFTables || !(flags.ipMasq || flags.iptablesForwardRules) ? {} : await pickIptables(log);
   // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything on the host changes.
-  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion());
+  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion(iptables));
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
   }
@@ -137,7 +148,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
       preferSubnet ? { preferSubnet } : {},
     );
     log.info({ subnet: lease.subnet, publicIp: underlay.publicIp, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
-    return { underlay, config, lease, mac, mtu, port, sockets };
+    return { iptables, underlay, config, lease, mac, mtu, port, sockets };
   } catch (e) {
     releaseSockets(sockets);
     throw e;
@@ -405,7 +416,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
       await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
     }
     if (flags.ipMasq && !config.EnableNFTables) {
-      const masq = new IpMasq(config.Network, lease.subnet, log, { randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
+      const masq = new IpMasq(config.Network, lease.subnet, log, { ...node.iptables, randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
       await masq.apply();
       masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
     }
@@ -416,7 +427,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   }
   if (flags.iptablesForwardRules && !config.EnableNFTables) {
     // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
-    const forward = new ForwardRules(config.Network, log);
+    const forward = new ForwardRules(config.Network, log, node.iptables);
     try {
       await forward.apply();
       forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
