@@ -189,6 +189,9 @@ describe.skipIf(skipIntegration('weft local access'))('weft local interfaces und
     const c = cluster();
     const n2 = c.nodes[1]!;
     await n2.stop();
+    // The TUN is persistent (it outlives a stop): uninstall it, so that a TUN after the failed start would be its doing.
+    const un = await nsRun(n2.ns, process.execPath, [WEFT_BIN, 'uninstall', '--keep-subnet-file'], { allowFail: true });
+    expect(un.code, `weft uninstall: ${un.stdout}${un.stderr}`).toBe(0);
     expect(await n2.hasTun()).toBe(false);
     const failed = new Proc(janitor(), n2.ns, process.execPath, [...n2.args(), '--healthz-ip', '203.0.113.9']);
     const { code } = await failed.exited;
