@@ -34,19 +34,21 @@ const localExec: Exec = (cmd, args) =>
 
 export async function chooseIptables(exec: Exec = localExec): Promise<IptablesChoice> {
   const ok = async (cmd: string): Promise<boolean> => (await exec(cmd, ['--version'])).code === 0;
-  if (!(await ok('iptables-legacy')) || !(await ok('iptables-nft'))) {
+  const [haveLegacy, haveNft] = await Promise.all([ok('iptables-legacy'), ok('iptables-nft')]);
+  if (!haveLegacy || !haveNft) {
     return { mode: 'default', cmds: {}, why: 'only one iptables variant is installed' };
   }
-  const save = async (mode: 'legacy' | 'nft', args: string[] = []): Promise<string> => {
-    const v4 = await exec(`iptables-${mode}-save`, args);
-    const v6 = await exec(`ip6tables-${mode}-save`, args);
+  const save = async (mode: 'legacy' | 'nft'): Promise<string> => {
+    const [v4, v6] = await Promise.all([exec(`iptables-${mode}-save`, []), exec(`ip6tables-${mode}-save`, [])]);
     return `${v4.code === 0 ? v4.stdout : ''}\n${v6.code === 0 ? v6.stdout : ''}`;
   };
-  if (HINTS.test(await save('nft', ['-t', 'mangle']))) return choice('nft', "the kubelet's hint chain is in iptables-nft");
-  if (HINTS.test(await save('legacy', ['-t', 'mangle']))) return choice('legacy', "the kubelet's hint chain is in iptables-legacy");
+  // Both sides at once (the start waits for this); the hint chains are in the mangle table's part.
+  const [nftText, legacyText] = await Promise.all([save('nft'), save('legacy')]);
+  if (HINTS.test(nftText)) return choice('nft', "the kubelet's hint chain is in iptables-nft");
+  if (HINTS.test(legacyText)) return choice('legacy', "the kubelet's hint chain is in iptables-legacy");
   const count = (text: string): number => text.split('\n').filter((l) => l.startsWith('-')).length;
-  const legacy = count(await save('legacy'));
-  const nft = count(await save('nft'));
+  const legacy = count(legacyText);
+  const nft = count(nftText);
   if (legacy > nft) return choice('legacy', `${legacy} rules in iptables-legacy against ${nft} in iptables-nft`);
   if (nft > legacy) return choice('nft', `${nft} rules in iptables-nft against ${legacy} in iptables-legacy`);
   return { mode: 'default', cmds: {}, why: `as many rules in either (${legacy}): the iptables on PATH` };

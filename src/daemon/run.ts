@@ -72,7 +72,7 @@ interface Underlay {
 
 interface Node {
   /** Which iptables binaries to run (iptables-mode.ts); empty: those on PATH. */
-  iptables: IptablesCommands;
+  iptables: Promise<IptablesCommands>;
   underlay: Underlay;
   config: NetworkConfig;
   lease: Lease;
@@ -113,9 +113,10 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   }
   const config = await registry.getNetworkConfig();
   // The iptables the host uses (legacy or nft), so the rules land beside kube-proxy's.
-  const iptables = config.EnableNFTables || !(flags.ipMasq || flags.iptablesForwardRules) ? {} : await pickIptables(log);
+  // Asked in the background: only --ip-masq's check below and the rules step wait for it.
+  const iptables = config.EnableNFTables || !(flags.ipMasq || flags.iptablesForwardRules) ? Promise.resolve({}) : pickIptables(log);
   // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything on the host changes.
-  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion(iptables));
+  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion(await iptables));
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
   }
@@ -416,7 +417,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
       await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
     }
     if (flags.ipMasq && !config.EnableNFTables) {
-      const masq = new IpMasq(config.Network, lease.subnet, log, { ...node.iptables, randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
+      const masq = new IpMasq(config.Network, lease.subnet, log, { ...(await node.iptables), randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
       await masq.apply();
       masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
     }
@@ -427,7 +428,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   }
   if (flags.iptablesForwardRules && !config.EnableNFTables) {
     // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
-    const forward = new ForwardRules(config.Network, log, node.iptables);
+    const forward = new ForwardRules(config.Network, log, await node.iptables);
     try {
       await forward.apply();
       forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);

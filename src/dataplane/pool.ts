@@ -9,6 +9,7 @@
 //                false). Silent STALL_MS: a stall (a spin, a deadlock): the
 //                worker is terminated, counted, logged and replaced as a death.
 import { Worker } from 'node:worker_threads';
+import { discardWarmWorkers, takeWarmWorker, WORKER_URL } from './prewarm.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { createTestFaults } from './test-faults.js';
 import { CONTROL_GO, CONTROL_STOP, controlBytes, heartbeatIndex, type WorkerInit } from './worker-init.js';
@@ -18,7 +19,7 @@ export interface PoolLogger {
   error(obj: object, msg: string): void;
 }
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+
 /** A worker whose heartbeat is older than this is not counted as running. */
 export const STALE_MS = 1000;
 /** A worker whose heartbeat is older than this has stalled: it is terminated and replaced. */
@@ -94,6 +95,7 @@ export class WorkerPool {
 
   start(): void {
     this.inits.forEach((_, i) => this.spawn(i));
+    discardWarmWorkers();
     this.checker = setInterval(() => this.check(), Math.max(10, Math.min(250, this.stallMs / 4)));
     this.checker.unref();
   }
@@ -172,7 +174,10 @@ export class WorkerPool {
     const s = this.slots[i]!;
     s.restartTimer = null;
     const init: WorkerInit = { ...this.inits[i]!, control: this.control, ...(this.testFaults ? { testFaults: this.testFaults } : {}) };
-    const w = new Worker(this.workerUrl, { workerData: { kind: 'weft-dataplane', init }, name: `weft-dataplane-${i}` });
+    // A worker started early (prewarm.ts) has its modules loaded already: it only needs its init.
+    const warm = takeWarmWorker(this.workerUrl);
+    if (warm !== null) warm.postMessage({ init });
+    const w = warm ?? new Worker(this.workerUrl, { workerData: { kind: 'weft-dataplane', init }, name: `weft-dataplane-${i}` });
     const now = Date.now();
     s.worker = w;
     s.startedAt = now;

@@ -17,6 +17,7 @@
 // Route and peer tables are shared memory written by the main thread; this
 // thread only reads them, so route changes apply to the next packet.
 import { parentPort, workerData } from 'node:worker_threads';
+import { WARM_KIND } from './prewarm.js';
 import { createDecapContext, type DecapContext } from '../../native-free/decap/context.js';
 import { decapIpip } from '../../native-free/decap/ipip.js';
 import { decapUdp } from '../../native-free/decap/udp.js';
@@ -113,6 +114,10 @@ export function runWorker(init: WorkerInit): void {
   setQueueAttached(init.tunFd, false);
 }
 
-if (parentPort !== null && workerData !== undefined && (workerData as { kind?: string }).kind === 'weft-dataplane') {
+const kind = parentPort !== null && workerData !== undefined ? (workerData as { kind?: string }).kind : undefined;
+if (kind === 'weft-dataplane') {
   runWorker((workerData as { init: WorkerInit }).init);
+} else if (kind === WARM_KIND) {
+  // Started early (prewarm.ts): the modules are loaded; the init comes once the daemon has its fds.
+  parentPort!.once('message', (m: { init: WorkerInit }) => runWorker(m.init));
 }
