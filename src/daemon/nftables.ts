@@ -23,6 +23,7 @@
 // two does not keep both; the table stays on exit. flannel also makes an empty
 // `ip6 flannel-ipv6` table; weft carries IPv4 only and does not.
 import { execFile } from 'node:child_process';
+import { parseCidr } from '../../native-free/addr.js';
 import { WeftError } from '../../native-free/errors.js';
 
 export class NftablesError extends WeftError {
@@ -39,11 +40,15 @@ interface NftLogger {
   warn(obj: object, msg: string): void;
 }
 
+/** `text` if it is an IPv4 CIDR (addr.ts's parser): nothing reaches nft unchecked. */
 function cidr(what: string, text: string): string {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
-  if (!m || m.slice(1, 5).some((p) => Number(p) > 255) || Number(m[5]) > 32) {
-    throw new NftablesError(`${what} "${text}" is not an IPv4 network in CIDR notation such as 10.244.0.0/16`);
+  let c: ReturnType<typeof parseCidr> | null = null;
+  try {
+    c = parseCidr(text);
+  } catch {
+    // named below
   }
+  if (c === null || c.family !== 4) throw new NftablesError(`${what} "${text}" is not an IPv4 network in CIDR notation such as 10.244.0.0/16`);
   return text;
 }
 

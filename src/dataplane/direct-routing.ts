@@ -21,116 +21,18 @@
 // The routes carry rtm_protocol DIRECT_ROUTE_PROTOCOL, so removeStale() finds
 // those a killed weft left behind.
 import { execFileSync } from 'node:child_process';
-import { parseCidr, parseIPv4, formatIPv4 } from '../../native-free/addr.js';
+import { parseCidr, parseIPv4 } from '../../native-free/addr.js';
 import type { LeaseEvent } from '../registry/types.js';
-import { addressOf, closeQuietly, libc, pollFd, sysError } from '../sys/libc.js';
-import {
-  AF_INET,
-  AF_NETLINK,
-  NETLINK_ROUTE,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  NLM_F_REQUEST,
-  POLLIN,
-  RTA_DST,
-  RTA_GATEWAY,
-  RTA_OIF,
-  RTA_PREFSRC,
-  RTMSG_SIZE,
-  RTM_NEWROUTE,
-  RTN_UNICAST,
-  SOCKADDR_NL_SIZE,
-  SOCK_CLOEXEC,
-  SOCK_RAW,
-} from '../sys/constants.js';
+import { RTN_UNICAST } from '../sys/constants.js';
 import { ifIndex } from '../sys/link.js';
-import { deleteRoute, replaceRoute } from '../sys/netlink.js';
+import { deleteRoute, replaceRoute, routeGet, type RouteEntry } from '../sys/netlink.js';
 
 /** rtm_protocol of weft's direct routes ("W"; unassigned in iproute2's rt_protos). */
 export const DIRECT_ROUTE_PROTOCOL = 87;
 
-const RTM_GETROUTE = 26;
-
-export interface RouteAnswer {
-  /** rtm_type: 1 unicast, 2 local, ... */
-  type: number;
-  oif: number | null;
-  gateway: string | null;
-  prefsrc: string | null;
-}
-
-/**
- * The kernel's route to one IPv4 address (as `ip route get`), over rtnetlink in
- * the calling thread's network namespace. Throws the kernel's error (e.g.
- * ENETUNREACH) when there is none.
- */
-export function routeGet(dst: string | number): RouteAnswer {
-  const addr = typeof dst === 'number' ? dst : parseIPv4(dst);
-  const seq = (Date.now() & 0x7fffffff) >>> 0;
-  const req = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE + 8);
-  const v = new DataView(req.buffer);
-  v.setUint32(0, req.length, true);
-  v.setUint16(4, RTM_GETROUTE, true);
-  v.setUint16(6, NLM_F_REQUEST, true);
-  v.setUint32(8, seq, true);
-  req[NLMSG_HDRLEN] = AF_INET;
-  req[NLMSG_HDRLEN + 1] = 32; // rtm_dst_len
-  v.setUint16(NLMSG_HDRLEN + RTMSG_SIZE, 8, true);
-  v.setUint16(NLMSG_HDRLEN + RTMSG_SIZE + 2, RTA_DST, true);
-  v.setUint32(NLMSG_HDRLEN + RTMSG_SIZE + 4, addr, false);
-  const label = `netlink RTM_GETROUTE ${formatIPv4(addr)}`;
-
-  const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) throw sysError('socket', 'socket AF_NETLINK NETLINK_ROUTE');
-  try {
-    const to = new Uint8Array(SOCKADDR_NL_SIZE);
-    to[0] = AF_NETLINK;
-    if (libc.sendto(fd, addressOf(req), req.length, 0, addressOf(to), to.length) < 0) throw sysError('sendto', label);
-    const buf = new Uint8Array(8192);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${label}: no answer from the kernel in 5 s`);
-      if (pollFd(fd, POLLIN, left) === 0) continue;
-      const n = libc.recvfrom(fd, addressOf(buf), buf.length, 0, 0, 0);
-      if (n < 0) throw sysError('recvfrom', label);
-      const r = new DataView(buf.buffer, 0, n);
-      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
-        const len = r.getUint32(off, true);
-        if (len < NLMSG_HDRLEN || off + len > n) break;
-        const type = r.getUint16(off + 4, true);
-        if (r.getUint32(off + 8, true) === seq) {
-          if (type === NLMSG_ERROR) {
-            const errno = -r.getInt32(off + NLMSG_HDRLEN, true);
-            if (errno !== 0) throw sysError('netlink', label, undefined, errno);
-          } else if (type === RTM_NEWROUTE) {
-            return parseRoute(buf, off + NLMSG_HDRLEN, off + len);
-          }
-        }
-        off += (len + 3) & ~3;
-      }
-    }
-  } finally {
-    closeQuietly(fd);
-  }
-}
-
-function parseRoute(buf: Uint8Array, start: number, end: number): RouteAnswer {
-  const v = new DataView(buf.buffer);
-  const out: RouteAnswer = { type: buf[start + 7]!, oif: null, gateway: null, prefsrc: null };
-  for (let a = start + RTMSG_SIZE; a + 4 <= end; ) {
-    const alen = v.getUint16(a, true);
-    if (alen < 4) break;
-    const t = v.getUint16(a + 2, true) & 0x3fff;
-    if (alen >= 8) {
-      if (t === RTA_OIF) out.oif = v.getUint32(a + 4, true);
-      else if (t === RTA_GATEWAY) out.gateway = formatIPv4(v.getUint32(a + 4, false));
-      else if (t === RTA_PREFSRC) out.prefsrc = formatIPv4(v.getUint32(a + 4, false));
-    }
-    a += (alen + 3) & ~3;
-  }
-  return out;
-}
+/** The kernel's answer for one address (`ip route get`): sys/netlink.ts. */
+export type RouteAnswer = RouteEntry;
+export { routeGet };
 
 export interface DirectLogger {
   info(obj: object, msg: string): void;

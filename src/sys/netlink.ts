@@ -85,7 +85,7 @@ export function deleteRoute(r: Route): void {
   request(RTM_DELROUTE, 0, r);
 }
 
-/** One IPv4 route as the kernel lists it (`ip -4 route show table all`). */
+/** One IPv4 route as the kernel answers it (`ip -4 route show table all`, `ip route get`). */
 export interface RouteEntry {
   dst: string;
   prefixLen: number;
@@ -95,42 +95,63 @@ export interface RouteEntry {
   type: number;
   oif: number | null;
   gateway: string | null;
+  prefsrc: string | null;
   metric: number;
 }
 
 /** Every IPv4 route of every table in this namespace, by one RTM_GETROUTE dump. */
 export function listRoutes(): RouteEntry[] {
-  const req = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE);
+  return getRoute(NLM_F_REQUEST | NLM_F_DUMP, null, 'netlink RTM_GETROUTE (dump)');
+}
+
+/**
+ * The kernel's route to one IPv4 address (as `ip route get`), in the calling
+ * thread's network namespace. Throws the kernel's error (e.g. ENETUNREACH) when
+ * there is none.
+ */
+export function routeGet(dst: string | number): RouteEntry {
+  const addr = toAddr(dst);
+  return getRoute(NLM_F_REQUEST, addr, `netlink RTM_GETROUTE ${formatIPv4(addr)}`)[0]!;
+}
+
+/** One RTM_GETROUTE: a dump (every route, to NLMSG_DONE), or the route to `addr` (one answer). */
+function getRoute(flags: number, addr: number | null, label: string): RouteEntry[] {
+  const req = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE + (addr === null ? 0 : 8));
   const v = new DataView(req.buffer);
   const sequence = ++seq;
   v.setUint32(0, req.length, true);
   v.setUint16(4, RTM_GETROUTE, true);
-  v.setUint16(6, NLM_F_REQUEST | NLM_F_DUMP, true);
+  v.setUint16(6, flags, true);
   v.setUint32(8, sequence, true);
   req[NLMSG_HDRLEN] = AF_INET;
+  if (addr !== null) {
+    req[NLMSG_HDRLEN + 1] = 32; // rtm_dst_len
+    v.setUint16(NLMSG_HDRLEN + RTMSG_SIZE, 8, true);
+    v.setUint16(NLMSG_HDRLEN + RTMSG_SIZE + 2, RTA_DST, true);
+    v.setUint32(NLMSG_HDRLEN + RTMSG_SIZE + 4, addr, false);
+  }
   const fd = openRtnetlink();
   try {
     const to = new Uint8Array(SOCKADDR_NL_SIZE);
     to[0] = AF_NETLINK;
-    if (libc.sendto(fd, addressOf(req), req.length, 0, addressOf(to), to.length) < 0) {
-      throw sysError('sendto', 'netlink RTM_GETROUTE (dump)');
-    }
-    return readDump(fd, sequence);
+    if (libc.sendto(fd, addressOf(req), req.length, 0, addressOf(to), to.length) < 0) throw sysError('sendto', label);
+    return readRoutes(fd, sequence, label, addr === null);
   } finally {
     closeQuietly(fd);
   }
 }
 
-function readDump(fd: number, sequence: number): RouteEntry[] {
+/** The answers to request `sequence`: every route until NLMSG_DONE (a dump), or the first one. */
+function readRoutes(fd: number, sequence: number, label: string, dump: boolean): RouteEntry[] {
   const out: RouteEntry[] = [];
   const buf = new Uint8Array(65536);
   const deadline = Date.now() + ACK_TIMEOUT_MS;
   for (;;) {
     const left = deadline - Date.now();
-    if (left <= 0) throw sysError('netlink', 'netlink RTM_GETROUTE (dump)', { ETIMEDOUT: `no end of the dump in ${ACK_TIMEOUT_MS} ms` }, ETIMEDOUT);
+    if (left <= 0) throw sysError('netlink', label, { ETIMEDOUT: `no answer from the kernel in ${ACK_TIMEOUT_MS} ms` }, ETIMEDOUT);
     if (pollFd(fd, POLLIN, left) === 0) continue;
     const n = libc.recvfrom(fd, addressOf(buf), buf.length, 0, 0, 0);
-    if (n < 0) throw sysError('recvfrom', 'netlink RTM_GETROUTE (dump)');
+    if (n < 0) throw sysError('recvfrom', label);
     const v = new DataView(buf.buffer, 0, n);
     for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
       const len = v.getUint32(off, true);
@@ -140,10 +161,11 @@ function readDump(fd: number, sequence: number): RouteEntry[] {
         if (type === NLMSG_DONE) return out;
         if (type === NLMSG_ERROR) {
           const error = v.getInt32(off + NLMSG_HDRLEN, true);
-          if (error !== 0) throw netlinkError('RTM_GETROUTE (dump)', -error, undefined);
+          if (error !== 0) throw netlinkError(label.replace(/^netlink /, ''), -error, undefined);
         } else if (type === RTM_NEWROUTE && len >= NLMSG_HDRLEN + RTMSG_SIZE) {
           const entry = parseRoute(v, off + NLMSG_HDRLEN, off + len);
           if (entry !== null) out.push(entry);
+          if (!dump && out.length > 0) return out;
         }
       }
       off += (len + 3) & ~3;
@@ -161,15 +183,17 @@ function parseRoute(v: DataView, at: number, end: number): RouteEntry | null {
     type: v.getUint8(at + 7),
     oif: null,
     gateway: null,
+    prefsrc: null,
     metric: 0,
   };
   for (let a = at + RTMSG_SIZE; a + 4 <= end; ) {
     const alen = v.getUint16(a, true);
     if (alen < 4 || a + alen > end) break;
-    const t = v.getUint16(a + 2, true);
+    const t = v.getUint16(a + 2, true) & 0x3fff;
     if (alen >= 8) {
       if (t === RTA_DST) entry.dst = formatIPv4(v.getUint32(a + 4, false));
       else if (t === RTA_GATEWAY) entry.gateway = formatIPv4(v.getUint32(a + 4, false));
+      else if (t === RTA_PREFSRC) entry.prefsrc = formatIPv4(v.getUint32(a + 4, false));
       else if (t === RTA_OIF) entry.oif = v.getUint32(a + 4, true);
       else if (t === RTA_TABLE) entry.table = v.getUint32(a + 4, true);
       else if (t === RTA_PRIORITY) entry.metric = v.getUint32(a + 4, true);

@@ -19,19 +19,17 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECT_ROUTE_PROTOCOL } from '../../src/dataplane/direct-routing.js';
 import { FileRegistry } from '../../src/registry/index.js';
 import { addPod, hostIn, type Pod } from '../integration/harness/cluster.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
-import { ipn, nsRun, Proc, sleep, sysctl, waitFor } from '../integration/harness/exec.js';
+import { ipn, nsRun, sleep, sysctl, waitFor } from '../integration/harness/exec.js';
 import { ping } from '../integration/harness/traffic.js';
 import { WEFT_BIN, WeftNode } from '../integration/harness/weft-node.js';
 import { isCi } from '../helpers/tshark.js';
-import { Driver, linkCounters, skipParity } from './harness.js';
+import { Driver, linkCounters, seenAs as seenAsFrom, skipParity } from './harness.js';
 
-const PEER_ADDR = fileURLToPath(new URL('./fixtures/peer-addr.mjs', import.meta.url));
 const CONFIG = { Network: '10.244.0.0/16', Backend: { Type: 'vxlan', Port: 4789, DirectRouting: true } };
 
 function notWired(): boolean {
@@ -80,8 +78,6 @@ function flannelPostrtg(subnet: string): string[] {
   ];
 }
 
-let nextPort = 7800;
-
 describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
   const janitor = useJanitor();
   let ul: string;
@@ -90,17 +86,7 @@ describe.skipIf(notWired())('weft run: flanneld parity flags (root)', () => {
   let registryFile: string;
   const subnetOf = (n: WeftNode): string => `${hostIn(n.subnetEnv().subnet, -1)}/24`;
 
-  async function seenAs(from: string, to: string, ip: string, timeoutMs = 5000): Promise<string | null> {
-    const port = String(nextPort++);
-    const server = new Proc(janitor(), to, process.execPath, [PEER_ADDR, 'server', ip, port]);
-    try {
-      await server.waitOutput(/"listening"/, 10_000);
-      const r = await nsRun(from, process.execPath, [PEER_ADDR, 'client', ip, port, String(timeoutMs)], { allowFail: true, timeoutMs: timeoutMs + 10_000 });
-      return r.code === 0 ? (JSON.parse(r.stdout.trim().split('\n').pop()!) as { seenAs: string }).seenAs : null;
-    } finally {
-      await server.stop('SIGKILL', 1000);
-    }
-  }
+  const seenAs = (from: string, to: string, ip: string, timeoutMs?: number) => seenAsFrom(janitor(), from, to, ip, timeoutMs);
 
   beforeAll(async () => {
     const j = janitor();

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { cleanEnv, nsRun } from '../integration/harness/exec.js';
+import { cleanEnv, nsRun, Proc } from '../integration/harness/exec.js';
 import type { Janitor } from '../integration/harness/janitor.js';
 import { isCi } from '../helpers/tshark.js';
 
@@ -148,5 +148,22 @@ export class Driver {
     const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(t);
+  }
+}
+
+const PEER_ADDR = fileURLToPath(new URL('./fixtures/peer-addr.mjs', import.meta.url));
+let nextPort = 7700;
+
+/** Connects from namespace `from` to ip (a server in `to`) and returns the source address the server saw (null: no connection). */
+export async function seenAs(janitor: Janitor, from: string, to: string, ip: string, timeoutMs = 5000): Promise<string | null> {
+  const port = String(nextPort++);
+  const server = new Proc(janitor, to, process.execPath, [PEER_ADDR, 'server', ip, port]);
+  try {
+    await server.waitOutput(/"listening"/, 10_000);
+    const r = await nsRun(from, process.execPath, [PEER_ADDR, 'client', ip, port, String(timeoutMs)], { allowFail: true, timeoutMs: timeoutMs + 10_000 });
+    if (r.code !== 0) return null;
+    return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { seenAs: string }).seenAs;
+  } finally {
+    await server.stop('SIGKILL', 1000);
   }
 }

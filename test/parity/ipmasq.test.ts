@@ -9,17 +9,15 @@
 //   wefttest-<id>-node2  wtn2 198.51.100.2/24, bridge wtcni0 10.244.2.1/24, route
 //                        10.244.1.0/24 via node1
 //   wefttest-<id>-pod1/pod2  10.244.1.2 / 10.244.2.2 behind the bridges
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IptablesError, masqRules, forwardRules } from '../../src/daemon/ipmasq.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
-import { ipn, nsRun, Proc, sleep, sysctl, waitFor } from '../integration/harness/exec.js';
+import { ipn, nsRun, sleep, sysctl, waitFor } from '../integration/harness/exec.js';
 import type { Janitor } from '../integration/harness/janitor.js';
-import { Driver, skipParity } from './harness.js';
+import { Driver, seenAs, skipParity } from './harness.js';
 
 const NETWORK = '10.244.0.0/16';
 const SUBNET = '10.244.1.0/24';
-const PEER_ADDR = fileURLToPath(new URL('./fixtures/peer-addr.mjs', import.meta.url));
 
 /** `iptables -t nat -S FLANNEL-POSTRTG` as flanneld leaves it (iptables ≥ 1.6.2: --random-fully), written out by hand from flannel's masqRules. */
 const FLANNEL_POSTRTG = [
@@ -93,22 +91,6 @@ async function pod(janitor: Janitor, nodeNs: string, role: string, gateway: stri
   await ipn(ns, 'link', 'set', 'wtpod0', 'up');
   await ipn(ns, 'route', 'add', 'default', 'via', gateway);
   return ns;
-}
-
-let nextPort = 7700;
-
-/** Connects from `from` to ip and returns the source address the server saw (null: no connection). */
-async function seenAs(janitor: Janitor, from: string, to: string, ip: string, timeoutMs = 5000): Promise<string | null> {
-  const port = String(nextPort++);
-  const server = new Proc(janitor, to, process.execPath, [PEER_ADDR, 'server', ip, port]);
-  try {
-    await server.waitOutput(/"listening"/, 10_000);
-    const r = await nsRun(from, process.execPath, [PEER_ADDR, 'client', ip, port, String(timeoutMs)], { allowFail: true, timeoutMs: timeoutMs + 10_000 });
-    if (r.code !== 0) return null;
-    return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { seenAs: string }).seenAs;
-  } finally {
-    await server.stop('SIGKILL', 1000);
-  }
 }
 
 describe.skipIf(skipParity('ip-masq parity'))('ip-masq in namespaces (root, iptables)', () => {

@@ -9,19 +9,17 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainScript, nftForwardRules, nftMasqRules } from '../../src/daemon/nftables.js';
 import { FileRegistry } from '../../src/registry/index.js';
 import { parseNetworkConfig } from '../../src/registry/config.js';
 import { addPod, type Pod } from '../integration/harness/cluster.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
-import { ipn, nsRun, Proc, sysctl } from '../integration/harness/exec.js';
+import { ipn, nsRun, sysctl } from '../integration/harness/exec.js';
 import { WeftNode } from '../integration/harness/weft-node.js';
 import { isCi } from '../helpers/tshark.js';
-import { skipParity } from './harness.js';
+import { seenAs as seenAsFrom, skipParity } from './harness.js';
 
-const PEER_ADDR = fileURLToPath(new URL('./fixtures/peer-addr.mjs', import.meta.url));
 const NETWORK = '10.244.0.0/16';
 
 describe('nftables rules (no root)', () => {
@@ -106,16 +104,7 @@ describe.skipIf(noNft())('weft run with EnableNFTables (root, nft)', () => {
     }
     return out.sort();
   };
-  const seenAs = async (): Promise<string | null> => {
-    const server = new Proc(janitor(), ul, process.execPath, [PEER_ADDR, 'server', '198.51.100.254', '7911']);
-    try {
-      await server.waitOutput(/"listening"/, 10_000);
-      const r = await nsRun(pod.ns, process.execPath, [PEER_ADDR, 'client', '198.51.100.254', '7911', '5000'], { allowFail: true, timeoutMs: 15_000 });
-      return r.code === 0 ? (JSON.parse(r.stdout.trim().split('\n').pop()!) as { seenAs: string }).seenAs : null;
-    } finally {
-      await server.stop('SIGKILL', 1000);
-    }
-  };
+  const seenAs = (): Promise<string | null> => seenAsFrom(janitor(), pod.ns, ul, '198.51.100.254');
 
   beforeAll(async () => {
     const j = janitor();
