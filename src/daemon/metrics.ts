@@ -17,7 +17,7 @@ import {
   TX_PACKETS,
   UDP_GRO_DATAGRAMS,
   UDP_GRO_SEGMENTS,
-} from './counters.js';
+} from '../dataplane/counters.js';
 
 export interface MetricsSnapshot {
   backend: string;

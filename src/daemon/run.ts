@@ -21,7 +21,7 @@ import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
 import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
-import { createCounters, sumRows, workerRow, DROPS } from './counters.js';
+import { createCounters, sumRows, workerRow, DROPS } from '../dataplane/counters.js';
 import type { RunFlags } from './flags.js';
 import { Host, releaseSockets, type UnderlaySockets } from './host.js';
 import { LocalInterfaces } from './local.js';

@@ -6,7 +6,7 @@
 // With UDP_GRO the kernel hands over several datagrams of one flow as one
 // entry: `gsoSize(i)` bytes each, back to back, the last possibly shorter.
 // Each is decapsulated on its own, exactly as if it had come alone.
-import { DROPS, UDP_GRO_DATAGRAMS, UDP_GRO_SEGMENTS } from '../daemon/counters.js';
+import { DROPS, UDP_GRO_DATAGRAMS, UDP_GRO_SEGMENTS } from './counters.js';
 import { DROP_TRUNCATED, FORWARD } from '../../native-free/drop.js';
 import type { DecapContext } from '../../native-free/decap/context.js';
 import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';

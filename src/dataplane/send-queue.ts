@@ -12,7 +12,7 @@
 // route's device cannot checksum, udp_send_skb) or EINVAL is resent one
 // datagram at a time, and GSO stays off for this worker from then on.
 import { DROP_TX_ERROR } from '../../native-free/drop.js';
-import { DROPS, GSO_FALLBACKS, GSO_SEGMENTS, GSO_SENDS, TX_PACKETS } from '../daemon/counters.js';
+import { DROPS, GSO_FALLBACKS, GSO_SEGMENTS, GSO_SENDS, TX_PACKETS } from './counters.js';
 import { MmsgVector, type PacketSlab, sendBatch } from '../sys/mmsg.js';
 import { SyscallError } from '../sys/errors.js';
 import { waitWritable } from '../sys/socket.js';

@@ -28,7 +28,7 @@ import { prepareTunWrite } from '../../native-free/offload/partial-checksum.js';
 import { NOT_SUPER_PACKET, prepareSuperPacket } from '../../native-free/offload/peer-super-packet.js';
 import { type OffloadResult, type TsoSlab, createOffloadResult, createTsoSlab } from '../../native-free/offload/tso.js';
 import { VIRTIO_NET_HDR_LEN, clearVirtioNetHdr } from '../../native-free/offload/virtio-net-hdr.js';
-import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from '../daemon/counters.js';
+import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from './counters.js';
 import { writePacket } from '../sys/tun.js';
 
 /** Room one coalescer needs: the virtio_net_hdr and a 64 KB IPv4 packet. */

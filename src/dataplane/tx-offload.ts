@@ -29,7 +29,7 @@ import { OFFLOAD_OK } from '../../native-free/offload/reasons.js';
 import { MAX_SUPER_PACKET, createOffloadResult, packedStride, tunReadToPackets, type OffloadResult, type TsoSlab } from '../../native-free/offload/tso.js';
 import { VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 import { copyBytes } from '../../native-free/offload/copy-sum.js';
-import { DROPS, OFFLOAD_DROPS, TSO_SEGMENTS, TSO_SUPER_PACKETS, TX_BYTES } from '../daemon/counters.js';
+import { DROPS, OFFLOAD_DROPS, TSO_SEGMENTS, TSO_SUPER_PACKETS, TX_BYTES } from './counters.js';
 import { PacketSlab } from '../sys/mmsg.js';
 import { readPacket } from '../sys/tun.js';
 import { SendQueue } from './send-queue.js';

@@ -5,7 +5,7 @@
 // Packets over the tunnel MTU with DF get an ICMP "fragmentation needed"
 // written back into the TUN; every other drop is counted by reason.
 // tx-offload.ts is the same path for a TUN with offloads on.
-import { DROPS, TX_BYTES } from '../daemon/counters.js';
+import { DROPS, TX_BYTES } from './counters.js';
 import { DROP_TOO_BIG, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.js';
 import type { EncapContext } from '../../native-free/encap/context.js';
 import { FRAG_NEEDED_MAX_LENGTH, writeFragNeeded } from '../../native-free/icmp-too-big.js';

@@ -28,7 +28,7 @@ export interface WorkerInit {
   spoofCheck: { subnet: number; mask: number } | null;
   routes: LpmState;
   peers: PeerState;
-  /** Per-worker counter rows (src/daemon/counters.ts). */
+  /** Per-worker counter rows (src/dataplane/counters.ts). */
   counters: SharedArrayBuffer;
   /** Int32Array: [CONTROL_STOP] stop flag, [heartbeatIndex(index)] this worker's heartbeat. */
   control: SharedArrayBuffer;

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { DROP_BAD_VNI, DROP_REASONS } from '../../native-free/drop.js';
-import { DROPS, RX_PACKETS, TX_BYTES, TX_PACKETS, createCounters, sumRows, workerRow } from '../../src/daemon/counters.js';
+import { DROPS, RX_PACKETS, TX_BYTES, TX_PACKETS, createCounters, sumRows, workerRow } from '../../src/dataplane/counters.js';
 import { createLocalServer, HttpStats } from '../../src/daemon/http.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
 

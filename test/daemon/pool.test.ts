@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
-import { createCounters } from '../../src/daemon/counters.js';
+import { createCounters } from '../../src/dataplane/counters.js';
 import { Backoff, DEFAULT_BACKOFF } from '../../src/dataplane/backoff.js';
 import { createCaptureState } from '../../src/dataplane/capture-ring.js';
 import { WorkerPool, type PoolOptions } from '../../src/dataplane/pool.js';

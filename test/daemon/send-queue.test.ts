@@ -3,7 +3,7 @@
 // provoked for real with SO_NO_CHECK (a GSO send then fails with EINVAL).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DROP_TX_ERROR } from '../../native-free/drop.js';
-import { DROPS, GSO_FALLBACKS, GSO_SEGMENTS, GSO_SENDS, ROW, TX_PACKETS } from '../../src/daemon/counters.js';
+import { DROPS, GSO_FALLBACKS, GSO_SEGMENTS, GSO_SENDS, ROW, TX_PACKETS } from '../../src/dataplane/counters.js';
 import { SendQueue } from '../../src/dataplane/send-queue.js';
 import { SOL_SOCKET, SO_NO_CHECK } from '../../src/sys/constants.js';
 import { closeQuietly } from '../../src/sys/libc.js';

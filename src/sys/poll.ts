@@ -1,6 +1,6 @@
-// poll() on the two fds a worker serves (TUN queue, socket), through koffi.
-import { EINTR, lastErrno, libc, scratch, sysError } from '../sys/libc.js';
-import { POLLFD_SIZE, POLLIN } from '../sys/constants.js';
+// poll() on the two fds a data-plane worker serves (TUN queue, socket), through koffi.
+import { EINTR, lastErrno, libc, scratch, sysError } from './libc.js';
+import { POLLFD_SIZE, POLLIN } from './constants.js';
 
 export class PollSet {
   static readonly FIRST = 1;
