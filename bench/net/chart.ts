@@ -25,6 +25,7 @@ const COLORS: Record<string, string> = {
   routes: '#9e9e9e',
   'kernel-vxlan': '#4e79a7',
   quicktun: '#f28e2b',
+  'wireguard-go': '#d37295',
   'weft-vxlan': '#59a14f',
   'weft-ipip': '#76b7b2',
   'weft-udp': '#b07aa1',

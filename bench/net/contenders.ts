@@ -7,6 +7,7 @@ import { FileRegistry } from '../../src/registry/index.js';
 import { Daemon } from './daemon.js';
 import type { Janitor } from './janitor.js';
 import { inNs, ipn, ipnMaybe, waitFor } from './sh.js';
+import { WireguardGo } from './wireguard-go.js';
 
 const WEFT_CLI = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url));
 
@@ -103,7 +104,7 @@ class KernelVxlan implements Contender {
 }
 
 /** Stops daemons (SIGTERM, then SIGKILL) and reports any that did not exit cleanly. */
-async function stopAll(daemons: Daemon[], graceMs: number): Promise<string[]> {
+export async function stopAll(daemons: Daemon[], graceMs: number): Promise<string[]> {
   const problems: string[] = [];
   await Promise.all(
     daemons.map(async (d) => {
@@ -288,5 +289,5 @@ class Weft implements Contender {
 }
 
 export function allContenders(): Contender[] {
-  return [new Routes(), new KernelVxlan(), new Quicktun(), new Weft('vxlan', 4789), new Weft('ipip', 0), new Weft('udp', 8285), new Weft('vxlan', 4789, false)];
+  return [new Routes(), new KernelVxlan(), new Quicktun(), new Weft('vxlan', 4789), new Weft('ipip', 0), new Weft('udp', 8285), new Weft('vxlan', 4789, false), new WireguardGo()];
 }

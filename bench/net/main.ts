@@ -1,12 +1,12 @@
 // `npm run bench:net [-- --only routes,kernel-vxlan] [-- --runs 3] [-- --seconds 3]`
 //
-// weft against the kernel's VXLAN (and plain routes and quicktun), measured pod to
+// weft against the kernel's VXLAN (and plain routes, quicktun and wireguard-go), measured pod to
 // pod on one fixed topology of network namespaces that this run builds and removes.
 // Per contender and run: ping RTT, iperf3 TCP with 1 and 4 streams, iperf3 UDP
 // with 64-byte datagrams (delivered packets/s), HTTP req/s with autocannon.
 // Progress goes to stderr, the table of medians to stdout, everything to
 // bench/results/net-<ISO date>.json, and a chart to net-<ISO date>.svg. Needs root, iproute2, ping, iperf3, curl,
-// and quicktun for the quicktun contender.
+// quicktun and wireguard-go for their contenders (Debian packages of those names).
 import { existsSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +84,8 @@ function preflight(contenders: Contender[]): void {
   const tools = new Set(['ip', 'ping', 'iperf3', 'ss', 'sysctl', ...contenders.flatMap((c) => c.tools)]);
   const missing = [...tools].filter((t) => run('which', [t], { allowFail: true }).trim() === '');
   if (missing.length) {
-    const hint = missing.includes('quicktun') ? ' (DEBIAN_FRONTEND=noninteractive apt-get install -y quicktun, or --only without quicktun)' : '';
+    const pkgs = missing.filter((t) => t === 'quicktun' || t === 'wireguard-go');
+    const hint = pkgs.length > 0 ? ` (DEBIAN_FRONTEND=noninteractive apt-get install -y ${pkgs.join(' ')}, or --only without ${pkgs.join(', ')})` : '';
     throw new Error(`missing tools: ${missing.join(', ')}${hint}`);
   }
 }

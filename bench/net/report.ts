@@ -174,9 +174,9 @@ export function formatTable(results: ContenderResult[], runs: number): string {
     'UDP64 kpps: thousand 64-byte UDP datagrams per second DELIVERED to the receiver (iperf3 -u -l 64 -b 0); sent kpps: what the sender offered.',
     `HTTP req/s, p99 ms: autocannon, ${HTTP_CONNECTIONS} connections, from pod 1 to a tiny node HTTP server in pod 2 (autocannon's latency resolution: 1 ms).`,
     'CPU s/GB sys: busy CPU-seconds of the whole machine during the TCP×1 stream, per GB received;',
-    '  procs: weft/quicktun + both iperf3 ends (kernel softirq work charged to no process is missing there).',
-    'bg cores: cores busy with other jobs in the second before TCP×1 (weft/quicktun excluded; up to 3 s waited for a quiet one);',
-    `  * = over ${DISTURBED_CORES}: that row's figures are disturbed. idle cores: what weft/quicktun used in that second.`,
+    '  procs: weft/quicktun/wireguard-go + both iperf3 ends (kernel softirq work charged to no process is missing there).',
+    'bg cores: cores busy with other jobs in the second before TCP×1 (weft/quicktun/wireguard-go excluded; up to 3 s waited for a quiet one);',
+    `  * = over ${DISTURBED_CORES}: that row's figures are disturbed. idle cores: what weft/quicktun/wireguard-go used in that second.`,
   ];
   const errors = results.flatMap((r) => r.runs.flatMap((run) => Object.entries(run.errors).map(([k, e]) => `${r.name} run ${run.run} ${k}: ${e.split('\n')[0]!.slice(0, 160)}`)));
   if (errors.length) notes.push('', 'failed measurements (left out of the medians):', ...errors.map((p) => `  ${p}`));
