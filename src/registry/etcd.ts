@@ -18,6 +18,7 @@ import { WeftError } from '../../native-free/errors.js';
 import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 import { Inbox } from './inbox.js';
+import { WatchHomes, WATCH_CONNECT_MS, WATCH_IDLE_MS, WATCH_PROBE_MS } from './etcd-watch-home.js';
 import { allResting, callOptions, defaultAttemptMs, doubling, GRPC_OPTIONS, hostPolicy, ALL_RESTING_PAUSE_MS, noLeader, REST_MAX_MS } from './etcd-endpoints.js';
 
 export interface EtcdRegistryOptions {
@@ -342,16 +343,27 @@ function expiry(grant: { ttlMs: number }): Date | null {
   return grant.ttlMs === 0 ? null : new Date(Date.now() + grant.ttlMs);
 }
 
-type WatchItem = { kind: 'data'; res: IWatchResponse } | { kind: 'canceled'; err: Error };
+type WatchItem =
+  | { kind: 'data'; res: IWatchResponse }
+  | { kind: 'canceled'; err: Error }
+  | { kind: 'connected' }
+  | { kind: 'lost'; why: string };
 
 class EtcdRegistry extends StoreRegistry<EtcdStore> {
   private readonly closing = new AbortController();
   private readonly watchers = new Set<Watcher>();
+  /** Several endpoints: the watch's own member, chosen and probed (etcd-watch-home.ts). */
+  private readonly homes: WatchHomes | null;
 
   constructor(opts: EtcdRegistryOptions) {
     const timeoutMs = opts.timeoutMs ?? defaultAttemptMs(opts.endpoints.length);
     const client = new Etcd3(clientOptions(opts, timeoutMs));
-    super(new EtcdStore(client, opts.prefix ?? DEFAULT_PREFIX, opts.endpoints, timeoutMs, opts.logger), opts.logger);
+    const prefix = opts.prefix ?? DEFAULT_PREFIX;
+    super(new EtcdStore(client, prefix, opts.endpoints, timeoutMs, opts.logger), opts.logger);
+    this.homes =
+      opts.endpoints.length > 1
+        ? new WatchHomes(opts.endpoints, (e) => new Etcd3(clientOptions({ ...opts, endpoints: [e] }, Math.min(timeoutMs, WATCH_PROBE_MS))), configKey(prefix))
+        : null;
   }
 
   async *watchLeases(signal: AbortSignal): AsyncGenerator<LeaseEvent[]> {
@@ -361,45 +373,84 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
     yield diffLeases(known, first.leases);
     let next = first.revision + 1;
     let quickCancels = 0;
+    let left: string | undefined; // the member a lost watch was on
     while (!stop.aborted) {
+      const home = this.homes === null ? undefined : await this.pickHome(left, stop);
+      if (stop.aborted) return;
+      const client = home === undefined ? this.store.client : this.homes!.client(home);
       const inbox = new Inbox<WatchItem>();
-      const watcher = this.store.client.watch().prefix(subnetsPrefix(this.store.prefix)).startRevision(String(next)).watcher();
+      const watcher = client.watch().prefix(subnetsPrefix(this.store.prefix)).startRevision(String(next)).watcher();
       this.watchers.add(watcher);
       // Listeners go on before any response can arrive: an 'error' without one would crash the process.
       watcher.on('data', (res) => inbox.push({ kind: 'data', res }));
       watcher.on('error', (err) => inbox.push({ kind: 'canceled', err }));
+      if (home !== undefined) {
+        watcher.on('connected', () => inbox.push({ kind: 'connected' }));
+        watcher.on('disconnected', (err: Error) => inbox.push({ kind: 'lost', why: `disconnected: ${errorMessage(err)}` }));
+      }
       let canceled = false;
+      let lost = false;
       let delivered = false;
+      let created = false;
       try {
         for (;;) {
-          const item = await inbox.take(stop);
-          if (item === undefined) return;
-          if (item.kind === 'canceled') {
-            canceled = true;
-            this.log?.warn(
-              `${this.store.where} canceled the lease watch from revision ${next} (${item.err.message.replace(/:\s*$/, '')}), ` +
-                'most likely compacted: listing the leases again',
-            );
-            break;
+          // With a home, silence is checked: not created in time, or a member that no longer answers.
+          const items = await inbox.takeAll(stop, home === undefined ? 60_000 : created ? WATCH_IDLE_MS : WATCH_CONNECT_MS);
+          if (items === undefined) return;
+          if (items.length === 0 && home !== undefined) {
+            const why = created ? await this.homes!.probe(home) : `not created within ${WATCH_CONNECT_MS} ms`;
+            if (stop.aborted) return;
+            if (why !== undefined) items.push({ kind: 'lost', why });
           }
-          delivered = true;
-          let events: LeaseEvent[];
-          try {
-            events = await this.toEvents(item.res, known);
-          } catch (err) {
-            // Most likely etcd went away mid-batch: a fresh listing below converges instead.
-            this.log?.warn(`${(err as Error).message}: listing the leases again`);
-            break;
+          let leave = false;
+          for (const item of items) {
+            if (item.kind === 'connected') {
+              created = true;
+              continue;
+            }
+            if (item.kind === 'lost') {
+              lost = true;
+              this.log?.warn(`${this.store.where}: the lease watch on ${home} is lost (${item.why}): moving it to another member from revision ${next}`);
+              leave = true;
+              break;
+            }
+            if (item.kind === 'canceled') {
+              canceled = true;
+              this.log?.warn(
+                `${this.store.where} canceled the lease watch from revision ${next} (${item.err.message.replace(/:\s*$/, '')}), ` +
+                  'most likely compacted: listing the leases again',
+              );
+              leave = true;
+              break;
+            }
+            created = true;
+            delivered = true;
+            let events: LeaseEvent[];
+            try {
+              events = await this.toEvents(item.res, known);
+            } catch (err) {
+              // Most likely etcd went away mid-batch: a fresh listing below converges instead.
+              this.log?.warn(`${(err as Error).message}: listing the leases again`);
+              leave = true;
+              break;
+            }
+            next = Number(item.res.header.revision) + 1;
+            if (events.length > 0) yield events;
           }
-          next = Number(item.res.header.revision) + 1;
-          if (events.length > 0) yield events;
+          if (leave) break;
         }
       } finally {
         // A canceled watcher is already gone from etcd3's manager (cancel() would wait
         // forever), and one close() took is being canceled there: cancel each once.
         const ours = this.watchers.delete(watcher);
-        if (ours && !canceled) await cancelQuietly(watcher);
+        if (lost && home !== undefined) {
+          // Not awaited: on a silent member the cancel waits for an answer that never
+          // comes; closing the member's client ends the stream and the wait.
+          if (ours) void cancelQuietly(watcher);
+          this.homes!.discard(home);
+        } else if (ours && !canceled) await cancelQuietly(watcher);
       }
+      left = lost ? home : undefined;
       // A watch canceled again and again before delivering anything (e.g. no permission
       // to watch) must not spin: back off like flannel, 100 ms .. 5 s.
       quickCancels = delivered ? 0 : quickCancels + 1;
@@ -410,6 +461,17 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
       const events = diffLeases(known, fresh.leases);
       if (events.length > 0) yield events;
     }
+  }
+
+  /** A member for the watch (etcd-watch-home.ts), waiting (100 ms .. 5 s) while none answers; undefined when stopped. */
+  private async pickHome(leaving: string | undefined, stop: AbortSignal): Promise<string | undefined> {
+    for (let delay = 100; !stop.aborted; delay = Math.min(delay * 2, 5000)) {
+      const home = await this.homes!.pick(leaving);
+      if (home !== undefined) return home;
+      this.log?.warn(`${this.store.where}: no member answers for the lease watch; asking again in ${delay} ms`);
+      await sleep(delay, stop);
+    }
+    return undefined;
   }
 
   /** Lists until it works (backing off 100 ms .. 5 s like flannel), or undefined when stopped. */
@@ -449,6 +511,7 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
     const watchers = [...this.watchers];
     this.watchers.clear();
     await Promise.all(watchers.map(cancelQuietly));
+    this.homes?.close();
     this.store.client.close();
   }
 }

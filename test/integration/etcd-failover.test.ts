@@ -32,7 +32,7 @@ const FOLLOW_LIMIT_MS = 6000;
 const FROZEN_LIMIT_MS = 12_000;
 
 type Fault = 'kill the leader' | 'kill a follower' | 'freeze the leader' | 'freeze a follower';
-const ROUNDS: Fault[] = ['kill the leader', 'kill a follower', 'kill the leader', 'kill a follower', 'kill the leader', 'freeze the leader', 'freeze a follower'];
+const ROUNDS: Fault[] = ['kill the leader', 'kill a follower', 'kill the leader', 'kill a follower', 'kill the leader', 'freeze the leader', 'freeze a follower', 'freeze the leader', 'freeze a follower'];
 
 describe.skipIf(skipIntegration('etcd failover'))('etcd failover (3 members in namespaces)', () => {
   const janitor = useJanitor();
