@@ -39,6 +39,7 @@ import { OVERHEAD, tunnelMtu } from './mtu.js';
 import { BlackholeRoute } from './blackhole-route.js';
 import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { chooseIptables } from './iptables-mode.js';
+import { requireOnPath } from './tool-on-path.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 
 /** On stop, how long the workers go on draining their sockets after these left the port's selection. */
@@ -71,8 +72,6 @@ interface Underlay {
 }
 
 interface Node {
-  /** Which iptables binaries to run (iptables-mode.ts); empty: those on PATH. */
-  iptables: Promise<IptablesCommands>;
   underlay: Underlay;
   config: NetworkConfig;
   lease: Lease;
@@ -112,11 +111,12 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
     log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
   }
   const config = await registry.getNetworkConfig();
-  // The iptables the host uses (legacy or nft), so the rules land beside kube-proxy's.
-  // Asked in the background: only --ip-masq's check below and the rules step wait for it.
-  const iptables = config.EnableNFTables || !(flags.ipMasq || flags.iptablesForwardRules) ? Promise.resolve({}) : pickIptables(log);
-  // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything on the host changes.
-  if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion(await iptables));
+  // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything
+  // on the host changes: looked up on PATH, not run. Which iptables the host uses (legacy or nft),
+  // and the tools' versions, are asked once the workers forward (startDataPlane's rules step):
+  // each process costs the main thread tens of ms to spawn, and after a restart the pods'
+  // traffic waits for the main thread to get through the lease and the snapshot.
+  if (flags.ipMasq) requireOnPath(config.EnableNFTables ? 'nft' : 'iptables', '--ip-masq');
   if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
     log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
   }
@@ -149,7 +149,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
       preferSubnet ? { preferSubnet } : {},
     );
     log.info({ subnet: lease.subnet, publicIp: underlay.publicIp, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
-    return { iptables, underlay, config, lease, mac, mtu, port, sockets };
+    return { underlay, config, lease, mac, mtu, port, sockets };
   } catch (e) {
     releaseSockets(sockets);
     throw e;
@@ -366,6 +366,8 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   // tables, and readiness needs the iptables rules too. Not held up by them.
   let rulesDone!: () => void;
   const rulesInstalled = new Promise<void>((r) => (rulesDone = r));
+  let forwarding!: () => void;
+  const forwardingStarted = new Promise<void>((r) => (forwarding = r));
   void (async () => {
     try {
       for await (const batch of registry.watchLeases(abort.signal)) {
@@ -384,6 +386,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
         if (!subnetFileWritten) {
           if (abort.signal.aborted) return;
           pool.go();
+          forwarding();
           handover?.start();
           await rulesInstalled;
           if (abort.signal.aborted) return;
@@ -410,14 +413,22 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
 
   // flanneld's iptables (or nftables) rules, before the subnet file (flanneld is ready only once
   // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
+  // Once the workers forward (or the start failed): see join() for why.
+  await Promise.race([forwardingStarted, new Promise<void>((r) => abort.signal.addEventListener('abort', () => r(), { once: true }))]);
+  if (abort.signal.aborted) {
+    rulesDone();
+    return { done, stop };
+  }
+  const iptables = config.EnableNFTables || !(flags.ipMasq || flags.iptablesForwardRules) ? Promise.resolve({}) : pickIptables(log);
   try {
+    if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion(await iptables));
     if (config.EnableNFTables) await applyNftables(flags, config.Network, lease.subnet, log);
     else {
       // As flanneld: the manager not in use loses its rules, so a switch back leaves no stale table.
       await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
     }
     if (flags.ipMasq && !config.EnableNFTables) {
-      const masq = new IpMasq(config.Network, lease.subnet, log, { ...(await node.iptables), randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
+      const masq = new IpMasq(config.Network, lease.subnet, log, { ...(await iptables), randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
       await masq.apply();
       masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
     }
@@ -428,7 +439,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   }
   if (flags.iptablesForwardRules && !config.EnableNFTables) {
     // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
-    const forward = new ForwardRules(config.Network, log, await node.iptables);
+    const forward = new ForwardRules(config.Network, log, await iptables);
     try {
       await forward.apply();
       forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
