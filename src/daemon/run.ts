@@ -366,8 +366,10 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   // tables, and readiness needs the iptables rules too. Not held up by them.
   let rulesDone!: () => void;
   const rulesInstalled = new Promise<void>((r) => (rulesDone = r));
+  // Resolved when the workers forward, or when the start is given up (the rules step waits for it).
   let forwarding!: () => void;
   const forwardingStarted = new Promise<void>((r) => (forwarding = r));
+  abort.signal.addEventListener('abort', forwarding, { once: true });
   void (async () => {
     try {
       for await (const batch of registry.watchLeases(abort.signal)) {
@@ -414,7 +416,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   // flanneld's iptables (or nftables) rules, before the subnet file (flanneld is ready only once
   // they are in). On stop the checkers end with `abort`; the rules stay, as flanneld leaves them.
   // Once the workers forward (or the start failed): see join() for why.
-  await Promise.race([forwardingStarted, new Promise<void>((r) => abort.signal.addEventListener('abort', () => r(), { once: true }))]);
+  await forwardingStarted;
   if (abort.signal.aborted) {
     rulesDone();
     return { done, stop };

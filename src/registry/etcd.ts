@@ -42,6 +42,10 @@ export interface EtcdRegistryOptions {
 const READ_ATTEMPTS = 3;
 const RETRY_PAUSE_MS = 200;
 
+function fail(message: string): never {
+  throw new Error(message);
+}
+
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -393,16 +397,15 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
       let delivered = false;
       let created = false;
       try {
-        for (;;) {
+        watching: for (;;) {
           // With a home, silence is checked: not created in time, or a member that no longer answers.
-          const items = await inbox.takeAll(stop, home === undefined ? 60_000 : created ? WATCH_IDLE_MS : WATCH_CONNECT_MS);
+          const items = await inbox.takeAll(stop, home === undefined ? undefined : created ? WATCH_IDLE_MS : WATCH_CONNECT_MS);
           if (items === undefined) return;
           if (items.length === 0 && home !== undefined) {
             const why = created ? await this.homes!.probe(home) : `not created within ${WATCH_CONNECT_MS} ms`;
             if (stop.aborted) return;
             if (why !== undefined) items.push({ kind: 'lost', why });
           }
-          let leave = false;
           for (const item of items) {
             if (item.kind === 'connected') {
               created = true;
@@ -411,8 +414,7 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
             if (item.kind === 'lost') {
               lost = true;
               this.log?.warn(`${this.store.where}: the lease watch on ${home} is lost (${item.why}): moving it to another member from revision ${next}`);
-              leave = true;
-              break;
+              break watching;
             }
             if (item.kind === 'canceled') {
               canceled = true;
@@ -420,8 +422,7 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
                 `${this.store.where} canceled the lease watch from revision ${next} (${item.err.message.replace(/:\s*$/, '')}), ` +
                   'most likely compacted: listing the leases again',
               );
-              leave = true;
-              break;
+              break watching;
             }
             created = true;
             delivered = true;
@@ -431,13 +432,11 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
             } catch (err) {
               // Most likely etcd went away mid-batch: a fresh listing below converges instead.
               this.log?.warn(`${(err as Error).message}: listing the leases again`);
-              leave = true;
-              break;
+              break watching;
             }
             next = Number(item.res.header.revision) + 1;
             if (events.length > 0) yield events;
           }
-          if (leave) break;
         }
       } finally {
         // A canceled watcher is already gone from etcd3's manager (cancel() would wait
@@ -463,24 +462,23 @@ class EtcdRegistry extends StoreRegistry<EtcdStore> {
     }
   }
 
-  /** A member for the watch (etcd-watch-home.ts), waiting (100 ms .. 5 s) while none answers; undefined when stopped. */
-  private async pickHome(leaving: string | undefined, stop: AbortSignal): Promise<string | undefined> {
-    for (let delay = 100; !stop.aborted; delay = Math.min(delay * 2, 5000)) {
-      const home = await this.homes!.pick(leaving);
-      if (home !== undefined) return home;
-      this.log?.warn(`${this.store.where}: no member answers for the lease watch; asking again in ${delay} ms`);
-      await sleep(delay, stop);
-    }
-    return undefined;
+  /** A member for the watch (etcd-watch-home.ts), or undefined when stopped. */
+  private pickHome(leaving: string | undefined, stop: AbortSignal): Promise<string | undefined> {
+    return this.untilDone(async () => (await this.homes!.pick(leaving)) ?? fail(`${this.store.where}: no member answers for the lease watch`), stop);
   }
 
-  /** Lists until it works (backing off 100 ms .. 5 s like flannel), or undefined when stopped. */
-  private async relist(stop: AbortSignal): Promise<{ leases: Lease[]; revision: number } | undefined> {
+  /** The leases and their revision, or undefined when stopped. */
+  private relist(stop: AbortSignal): Promise<{ leases: Lease[]; revision: number } | undefined> {
+    return this.untilDone(() => this.store.list(), stop);
+  }
+
+  /** `attempt` until it works, backing off 100 ms .. 5 s like flannel; undefined when stopped. */
+  private async untilDone<T>(attempt: () => Promise<T>, stop: AbortSignal): Promise<T | undefined> {
     for (let delay = 100; !stop.aborted; delay = Math.min(delay * 2, 5000)) {
       try {
-        return await this.store.list();
+        return await attempt();
       } catch (err) {
-        this.log?.warn(`${(err as Error).message}; retrying in ${delay} ms`);
+        this.log?.warn(`${errorMessage(err)}; retrying in ${delay} ms`);
         await sleep(delay, stop);
       }
     }

@@ -16,8 +16,8 @@ export class Inbox<T> {
     return signal.aborted ? undefined : this.items.shift();
   }
 
-  /** Everything queued, waiting up to `timeoutMs` for the first item; [] on timeout, undefined once `signal` aborted. */
-  async takeAll(signal: AbortSignal, timeoutMs: number): Promise<T[] | undefined> {
+  /** Everything queued, waiting up to `timeoutMs` (if given) for the first item; [] on timeout, undefined once `signal` aborted. */
+  async takeAll(signal: AbortSignal, timeoutMs?: number): Promise<T[] | undefined> {
     if (this.items.length === 0 && !signal.aborted) await this.wait(signal, timeoutMs);
     return signal.aborted ? undefined : this.items.splice(0);
   }
