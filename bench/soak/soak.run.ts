@@ -91,8 +91,32 @@ it(`soak: ${MINUTES} min of traffic through restarts, lease churn, etcd and work
         rss.get(key)!.samples.push([t, kib]);
       }
     };
+    // n1's heaps, from its /metrics: RSS alone cannot tell a leak from garbage not yet collected.
+    const HEAPS: Array<[string, string]> = [
+      ['main heap', 'nodejs_heap_size_used_bytes'],
+      ['workers heap', 'weft_worker_heap_used_bytes'],
+      ['external', 'nodejs_external_memory_bytes'],
+    ];
+    const sampleHeaps = async (): Promise<void> => {
+      const n = nodes[0]!;
+      if (!n.running) return;
+      const t = Date.now() - start;
+      const raw = (await n.metrics().catch(() => null))?.raw;
+      if (!raw) return;
+      for (const [label, metricName] of HEAPS) {
+        const m = new RegExp(`^${metricName} (\\S+)$`, 'm').exec(raw);
+        if (!m) continue;
+        const key = `weft ${n.name} ${label}#${n.proc!.pid}`;
+        if (!rss.has(key)) rss.set(key, { name: `weft ${n.name} ${label}`, pid: n.proc!.pid, samples: [] });
+        rss.get(key)!.samples.push([t, Number(m[1]) / 1024]);
+      }
+    };
     sample();
-    const sampler = setInterval(sample, RSS_EVERY_MS);
+    void sampleHeaps();
+    const sampler = setInterval(() => {
+      sample();
+      void sampleHeaps();
+    }, RSS_EVERY_MS);
 
     const [n1, n2, n3] = nodes as [WeftNode, WeftNode, WeftNode];
     let fakes = 0;
@@ -182,6 +206,7 @@ it(`soak: ${MINUTES} min of traffic through restarts, lease churn, etcd and work
     while (Date.now() < end) await sleep(200);
     clearInterval(sampler);
     sample();
+    await sampleHeaps();
 
     const pings = await Promise.all(pingers.map((p) => p.stop()));
     const tcp = await stream.stop();
@@ -218,7 +243,7 @@ it(`soak: ${MINUTES} min of traffic through restarts, lease churn, etcd and work
       `pings every ${PING_INTERVAL_S * 1000} ms, 3 flows: ${sent} sent, ${lost} lost (${((100 * lost) / Math.max(1, sent)).toFixed(2)} %); longest gap ${allGaps[0]?.ms ?? 0} ms (${allGaps[0] ? during(allGaps[0]) : '-'})`,
       ...allGaps.slice(0, 5).map((g) => `  gap ${g.ms} ms on ${g.flow} at +${((g.from - start) / 1000).toFixed(1)} s: ${during(g)}`),
       `TCP ${STREAM_MBIT} Mbit/s p1→p3: ${tcp.seconds} s, mean ${tcp.meanMbit} Mbit/s, ${tcp.stalledSeconds} s stalled, longest stall ${tcp.longestStallS} s, client restarts ${tcp.clientRestarts}`,
-      'RSS (MiB: first → last, max; fit slope MiB/min, R²):',
+      'RSS, and n1\'s heaps from /metrics (MiB: first → last, max; fit slope MiB/min, R²):',
       ...fits
         .filter((f) => f.name.startsWith('weft') || f.samples > 0)
         .map((f) => `  ${f.name} pid ${f.pid}: ${f.firstMiB} → ${f.lastMiB}, max ${f.maxMiB}; ${f.verdict === 'too short' ? 'too short to fit' : `${f.slopeMiBPerMin} MiB/min over ${f.minutes} min, R² ${f.r2}: ${f.verdict}`}`),

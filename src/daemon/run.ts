@@ -30,6 +30,7 @@ import { createCaptureState } from '../dataplane/capture-ring.js';
 import { trace, type TraceNode } from './trace.js';
 import { parseTraceQuery } from './trace-query.js';
 import { renderMetrics } from './metrics.js';
+import { renderProcessMetrics } from './process-metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion, type IptablesCommands } from './ipmasq.js';
@@ -529,16 +530,21 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
       !ready
         ? 'waiting for the first lease snapshot'
         : (pool.notReady() ?? (sync.pending > 0 ? `${sync.pending} accepted lease(s) wait for room in the route and peer tables (--table-capacity ${flags.tableCapacity})` : true)),
-    metrics: () =>
-      renderMetrics({ backend, totals: sumRows(counters), peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }) +
-      renderLeaseMetrics({
-        rejected: admission.rejections(),
-        tables: { routes: { entries: routes.size, capacity: routes.capacity }, peers: { entries: peers.size, capacity: peers.capacity } },
-        tableFull: sync.tableFull,
-        pending: sync.pending,
-      }) +
-      local.metrics() +
-      captureService.metrics(),
+    metrics: () => {
+      const totals = sumRows(counters);
+      return (
+        renderMetrics({ backend, totals, peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }) +
+        renderProcessMetrics(process.memoryUsage(), totals) +
+        renderLeaseMetrics({
+          rejected: admission.rejections(),
+          tables: { routes: { entries: routes.size, capacity: routes.capacity }, peers: { entries: peers.size, capacity: peers.capacity } },
+          tableFull: sync.tableFull,
+          pending: sync.pending,
+        }) +
+        local.metrics() +
+        captureService.metrics()
+      );
+    },
     status,
   };
   local.serve(source);

@@ -28,7 +28,13 @@ export const TUN_GRO_SEGMENTS = OFFLOAD + 7;
 export const GSO_FALLBACKS = OFFLOAD + 8;
 /** TUN reads dropped as bad_offload, by offload reason (native-free/offload/reasons.ts). */
 export const OFFLOAD_DROPS = OFFLOAD + 9;
-export const ROW = OFFLOAD_DROPS + OFFLOAD_REASON_COUNT;
+/**
+ * A gauge, not a counter: the worker's V8 heap in use, in bytes, rewritten about
+ * once a second (worker.ts). Summed over the rows it is the workers' heap, which
+ * process.memoryUsage() on the main thread does not include.
+ */
+export const WORKER_HEAP_USED = OFFLOAD_DROPS + OFFLOAD_REASON_COUNT;
+export const ROW = WORKER_HEAP_USED + 1;
 
 export function createCounters(workers: number): SharedArrayBuffer {
   return new SharedArrayBuffer(workers * ROW * Float64Array.BYTES_PER_ELEMENT);

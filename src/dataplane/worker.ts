@@ -16,6 +16,7 @@
 //
 // Route and peer tables are shared memory written by the main thread; this
 // thread only reads them, so route changes apply to the next packet.
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WARM_KIND } from './prewarm.js';
 import { createDecapContext, type DecapContext } from '../../native-free/decap/context.js';
@@ -28,7 +29,7 @@ import { encapUdp } from '../../native-free/encap/udp.js';
 import { encapVxlan } from '../../native-free/encap/vxlan.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
-import { workerRow } from './counters.js';
+import { WORKER_HEAP_USED, workerRow } from './counters.js';
 import { CaptureRing } from './capture-ring.js';
 import { CaptureTap } from './capture-tap.js';
 import { PollSet } from '../sys/poll.js';
@@ -43,6 +44,8 @@ import { hangIfAsked } from './test-faults.js';
 
 /** Also the longest gap between heartbeats of an idle worker: well under pool.ts's STALE_MS. */
 const IDLE_POLL_MS = 100;
+/** How often the worker writes its heap size into its counter row (weft_worker_heap_used_bytes). */
+const HEAP_EVERY_MS = 1000;
 
 /** Bytes each backend's encapsulation writes in front of the inner packet, the kernel socket adding the rest. */
 const ENCAP_HEADROOM: Record<WorkerInit['backend'], number> = { vxlan: VXLAN_PAYLOAD_OVERHEAD, ipip: 0, udp: 0 };
@@ -102,8 +105,15 @@ export function runWorker(init: WorkerInit): void {
   // A no-op unless the main thread held the queue back (host.ts: another weft runs).
   setQueueAttached(init.tunFd, true);
 
+  let heapAt = 0;
   while (Atomics.load(control, CONTROL_STOP) === 0) {
     Atomics.add(control, beat, 1);
+    // One clock read a round (a round is a batch or an idle poll); the heap object once a second.
+    const now = Date.now();
+    if (now >= heapAt) {
+      heapAt = now + HEAP_EVERY_MS;
+      counters[WORKER_HEAP_USED] = getHeapStatistics().used_heap_size;
+    }
     if (faults !== null) hangIfAsked(faults, init.index);
     const ready = poll.wait(IDLE_POLL_MS);
     if (ready & PollSet.FIRST) tx.pump();

@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { DROP_BAD_VNI, DROP_REASONS } from '../../native-free/drop.js';
-import { DROPS, RX_PACKETS, TX_BYTES, TX_PACKETS, createCounters, sumRows, workerRow } from '../../src/dataplane/counters.js';
+import { DROPS, RX_PACKETS, TX_BYTES, TX_PACKETS, WORKER_HEAP_USED, createCounters, sumRows, workerRow } from '../../src/dataplane/counters.js';
 import { createLocalServer, HttpStats } from '../../src/daemon/http.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
+import { renderProcessMetrics } from '../../src/daemon/process-metrics.js';
 
 it('sums worker rows and renders every counter and every drop reason', () => {
   const sab = createCounters(2);
@@ -52,4 +53,18 @@ it('serves healthz, readyz and metrics', async () => {
   } finally {
     server.close();
   }
+});
+
+it('renders the memory gauges, the workers heap summed over their rows', () => {
+  const sab = createCounters(2);
+  workerRow(sab, 0)[WORKER_HEAP_USED] = 3_000_000;
+  workerRow(sab, 1)[WORKER_HEAP_USED] = 4_000_000;
+  const text = renderProcessMetrics({ rss: 90_000_000, heapUsed: 20_000_000, heapTotal: 30_000_000, external: 5_000_000, arrayBuffers: 4_000_000 }, sumRows(sab));
+  expect(text).toContain('process_resident_memory_bytes 90000000\n');
+  expect(text).toContain('nodejs_heap_size_used_bytes 20000000\n');
+  expect(text).toContain('nodejs_heap_size_total_bytes 30000000\n');
+  expect(text).toContain('nodejs_external_memory_bytes 5000000\n');
+  expect(text).toContain('nodejs_array_buffers_bytes 4000000\n');
+  expect(text).toContain('weft_worker_heap_used_bytes 7000000\n');
+  expect(text).toMatch(/# TYPE weft_worker_heap_used_bytes gauge\n/);
 });
