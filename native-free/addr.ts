@@ -50,8 +50,8 @@ export function parseIPv4(text: string): number {
   return v;
 }
 
-/** The u32, or -1 when the text is not a dotted quad. */
-function tryParseIPv4(t: string): number {
+/** The u32, or -1 when the text is not a dotted quad (for callers that answer null, not throw). */
+export function tryParseIPv4(t: string): number {
   const parts = t.split('.');
   if (parts.length !== 4) return -1;
   let v = 0;

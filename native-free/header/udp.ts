@@ -23,6 +23,9 @@ const DST_PORT = 2;
 const LENGTH = 4;
 const CHECKSUM = 6;
 
+/** Offset of the checksum in the header (csum_offset for UDP). */
+export const UDP_CHECKSUM_OFFSET = CHECKSUM;
+
 export function srcPort(b: Uint8Array, off: number): number {
   return (b[off + SRC_PORT]! << 8) | b[off + SRC_PORT + 1]!;
 }

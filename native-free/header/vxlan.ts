@@ -20,6 +20,11 @@ const FLAGS = 0;
 const VNI = 4;
 const FLAG_I = 0x08;
 
+/** The flags byte (only I is defined). */
+export function vxlanFlags(b: Uint8Array, off: number): number {
+  return b[off + FLAGS]!;
+}
+
 export function hasValidVniFlag(b: Uint8Array, off: number): boolean {
   return (b[off + FLAGS]! & FLAG_I) !== 0;
 }

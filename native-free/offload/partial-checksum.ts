@@ -45,8 +45,8 @@ import { FORWARD, DROP_BAD_CHECKSUM } from '../drop.js';
 import { PROTO_TCP, PROTO_UDP, headerLength, isFragment, protocol, pseudoHeaderSumOf, totalLength } from '../header/ipv4.js';
 import { IPV6_HEADER_LEN, ipv6NextHeader, ipv6PayloadLength } from '../header/ipv6.js';
 import { TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LENGTH } from './tcp.js';
+import { UDP_CHECKSUM_OFFSET } from '../header/udp.js';
 import {
-  UDP_CSUM_OFFSET,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_LEN,
@@ -105,7 +105,7 @@ export function l4ChecksumState(b: Uint8Array, off: number, len: number): number
     if (l4len < 8) return L4_UNCHECKED;
     const u = off + start;
     if (((b[u + 4]! << 8) | b[u + 5]!) !== l4len) return L4_UNCHECKED;
-    field = UDP_CSUM_OFFSET;
+    field = UDP_CHECKSUM_OFFSET;
   } else {
     return L4_UNCHECKED;
   }

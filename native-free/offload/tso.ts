@@ -32,6 +32,7 @@ import {
   setTotalLength,
   totalLength,
   validateIpv4,
+  IPV4_MIN_HEADER_LENGTH,
   IPV4_OK,
 } from '../header/ipv4.js';
 import { copyBytes, copySum16 } from './copy-sum.js';
@@ -123,11 +124,11 @@ export function createOffloadResult(capacity: number): OffloadResult {
 export function packedStride(b: Uint8Array, off: number, len: number, headroom: number): number {
   const p = off + VIRTIO_NET_HDR_LEN;
   if (off < 0 || off + len > b.length || len < VIRTIO_NET_HDR_LEN + 40) return 0;
-  const ihl = (b[p]! & 0x0f) * 4;
-  if (ihl < 20) return 0;
+  const ihl = headerLength(b, p);
+  if (ihl < IPV4_MIN_HEADER_LENGTH) return 0;
   if ((vnetGsoType(b, off) & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) return headroom + ihl + UDP_HEADER_LENGTH + vnetGsoSize(b, off);
-  if (VIRTIO_NET_HDR_LEN + ihl + 20 > len) return 0;
-  const thl = (b[p + ihl + 12]! >>> 4) * 4;
+  if (VIRTIO_NET_HDR_LEN + ihl + TCP_MIN_HEADER_LENGTH > len) return 0;
+  const thl = tcpHeaderLength(b, p + ihl);
   return headroom + ihl + thl + vnetGsoSize(b, off);
 }
 

@@ -63,11 +63,6 @@ export const TUN_F_TSO_ECN = 0x08;
 export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
 
-/** Offset of the TCP checksum in the TCP header (csum_offset for TCP). */
-export const TCP_CSUM_OFFSET = 16;
-/** Offset of the UDP checksum in the UDP header (csum_offset for UDP). */
-export const UDP_CSUM_OFFSET = 6;
-
 const FLAGS = 0;
 const GSO_TYPE = 1;
 const HDR_LEN = 2;

@@ -14,7 +14,10 @@ import { createEncapContext, type BackendType, type EncapConfig, type PeerLookup
 import { encapIpip } from '../../native-free/encap/ipip.js';
 import { encapUdp } from '../../native-free/encap/udp.js';
 import { encapVxlan } from '../../native-free/encap/vxlan.js';
+import * as eth from '../../native-free/header/ethernet.js';
 import * as ip from '../../native-free/header/ipv4.js';
+import * as udp from '../../native-free/header/udp.js';
+import * as vxlan from '../../native-free/header/vxlan.js';
 import { writeFragNeeded } from '../../native-free/icmp-too-big.js';
 import type { LpmTable } from '../../native-free/table/lpm.js';
 import type { PeerTable } from '../../native-free/table/peers.js';
@@ -153,13 +156,13 @@ function describeHeaders(backend: BackendType, b: Uint8Array, outer: number, inn
   out.push(ipLine(outer, 'outer'));
   if (backend !== 'ipip') {
     const u = outer + 20;
-    out.push(`UDP           8 B  port ${(b[u]! << 8) | b[u + 1]!} → ${(b[u + 2]! << 8) | b[u + 3]!}, length ${(b[u + 4]! << 8) | b[u + 5]!}`);
+    out.push(`UDP           8 B  port ${udp.srcPort(b, u)} → ${udp.dstPort(b, u)}, length ${udp.length(b, u)}`);
   }
   if (backend === 'vxlan') {
     const v = outer + 28;
-    out.push(`VXLAN         8 B  flags 0x${b[v]!.toString(16).padStart(2, '0')} (I), VNI ${(b[v + 4]! << 16) | (b[v + 5]! << 8) | b[v + 6]!}`);
-    const e = v + 8;
-    out.push(`Ethernet     14 B  ${formatMac(b, e + 6)} → ${formatMac(b, e)}, type 0x${((b[e + 12]! << 8) | b[e + 13]!).toString(16).padStart(4, '0')}`);
+    out.push(`VXLAN         8 B  flags 0x${vxlan.vxlanFlags(b, v).toString(16).padStart(2, '0')} (I), VNI ${vxlan.vni(b, v)}`);
+    const e = v + vxlan.VXLAN_HEADER_LENGTH;
+    out.push(`Ethernet     14 B  ${formatMac(b, e + eth.MAC_LENGTH)} → ${formatMac(b, e)}, type 0x${eth.etherType(b, e).toString(16).padStart(4, '0')}`);
   }
   out.push(`${ipLine(inner, 'inner')}, ${ip.totalLength(b, inner)} B in all`);
   return out;

@@ -8,6 +8,7 @@
 // Everything the lab makes lives in those namespaces: nothing here adds an
 // address, a route or a link to the namespace `weft lab` runs in.
 import { fileURLToPath } from 'node:url';
+import { formatIPv4, ipv4Netmask, tryParseIPv4 } from '../../native-free/addr.js';
 
 export const LAB_DIR = '/run/weft-lab';
 export const STATE_FILE = `${LAB_DIR}/state.json`;
@@ -65,17 +66,14 @@ export class Interrupted extends LabError {
   }
 }
 
-export function ipToInt(ip: string): number {
-  const p = ip.split('.');
-  if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255)) throw new LabError(`"${ip}" is not an IPv4 address`);
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+/** An IPv4 address (native-free/addr.ts's parser) or a LabError naming it. */
+function ipToInt(ip: string): number {
+  const v = tryParseIPv4(ip);
+  if (v < 0) throw new LabError(`"${ip}" is not an IPv4 address`);
+  return v;
 }
 
-export function intToIp(v: number): string {
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
-}
-
-export function parseCidr(cidr: string): { addr: number; len: number } {
+function parseCidr(cidr: string): { addr: number; len: number } {
   const [a, l] = cidr.split('/');
   const len = Number(l);
   if (a === undefined || l === undefined || !/^\d+$/.test(l) || len > 32) throw new LabError(`"${cidr}" is not an IPv4 prefix such as 10.244.0.0/16`);
@@ -85,7 +83,7 @@ export function parseCidr(cidr: string): { addr: number; len: number } {
 /** Is `ip` (an address or the address part of a prefix) inside `cidr`? */
 export function within(cidr: string, ip: string): boolean {
   const { addr, len } = parseCidr(cidr);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const mask = ipv4Netmask(len);
   return ((ipToInt(ip.split('/')[0]!) & mask) >>> 0) === ((addr & mask) >>> 0);
 }
 
@@ -143,15 +141,15 @@ export function planPod(env: SubnetEnv): PodPlan {
   if (len > 30) throw new LabError(`FLANNEL_SUBNET ${env.subnet} is too small for a bridge and a pod`);
   const mask = (0xffffffff << (32 - len)) >>> 0;
   const net = (addr & mask) >>> 0;
-  const gateway = intToIp(addr);
-  const podIp = intToIp(addr + 1);
+  const gateway = formatIPv4(addr);
+  const podIp = formatIPv4(addr + 1);
   if (((addr + 1) & mask) >>> 0 !== net || (addr + 1) === (net | ~mask) >>> 0) {
     throw new LabError(`FLANNEL_SUBNET ${env.subnet} leaves no address for a pod`);
   }
   for (const ip of [gateway, podIp]) {
     if (!within(CLUSTER_NET, ip)) throw new LabError(`FLANNEL_SUBNET ${env.subnet} is outside the lab's cluster network ${CLUSTER_NET}`);
   }
-  return { bridgeCidr: `${gateway}/${len}`, gateway, podCidr: `${podIp}/${len}`, podIp, lease: `${intToIp(net)}/${len}`, mtu: env.mtu };
+  return { bridgeCidr: `${gateway}/${len}`, gateway, podCidr: `${podIp}/${len}`, podIp, lease: `${formatIPv4(net)}/${len}`, mtu: env.mtu };
 }
 
 /** The network config every node reads, as `kubectl -n kube-flannel` would hold it. */

@@ -1,6 +1,11 @@
-// Just enough IPv4/CIDR handling for the registry. Private on purpose: the shared
-// parser lives in native-free/addr.ts once merged; replace these then.
-// Addresses are unsigned 32-bit numbers, as in the packet engine.
+// The registry's view of IPv4: a lease, annotation or config value another
+// node wrote is data, not a flag, so these answer null instead of throwing and
+// the caller says which field was wrong. The text forms are native-free/addr.ts's
+// (the one IPv4 parser: four decimal octets, no leading zeros, as Go's
+// net.ParseIP that flannel uses). Addresses are unsigned 32-bit numbers.
+import { formatIPv4, ipv4Netmask, tryParseIPv4 } from '../../native-free/addr.js';
+
+export { formatIPv4, ipv4Netmask as maskOf };
 
 export interface Cidr4 {
   /** Network address, host bits cleared. */
@@ -8,20 +13,10 @@ export interface Cidr4 {
   readonly len: number;
 }
 
-const OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
-/** Dotted quad to u32, or null. Like Go's net.ParseIP for IPv4: no leading zeros. */
+/** Dotted quad to u32, or null. */
 export function parseIPv4(s: string): number | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!OCTET.test(p)) return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    n = n * 256 + v;
-  }
-  return n;
+  const v = typeof s === 'string' ? tryParseIPv4(s) : -1;
+  return v < 0 ? null : v;
 }
 
 /**
@@ -33,14 +28,6 @@ export function isUnicastIPv4(s: string): boolean {
   if (n === null) return false;
   const a = n >>> 24;
   return a !== 0 && a !== 127 && a < 224 && n >>> 16 !== 0xa9fe;
-}
-
-export function formatIPv4(n: number): string {
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-export function maskOf(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
 }
 
 /** Number of addresses in a /len. */
@@ -60,7 +47,7 @@ export function parseCidr4(s: string): Cidr4 | null {
   if (ip === null || !/^(0|[1-9][0-9]?)$/.test(lenText)) return null;
   const len = Number(lenText);
   if (len > 32) return null;
-  return { ip: (ip & maskOf(len)) >>> 0, len };
+  return { ip: (ip & ipv4Netmask(len)) >>> 0, len };
 }
 
 export function formatCidr4(c: Cidr4): string {
@@ -68,11 +55,11 @@ export function formatCidr4(c: Cidr4): string {
 }
 
 export function overlaps(a: Cidr4, b: Cidr4): boolean {
-  const m = maskOf(Math.min(a.len, b.len));
+  const m = ipv4Netmask(Math.min(a.len, b.len));
   return ((a.ip & m) >>> 0) === ((b.ip & m) >>> 0);
 }
 
 export function contains(net: Cidr4, ip: number): boolean {
-  const m = maskOf(net.len);
+  const m = ipv4Netmask(net.len);
   return ((net.ip & m) >>> 0) === ((ip & m) >>> 0);
 }

@@ -30,10 +30,8 @@ export const IFF_MULTI_QUEUE = 0x0100;
 export const IFF_NO_PI = 0x1000;
 export const IFF_PERSIST = 0x0800;
 export const IFF_VNET_HDR = 0x4000;
-export const TUN_F_CSUM = 0x01;
-export const TUN_F_TSO4 = 0x02;
-export const TUN_F_TSO6 = 0x04;
-export const TUN_F_TSO_ECN = 0x08;
+// TUN_F_* (TUNSETOFFLOAD's bits) live beside the virtio_net_hdr they shape:
+// native-free/offload/virtio-net-hdr.ts.
 
 // <linux/sockios.h>, <net/if.h>
 export const SIOCGIFFLAGS = 0x8913;

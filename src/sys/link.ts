@@ -20,7 +20,8 @@ import {
   SOCK_DGRAM,
 } from './constants.js';
 import { UNION, ifreq, type Ifreq } from './ifreq.js';
-import { formatIPv4, toAddr, writeSockaddrIn } from './sockaddr.js';
+import { formatIPv4 } from '../../native-free/addr.js';
+import { toAddr, writeSockaddrIn } from './sockaddr.js';
 
 function hints(name: string, extra?: Hints): Hints {
   return { ...NEEDS_NET_ADMIN, ENODEV: `no interface ${name} in this network namespace`, ...extra };

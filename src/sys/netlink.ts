@@ -47,7 +47,8 @@ import {
 } from './constants.js';
 import { ifIndex } from './link.js';
 import { setIntOption } from './socket.js';
-import { formatIPv4, toAddr } from './sockaddr.js';
+import { formatIPv4 } from '../../native-free/addr.js';
+import { toAddr } from './sockaddr.js';
 
 const RT_SCOPE_NOWHERE = 255; // on delete: match any scope
 const ETIMEDOUT = 110;

@@ -1,7 +1,9 @@
 // struct sockaddr_in in raw memory: u16 family (host order), u16 port (big-endian),
 // u32 address (big-endian), 8 bytes of zero. IPv4 addresses are unsigned 32-bit
-// numbers as in native-free (10.244.0.1 = 0x0af40001).
+// numbers as in native-free (10.244.0.1 = 0x0af40001); their text form is
+// native-free/addr.ts's, the one IPv4 parser and formatter.
 
+import { parseIPv4 } from '../../native-free/addr.js';
 import { InvalidArgumentError } from '../../native-free/errors.js';
 import { AF_INET, SOCKADDR_IN_SIZE } from './constants.js';
 
@@ -23,20 +25,6 @@ export function sockaddrAddr(b: Uint8Array, off: number): number {
 
 export function sockaddrPort(b: Uint8Array, off: number): number {
   return (b[off + 2]! << 8) | b[off + 3]!;
-}
-
-/** "10.244.0.1" → 0x0af40001; throws InvalidArgumentError on anything else. */
-export function parseIPv4(s: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  const parts = m ? m.slice(1).map(Number) : [];
-  if (parts.length !== 4 || parts.some((p) => p > 255)) {
-    throw new InvalidArgumentError(`not an IPv4 address: ${JSON.stringify(s)}`);
-  }
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-export function formatIPv4(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
 }
 
 /** Accepts 0x0af40001 or "10.244.0.1". */

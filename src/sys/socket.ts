@@ -12,7 +12,8 @@ import {
   SO_SNDBUF,
   SO_SNDBUFFORCE,
 } from './constants.js';
-import { formatIPv4, sockaddrAddr, sockaddrPort, writeSockaddrIn } from './sockaddr.js';
+import { formatIPv4 } from '../../native-free/addr.js';
+import { sockaddrAddr, sockaddrPort, writeSockaddrIn } from './sockaddr.js';
 
 /** A source or destination; receive calls fill one in place (no object per packet). */
 export interface Peer {

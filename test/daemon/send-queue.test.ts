@@ -8,7 +8,7 @@ import { SendQueue } from '../../src/dataplane/send-queue.js';
 import { SOL_SOCKET, SO_NO_CHECK } from '../../src/sys/constants.js';
 import { closeQuietly } from '../../src/sys/libc.js';
 import { MmsgVector, PacketSlab, recvBatch } from '../../src/sys/mmsg.js';
-import { parseIPv4 } from '../../src/sys/sockaddr.js';
+import { parseIPv4 } from '../../native-free/addr.js';
 import { setIntOption } from '../../src/sys/socket.js';
 import { localAddress, openUdp, udpGsoSupported, waitReadable } from '../../src/sys/udp.js';
 

@@ -10,7 +10,8 @@ import { SyscallError } from '../../src/sys/errors.js';
 import { addressOf, close, errnoName, libc } from '../../src/sys/libc.js';
 import { MmsgVector, PacketSlab } from '../../src/sys/mmsg.js';
 import { buildRouteMessage } from '../../src/sys/netlink.js';
-import { formatIPv4, parseIPv4, sockaddrAddr, sockaddrPort, writeSockaddrIn } from '../../src/sys/sockaddr.js';
+import { formatIPv4, parseIPv4 } from '../../native-free/addr.js';
+import { sockaddrAddr, sockaddrPort, writeSockaddrIn } from '../../src/sys/sockaddr.js';
 import { readPacket, writePacket } from '../../src/sys/tun.js';
 
 describe('SyscallError', () => {

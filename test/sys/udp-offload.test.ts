@@ -9,7 +9,7 @@ import { AF_INET, EINVAL, EMSGSIZE, SOL_SOCKET, SO_NO_CHECK } from '../../src/sy
 import { SyscallError } from '../../src/sys/errors.js';
 import { closeQuietly, libc } from '../../src/sys/libc.js';
 import { CMSG_AREA, MmsgVector, PacketSlab, recvBatch, sendBatch } from '../../src/sys/mmsg.js';
-import { parseIPv4 } from '../../src/sys/sockaddr.js';
+import { parseIPv4 } from '../../native-free/addr.js';
 import { setIntOption } from '../../src/sys/socket.js';
 import { enableUdpGro, localAddress, openUdp, udpGsoSupported, waitReadable } from '../../src/sys/udp.js';
 import { cleanupAll, cleanupStale, isRoot, makeNs, veth } from './netns.js';
@@ -335,7 +335,7 @@ console.log(JSON.stringify(got));
 // entry from inside a namespace; prints the outcome of each.
 const SENDER = `
 const udp = await import(${JSON.stringify(DIST + 'udp.js')});
-const { parseIPv4 } = await import(${JSON.stringify(DIST + 'sockaddr.js')});
+const { parseIPv4 } = await import(${JSON.stringify(new URL('../../dist/native-free/addr.js', import.meta.url).href)});
 const arg = JSON.parse(process.argv[1]);
 const slab = new udp.PacketSlab({ slots: 1, slotSize: 65536, headroom: 0 });
 const vec = new udp.MmsgVector(slab, 1, { control: true });
