@@ -20,7 +20,7 @@ import { renderLeaseMetrics } from './lease-metrics.js';
 import { DirectRoutes } from '../dataplane/direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
-import { KubeRegistry, keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
+import { keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
 import { createCounters, sumRows, workerRow, DROPS } from '../dataplane/counters.js';
 import type { RunFlags } from './flags.js';
 import { Host, releaseSockets, type UnderlaySockets } from './host.js';
@@ -199,6 +199,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
             ...(flags.kubeApiUrl ? { apiUrl: flags.kubeApiUrl } : {}),
             annotationPrefix: flags.kubeAnnotationPrefix,
             netConfigPath: flags.netConfigPath,
+            setNodeNetworkUnavailable: flags.setNodeNetworkUnavailable,
             logger: { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) },
           },
         }
@@ -242,7 +243,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   const admission = new LeaseAdmission({
     network: config.Network,
     // kube: peers' podCIDRs have the length of ours (SubnetLen is for etcd allocation); else SubnetLen, which ours has too.
-    subnetLen: registry instanceof KubeRegistry ? subnet.len : config.SubnetLen,
+    subnetLen: registry.subnetLen(config, lease),
     backend,
     vni,
     self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: backend === 'vxlan' ? node.mac : null },
@@ -403,10 +404,8 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
           subnetFileWritten = true;
           ready = true;
           log.info({ peers: sync.size, subnetFile: flags.subnetFile }, 'ready');
-          if (registry instanceof KubeRegistry && flags.setNodeNetworkUnavailable) {
-            // As flanneld: not awaited, and a failure is only logged.
-            registry.markNetworkAvailable().catch((e) => log.error({ err: (e as Error).message }, 'could not set NetworkUnavailable=False on this node'));
-          }
+          // As flanneld: not awaited, and a failure is only logged.
+          registry.completeLease?.().catch((e) => log.error({ err: (e as Error).message }, 'could not complete the lease (kube: set NetworkUnavailable=False on this node)'));
         }
       }
     } catch (e) {

@@ -74,6 +74,8 @@ export interface KubeRegistryOptions {
   timeoutMs?: number;
   /** The watch asks the server to end it after this long (then re-watches). Default: random 300-600 s, like client-go. */
   watchTimeoutSeconds?: number;
+  /** flannel's --set-node-network-unavailable: completeLease() sets NetworkUnavailable=False. Default true. */
+  setNodeNetworkUnavailable?: boolean;
   logger?: RegistryLogger;
 }
 
@@ -161,6 +163,17 @@ export class KubeRegistry implements SubnetRegistry {
       if (err instanceof ConfigError) throw new ConfigError(`${err.message} (network config file ${this.netConfigPath})`);
       throw err;
     }
+  }
+
+  /** podCIDRs are allocated by the controller manager: peers' have the length of ours, not SubnetLen. */
+  subnetLen(_config: NetworkConfig, own: Lease): number {
+    return Number(own.subnet.slice(own.subnet.indexOf('/') + 1));
+  }
+
+  /** flannel's CompleteLease: NetworkUnavailable=False, unless --set-node-network-unavailable=false. */
+  async completeLease(): Promise<void> {
+    if (this.opts.setNodeNetworkUnavailable === false) return;
+    await this.markNetworkAvailable();
   }
 
   /** flannel's GetStoredPublicIP: this node's `<prefix>/node-public-ip` annotation, checked as an IPv4 address. */

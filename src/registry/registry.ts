@@ -205,6 +205,11 @@ export abstract class StoreRegistry<S extends LeaseStore> implements SubnetRegis
     return loadNetworkConfig(this.store);
   }
 
+  /** The registry allocates: every lease is SubnetLen long. */
+  subnetLen(config: NetworkConfig): number {
+    return config.SubnetLen;
+  }
+
   acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
     return acquireLease(this.store, attrs, opts, this.log);
   }

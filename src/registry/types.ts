@@ -93,6 +93,18 @@ export interface SubnetRegistry {
    * (etcd, file) leave it out.
    */
   storedPublicIp?(): Promise<string | null>;
+  /**
+   * The prefix length every node's subnet has, which lease admission holds
+   * peers to: SubnetLen where the registry allocates (etcd, file); for kube the
+   * length of this node's podCIDR (the controller manager's --node-cidr-mask-size).
+   */
+  subnetLen(config: NetworkConfig, own: Lease): number;
+  /**
+   * flannel's CompleteLease: called once, when the data plane forwards and the
+   * subnet file is written (kube: NetworkUnavailable=False, if asked for).
+   * Registries with nothing to do leave it out.
+   */
+  completeLease?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -13,6 +13,7 @@ import { LeaseAdmission, type OwnLeaseChange } from '../../src/dataplane/lease-a
 import { annotationNames } from '../../src/registry/kube-annotations.js';
 import { createKubeRegistry, KubeRegistry, type KubeRegistryOptions } from '../../src/registry/kube.js';
 import type { LeaseAttrs } from '../../src/registry/types.js';
+import type { NetworkConfig } from '../../src/registry/config.js';
 import { FakeApiServer } from './kube-fake-apiserver.js';
 import { consume, until } from './watch-helper.js';
 
@@ -248,6 +249,20 @@ describe('kube registry: this node', () => {
     expect(cond).toMatchObject({ status: 'False', reason: 'FlannelIsUp', message: 'Flannel is running on this node' });
     expect(cond['lastTransitionTime']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(patches()[0]).toMatchObject({ path: '/api/v1/nodes/node-a/status', contentType: 'application/strategic-merge-patch+json' });
+  });
+
+  it("completes the lease as flannel's CompleteLease: the condition set, or nothing with --set-node-network-unavailable=false; peers' subnets have our podCIDR's length", async () => {
+    fake.addNode('node-a', { podCIDR: '10.244.7.0/25', conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated' }] });
+    const off = registry({ setNodeNetworkUnavailable: false });
+    const lease = await off.acquireLease(vxlanAttrs('192.168.1.10', MAC_A));
+    expect(off.subnetLen({ SubnetLen: 24 } as NetworkConfig, lease)).toBe(25);
+    const before = patches().length;
+    await off.completeLease();
+    expect(patches()).toHaveLength(before);
+    await registry().completeLease();
+    expect(patches()).toHaveLength(before + 1);
+    const cond = (fake.node('node-a')!['status'] as { conditions: Array<Record<string, string>> }).conditions.find((c) => c['type'] === 'NetworkUnavailable')!;
+    expect(cond).toMatchObject({ status: 'False', reason: 'FlannelIsUp' });
   });
 });
 
