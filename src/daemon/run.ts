@@ -17,7 +17,7 @@ import { PeerTable } from '../../native-free/table/peers.js';
 import { PeerSync } from '../dataplane/peer-sync.js';
 import { LeaseAdmission } from '../dataplane/lease-admission.js';
 import { renderLeaseMetrics } from './lease-metrics.js';
-import { DirectRoutes } from '../dataplane/direct-routing.js';
+import { DirectRoutes } from './direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
 import { keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';

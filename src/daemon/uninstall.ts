@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { DIRECT_ROUTE_PROTOCOL } from '../dataplane/direct-routing.js';
+import { DIRECT_ROUTE_PROTOCOL } from './direct-routing.js';
 import { deleteTun, existingTunFlags, tunHasQueues } from '../sys/tun.js';
 
 export interface UninstallPlan {

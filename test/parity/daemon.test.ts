@@ -3,7 +3,7 @@
 // and Backend.DirectRouting, on three weft nodes sharing a file registry.
 //
 // Needs the wiring of src/daemon/ipmasq.ts, iface-select.ts and
-// src/dataplane/direct-routing.ts into flags.ts and run.ts. Until `weft run --help`
+// src/daemon/direct-routing.ts into flags.ts and run.ts. Until `weft run --help`
 // lists --ip-masq, this file is skipped locally and fails in CI.
 //
 //   wefttest-<id>-dmul   router: bridge wtbr0 198.51.100.254/24 (node1, node2), bridge
@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIRECT_ROUTE_PROTOCOL } from '../../src/dataplane/direct-routing.js';
+import { DIRECT_ROUTE_PROTOCOL } from '../../src/daemon/direct-routing.js';
 import { FileRegistry } from '../../src/registry/index.js';
 import { addPod, hostIn, type Pod } from '../integration/harness/cluster.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
@@ -37,7 +37,7 @@ function notWired(): boolean {
   const help = spawnSync(process.execPath, [WEFT_BIN, 'run', '--help'], { encoding: 'utf8' });
   const text = `${help.stdout}${help.stderr}`;
   if (['--ip-masq', '--iface-regex', '--iface-can-reach', '--iptables-resync'].every((f) => text.includes(f))) return false;
-  const msg = 'weft run parity: `weft run --help` lacks --ip-masq / --iface-regex / --iface-can-reach / --iptables-resync: wire src/daemon/ipmasq.ts, iface-select.ts and src/dataplane/direct-routing.ts into flags.ts and run.ts';
+  const msg = 'weft run parity: `weft run --help` lacks --ip-masq / --iface-regex / --iface-can-reach / --iptables-resync: wire src/daemon/ipmasq.ts, iface-select.ts and src/daemon/direct-routing.ts into flags.ts and run.ts';
   if (isCi()) throw new Error(msg);
   console.warn(`${msg}: skipped`);
   return true;

@@ -14,7 +14,7 @@
 //   wefttest-<id>-drp1/2/3 one pod per node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIRECT_ROUTE_PROTOCOL, DirectRoutes } from '../../src/dataplane/direct-routing.js';
+import { DIRECT_ROUTE_PROTOCOL, DirectRoutes } from '../../src/daemon/direct-routing.js';
 import type { Route } from '../../src/sys/netlink.js';
 import type { LeaseEvent } from '../../src/registry/types.js';
 import { FileRegistry } from '../../src/registry/index.js';

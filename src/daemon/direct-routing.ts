@@ -20,12 +20,11 @@
 // interface; weft does, because it installs the route on that interface.)
 // The routes carry rtm_protocol DIRECT_ROUTE_PROTOCOL, so removeStale() finds
 // those a killed weft left behind.
-import { execFileSync } from 'node:child_process';
 import { parseCidr, parseIPv4 } from '../../native-free/addr.js';
 import type { LeaseEvent } from '../registry/types.js';
-import { RTN_UNICAST } from '../sys/constants.js';
+import { RT_TABLE_MAIN, RTN_UNICAST } from '../sys/constants.js';
 import { ifIndex } from '../sys/link.js';
-import { deleteRoute, replaceRoute, routeGet, type RouteEntry } from '../sys/netlink.js';
+import { deleteRoute, listRoutes, replaceRoute, routeGet, type RouteEntry } from '../sys/netlink.js';
 
 /** rtm_protocol of weft's direct routes ("W"; unassigned in iproute2's rt_protos). */
 export const DIRECT_ROUTE_PROTOCOL = 87;
@@ -50,7 +49,7 @@ export interface DirectRoutingOptions {
   /** Is this PublicIP reachable without a gateway out of iface? Default: the kernel's answer (routeGet). */
   isDirect?: (publicIp: string) => boolean;
   /** Route writers; default rtnetlink (src/sys/netlink.ts). */
-  routes?: { replace: typeof replaceRoute; remove: typeof deleteRoute };
+  routes?: { replace: typeof replaceRoute; remove: typeof deleteRoute; list?: typeof listRoutes };
 }
 
 interface DirectRoute {
@@ -63,11 +62,13 @@ export class DirectRoutes {
   private readonly isDirect: (publicIp: string) => boolean;
   private readonly replace: typeof replaceRoute;
   private readonly remove: typeof deleteRoute;
+  private readonly list4: typeof listRoutes;
 
   constructor(private readonly opts: DirectRoutingOptions) {
     this.isDirect = opts.isDirect ?? ((ip) => kernelSaysDirect(ip, opts.iface));
     this.replace = opts.routes?.replace ?? replaceRoute;
     this.remove = opts.routes?.remove ?? deleteRoute;
+    this.list4 = opts.routes?.list ?? listRoutes;
   }
 
   get size(): number {
@@ -120,29 +121,21 @@ export class DirectRoutes {
    * backs: what a killed weft left. Call after the first batch (the snapshot).
    */
   removeStale(): number {
-    let out: string;
+    let rows: RouteEntry[];
     try {
-      out = execFileSync('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(DIRECT_ROUTE_PROTOCOL)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      rows = this.list4().filter((r) => r.table === RT_TABLE_MAIN && r.protocol === DIRECT_ROUTE_PROTOCOL);
     } catch (e) {
       this.opts.log.warn({ err: (e as Error).message }, 'could not list leftover direct routes');
       return 0;
     }
-    let rows: Array<{ dst: string; gateway?: string; dev?: string }>;
-    try {
-      rows = JSON.parse(out.trim() || '[]') as typeof rows;
-    } catch (e) {
-      this.opts.log.warn({ err: (e as Error).message }, 'could not read the list of leftover direct routes');
-      return 0;
-    }
     let removed = 0;
     for (const r of rows) {
-      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`;
+      const dst = `${r.dst}/${r.prefixLen}`;
       if (this.routes.has(dst)) continue;
-      const c = cidr4(dst);
       try {
-        this.remove({ dst: c.addr, prefixLen: c.len, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.dev ? { dev: r.dev } : {}) });
+        this.remove({ dst: r.dst, prefixLen: r.prefixLen, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif !== null ? { ifindex: r.oif } : {}) });
         removed++;
-        this.opts.log.info({ subnet: dst, via: r.gateway, dev: r.dev }, 'leftover direct route removed');
+        this.opts.log.info({ subnet: dst, via: r.gateway, oif: r.oif }, 'leftover direct route removed');
       } catch (e) {
         this.opts.log.warn({ subnet: dst, err: (e as Error).message }, 'could not remove leftover direct route');
       }
