@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECT_ROUTE_PROTOCOL, DirectRoutes } from '../../src/daemon/direct-routing.js';
-import type { Route } from '../../src/sys/netlink.js';
+import type { Route, RouteEntry } from '../../src/sys/netlink.js';
 import type { LeaseEvent } from '../../src/registry/types.js';
 import { FileRegistry } from '../../src/registry/index.js';
 import { addPod, hostIn, type Pod } from '../integration/harness/cluster.js';
@@ -32,7 +32,7 @@ const lease = (subnet: string, PublicIP: string, BackendType = 'vxlan'): LeaseEv
 const added = (subnet: string, ip: string, type?: string): LeaseEvent => ({ type: 'added', lease: lease(subnet, ip, type) });
 const removed = (subnet: string, ip: string): LeaseEvent => ({ type: 'removed', lease: lease(subnet, ip) });
 
-function fixture(onLink: (ip: string) => boolean = (ip) => ip.startsWith('198.51.100.')) {
+function fixture(onLink: (ip: string) => boolean = (ip) => ip.startsWith('198.51.100.'), listed: RouteEntry[] = []) {
   const calls: string[] = [];
   const logs: string[] = [];
   const kernel = new Map<string, string>();
@@ -52,6 +52,7 @@ function fixture(onLink: (ip: string) => boolean = (ip) => ip.startsWith('198.51
         calls.push(`delete ${describeRoute(r)}`);
         if (!kernel.delete(`${String(r.dst)}/${r.prefixLen}`)) throw Object.assign(new Error('no such route'), { errnoName: 'ESRCH' });
       },
+      list: () => listed,
     },
   });
   return { routes, calls, logs, kernel };
@@ -128,6 +129,18 @@ describe('DirectRoutes (no root)', () => {
     kernel.clear();
     routes.apply([removed('10.244.2.0/24', '198.51.100.2')]);
     expect(logs.filter((l) => l.startsWith('WARN'))).toEqual([]);
+  });
+
+  it("removeStale() deletes weft's routes a killed weft left (main table, weft's protocol) that no lease holds, and nothing else", () => {
+    const entry = (dst: string, protocol: number, table = 254): RouteEntry => ({ dst, prefixLen: 24, table, protocol, type: 1, oif: 7, gateway: '198.51.100.9', prefsrc: null, metric: 0 });
+    const listed = [entry('10.244.2.0', DIRECT_ROUTE_PROTOCOL), entry('10.244.9.0', DIRECT_ROUTE_PROTOCOL), entry('10.244.8.0', 4), entry('10.244.7.0', DIRECT_ROUTE_PROTOCOL, 100)];
+    const { routes, calls, kernel } = fixture(undefined, listed);
+    routes.apply([added('10.244.2.0/24', '198.51.100.2')]);
+    kernel.set('10.244.9.0/24', '198.51.100.9');
+    calls.length = 0;
+    expect(routes.removeStale()).toBe(1);
+    expect(calls).toEqual(['delete 10.244.9.0/24 via 198.51.100.9 dev undefined']);
+    expect(kernel.has(`${N2}/24`)).toBe(true);
   });
 });
 
