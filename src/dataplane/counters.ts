@@ -10,7 +10,7 @@ export const RX_PACKETS = 2;
 export const RX_BYTES = 3;
 /** Drops by reason code start here: DROPS + code. */
 export const DROPS = 4;
-/** Offload work (see src/dataplane/tx-offload.ts, rx-path.ts), after the drops. */
+/** Offload work (see src/dataplane/tun-queue.ts, underlay.ts, tun-writer.ts), after the drops. */
 export const OFFLOAD = DROPS + REASON_COUNT;
 /** TCP super-packets read from the TUN (GSO_TCPV4), and the segments made of them. */
 export const TSO_SUPER_PACKETS = OFFLOAD;

@@ -1,6 +1,6 @@
 // Small packets read one by one from the TUN, batched into UDP GSO sends.
 //
-// With offloads on, TxOffloadPath reads each small packet right behind the
+// With offloads on, the TUN queue (tun-queue.ts) reads each small packet right behind the
 // datagram before it, so consecutive encapsulated datagrams lie back to back
 // in its buffer. When they go to the same peer and have the size of the
 // first (the last may be shorter), the kernel can take them as one

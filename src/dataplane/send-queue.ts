@@ -17,6 +17,13 @@ import { MmsgVector, type PacketSlab, sendBatch } from '../sys/mmsg.js';
 import { SyscallError } from '../sys/errors.js';
 import { waitWritable } from '../sys/socket.js';
 
+/** The two syscalls a flush makes: sys/mmsg.ts's sendBatch and sys/socket.ts's waitWritable, unless a test gives others. */
+export interface SendSys {
+  sendBatch(fd: number, v: MmsgVector, first: number, n: number): number;
+  waitWritable(fd: number, timeoutMs: number): boolean;
+}
+export const KERNEL_SEND: SendSys = { sendBatch, waitWritable };
+
 /** How long a flush waits for room in a full socket buffer before dropping the rest. */
 const SEND_WAIT_MS = 10;
 /** Datagrams per sendmmsg when a refused GSO entry is resent one by one. */
@@ -42,6 +49,7 @@ export class SendQueue {
     private readonly fd: number,
     private readonly counters: Float64Array,
     gso: boolean,
+    private readonly sys: SendSys = KERNEL_SEND,
   ) {
     this.gso = gso;
     this.vec = new MmsgVector(slab, entries, { control: gso });
@@ -83,14 +91,14 @@ export class SendQueue {
     while (first < n) {
       let sent: number;
       try {
-        sent = sendBatch(this.fd, this.vec, first, n - first);
+        sent = this.sys.sendBatch(this.fd, this.vec, first, n - first);
       } catch (e) {
         this.refused(first, e);
         first++;
         continue;
       }
       if (sent === 0) {
-        if (waitWritable(this.fd, SEND_WAIT_MS)) continue;
+        if (this.sys.waitWritable(this.fd, SEND_WAIT_MS)) continue;
         for (let i = first; i < n; i++) this.counters[DROPS + DROP_TX_ERROR]! += this.datagrams[i]!;
         return;
       }
@@ -131,13 +139,13 @@ export class SendQueue {
       while (first < k) {
         let sent: number;
         try {
-          sent = sendBatch(this.fd, v, first, k - first);
+          sent = this.sys.sendBatch(this.fd, v, first, k - first);
         } catch {
           this.counters[DROPS + DROP_TX_ERROR]!++;
           first++;
           continue;
         }
-        if (sent === 0 && !waitWritable(this.fd, SEND_WAIT_MS)) {
+        if (sent === 0 && !this.sys.waitWritable(this.fd, SEND_WAIT_MS)) {
           this.counters[DROPS + DROP_TX_ERROR]! += k - first;
           break;
         }

@@ -9,8 +9,11 @@
 //          of one flow into one GSO_UDP_L4 super-packet (gro-udp.ts): one
 //          write and one trip through the kernel's stack for up to 64 KB.
 //          flush() at the end of every receive batch writes what is held.
-//          Until coalesceIn() gives it room in the receive buffer, it writes
-//          every packet alone.
+//          Until it has room in the receive buffer (the `area` option, or
+//          coalesceIn()), it writes every packet alone.
+//
+// The write half of the kernel TUN queue (tun-queue.ts); the receive loop
+// sees only TunQueue.deliver/flush.
 //
 // Before any write the inner TCP/UDP checksum is judged (offload/
 // partial-checksum.ts): a kernel peer's partial checksum is completed (by the
@@ -30,9 +33,25 @@ import { type OffloadResult, type TsoSlab, createOffloadResult, createTsoSlab } 
 import { VIRTIO_NET_HDR_LEN, clearVirtioNetHdr } from '../../native-free/offload/virtio-net-hdr.js';
 import { DROPS, RX_BYTES, RX_PACKETS, TUN_GRO_SEGMENTS, TUN_GRO_WRITES } from './counters.js';
 import { writePacket } from '../sys/tun.js';
+import { COALESCE_AREA_EACH as AREA, coalesceArea } from './slab-layout.js';
 
-/** Room one coalescer needs: the virtio_net_hdr and a 64 KB IPv4 packet. */
-const AREA = VIRTIO_NET_HDR_LEN + MAX_SUPER_PACKET;
+/** One write() of a whole packet: its length, -1 if it would block; throws if the kernel refused it (sys/tun.ts). */
+export type TunWrite = (fd: number, b: Uint8Array, off: number, len: number) => number;
+
+export interface TunWriterOptions {
+  fd: number;
+  counters: Float64Array;
+  /** The TUN was opened with IFF_VNET_HDR. */
+  vnet: boolean;
+  /** Coalesce received segments into super-packets (vnet only). */
+  coalesce: boolean;
+  /** The tunnel MTU: longer TCP packets are cut to it; 0 writes every packet as it comes. */
+  mtu?: number;
+  /** Room for the coalescers, coalesceArea(vnet, coalesce) bytes in the receive buffer (slab-layout.ts). */
+  area?: { buf: Uint8Array; offset: number } | null;
+  /** The write(); sys/tun.ts's writePacket unless a test gives another. */
+  write?: TunWrite;
+}
 
 export class TunWriter {
   private tcp: GroState | null = null;
@@ -43,22 +62,29 @@ export class TunWriter {
   /** Where a plain TUN's super-packets from kernel peers are cut (null with vnet: the kernel cuts them). */
   private readonly cut: { slab: TsoSlab; r: OffloadResult } | null;
 
-  constructor(
-    private readonly fd: number,
-    private readonly counters: Float64Array,
-    /** The TUN was opened with IFF_VNET_HDR. */
-    readonly vnet: boolean,
-    private readonly coalesce: boolean,
-    /** The tunnel MTU: longer TCP packets are cut to it; 0 writes every packet as it comes. */
-    private readonly mtu = 0,
-  ) {
+  private readonly fd: number;
+  private readonly counters: Float64Array;
+  /** The TUN was opened with IFF_VNET_HDR. */
+  readonly vnet: boolean;
+  private readonly coalesce: boolean;
+  private readonly mtu: number;
+  private readonly sysWrite: TunWrite;
+
+  constructor(o: TunWriterOptions) {
+    this.fd = o.fd;
+    this.counters = o.counters;
+    this.vnet = o.vnet;
+    this.coalesce = o.coalesce;
+    const mtu = (this.mtu = o.mtu ?? 0);
+    this.sysWrite = o.write ?? writePacket;
     const segments = Math.ceil(MAX_SUPER_PACKET / Math.max(1, mtu - 80));
-    this.cut = !vnet && mtu >= 576 ? { slab: createTsoSlab(segments, mtu, 0), r: createOffloadResult(segments) } : null;
+    this.cut = !o.vnet && mtu >= 576 ? { slab: createTsoSlab(segments, mtu, 0), r: createOffloadResult(segments) } : null;
+    if (o.area) this.coalesceIn(o.area.buf, o.area.offset);
   }
 
   /** Bytes coalescing needs in the receive buffer (coalesceIn), 0 when this writer does not coalesce. */
   get coalesceArea(): number {
-    return this.vnet && this.coalesce ? 2 * AREA : 0;
+    return coalesceArea(this.vnet, this.coalesce);
   }
 
   /**
@@ -186,7 +212,7 @@ export class TunWriter {
 
   private writeRaw(b: Uint8Array, off: number, len: number): boolean {
     try {
-      return writePacket(this.fd, b, off, len) >= 0;
+      return this.sysWrite(this.fd, b, off, len) >= 0;
     } catch {
       return false;
     }

@@ -1,89 +1,92 @@
-// TUN → encapsulate → sendmmsg, one packet per TUN read (offloads off).
-// One round reads up to `batch` packets from this worker's TUN queue
-// (nonblocking reads until EAGAIN), encapsulates each in place in its slab
-// slot, and sends every forwarded one with the round's sendmmsg (SendQueue).
+// The transmit loop: TUN queue → encapsulate → underlay socket (io.ts), with
+// or without offloads alike. One round reads up to `batch` packets from the
+// TUN queue until it has no more, encapsulates each in place, and hands every
+// forwarded datagram to the underlay, which sends the round at its end.
+//
+// A read is one packet, or the segments of one super-packet (the TUN queue
+// cut it): those share their route, peer and every header in front of the
+// inner payload, so only the first is encapsulated (and decides the fate of
+// all: a drop reason applies to every segment); the others get a copy of its
+// encapsulation bytes.
+//
 // Packets over the tunnel MTU with DF get an ICMP "fragmentation needed"
 // written back into the TUN; every other drop is counted by reason.
-// tx-offload.ts is the same path for a TUN with offloads on.
 import { DROPS, TX_BYTES } from './counters.js';
 import { DROP_TOO_BIG, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.js';
 import type { EncapContext } from '../../native-free/encap/context.js';
 import { FRAG_NEEDED_MAX_LENGTH, writeFragNeeded } from '../../native-free/icmp-too-big.js';
-import { VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
-import { PacketSlab } from '../sys/mmsg.js';
-import { readPacket } from '../sys/tun.js';
-import type { CaptureTap } from './capture-tap.js';
-import { SendQueue } from './send-queue.js';
-import { DatagramRuns } from './datagram-run.js';
 import { copyBytes } from '../../native-free/offload/copy-sum.js';
-import type { TunWriter } from './tun-writer.js';
+import type { CaptureTap } from './capture-tap.js';
+import type { TunPackets, TunQueue, UnderlaySocket } from './io.js';
+import { TUN_WRITE_LEAD } from './slab-layout.js';
 
 export type Encap = (ctx: EncapContext, b: Uint8Array, off: number, len: number) => number;
 
-/** What a transmit path works with: its fds, the engine's context, counters, the TUN writer, the capture tap. */
-export interface TxDeps {
-  tunFd: number;
-  txFd: number;
+export interface TxPathOptions {
+  tun: TunQueue;
+  underlay: UnderlaySocket;
   ctx: EncapContext;
+  /** The backend's encapsulation (the caller picks it). */
   encap: Encap;
   counters: Float64Array;
   /** This node's tunnel address, the source of ICMP errors written to the TUN. */
   tunnelAddr: number;
-  tun: TunWriter;
   tap: CaptureTap;
+  /** At most this many TUN reads per round. */
+  batch: number;
 }
 
 /** Outer headers an outer capture writes in front of a datagram: IPv4 + UDP, or IPv4 for ipip. */
 const OUTER_MAX = 28;
 
-/** What both transmit paths share: encapsulating one packet, queueing it, capturing, answering "too big". */
-export abstract class TxBase {
-  protected queue!: SendQueue;
-  /** Single packets go through the runs: back to back and same-sized, they leave as one GSO send. */
-  protected runs!: DatagramRuns;
-  protected readonly tunFd: number;
-  protected readonly ctx: EncapContext;
-  protected readonly encap: Encap;
-  protected readonly counters: Float64Array;
-  protected readonly tap: CaptureTap;
+export class TxPath {
+  private readonly tun: TunQueue;
+  private readonly underlay: UnderlaySocket;
+  private readonly ctx: EncapContext;
+  private readonly encap: Encap;
+  private readonly counters: Float64Array;
+  private readonly tap: CaptureTap;
   private readonly tunnelAddr: number;
-  private readonly tun: TunWriter;
-  /** The ICMP answer is built VIRTIO_NET_HDR_LEN bytes in, room for the header a vnet TUN wants. */
-  private readonly icmp = new Uint8Array(VIRTIO_NET_HDR_LEN + FRAG_NEEDED_MAX_LENGTH);
+  private readonly batch: number;
+  /** The ICMP answer is built TUN_WRITE_LEAD bytes in, the room the TUN queue's write wants. */
+  private readonly icmp = new Uint8Array(TUN_WRITE_LEAD + FRAG_NEEDED_MAX_LENGTH);
   /** Bytes in front of a datagram an outer capture overwrites (capture()). */
   private readonly saved = new Uint8Array(OUTER_MAX);
 
-  constructor(d: TxDeps) {
-    this.tunFd = d.tunFd;
-    this.ctx = d.ctx;
-    this.encap = d.encap;
-    this.counters = d.counters;
-    this.tap = d.tap;
-    this.tunnelAddr = d.tunnelAddr;
-    this.tun = d.tun;
-  }
-
-  /** Called by each subclass once its buffer exists. */
-  protected useQueue(q: SendQueue): void {
-    this.queue = q;
-    this.runs = new DatagramRuns(q, this.ctx.config.port);
+  constructor(o: TxPathOptions) {
+    this.tun = o.tun;
+    this.underlay = o.underlay;
+    this.ctx = o.ctx;
+    this.encap = o.encap;
+    this.counters = o.counters;
+    this.tap = o.tap;
+    this.tunnelAddr = o.tunnelAddr;
+    this.batch = o.batch;
   }
 
   /** One round; returns how many TUN reads it made. */
-  abstract pump(): number;
-
-  /** Ends a round: the open run, then one sendmmsg for everything queued. */
-  protected send(): void {
-    this.runs.emit();
-    if (this.queue.pending > 0) this.queue.flush();
+  pump(): number {
+    const tun = this.tun;
+    const p = tun.packets;
+    tun.rewind();
+    let read = 0;
+    for (; read < this.batch; read++) {
+      const n = tun.read();
+      if (n < 0) break;
+      if (n === 0) continue;
+      if (p.inPlace) this.one(p.buf, p.offsets[0]!, p.lengths[0]!);
+      else this.segments(p);
+    }
+    this.underlay.flush();
+    return read;
   }
 
-  /** Encapsulates b[off, off+len) in place and hands it to the runs, or counts the drop; true if forwarded. */
-  protected one(b: Uint8Array, off: number, len: number): boolean {
+  /** Encapsulates b[off, off+len) in place and hands it to the underlay, or counts the drop. */
+  private one(b: Uint8Array, off: number, len: number): void {
     const code = this.encap(this.ctx, b, off, len);
     if (code !== FORWARD) {
       this.dropped(code, b, off, len);
-      return false;
+      return;
     }
     const e = this.ctx.result;
     const start = e.offset;
@@ -92,8 +95,33 @@ export abstract class TxBase {
     const mode = this.tap.mode;
     if (mode !== 0) this.capture(b, off, len, off - start, mode);
     this.counters[TX_BYTES]! += len;
-    this.runs.add(start, length, addr);
-    return true;
+    this.underlay.send(start, length, addr);
+  }
+
+  /** The segments of one super-packet: the first encapsulated, its encapsulation copied in front of the others. */
+  private segments(p: TunPackets): void {
+    const b = p.buf;
+    const first = p.offsets[0]!;
+    const code = this.encap(this.ctx, b, first, p.lengths[0]!);
+    if (code !== FORWARD) {
+      for (let i = 0; i < p.count; i++) this.dropped(code, b, p.offsets[i]!, p.lengths[i]!);
+      return;
+    }
+    const e = this.ctx.result;
+    const h = first - e.offset; // encapsulation bytes in front of each inner packet
+    const addr = e.underlay;
+    const mode = this.tap.mode;
+    const underlay = this.underlay;
+    let bytes = 0;
+    for (let i = 0; i < p.count; i++) {
+      const off = p.offsets[i]!;
+      const len = p.lengths[i]!;
+      if (i > 0) copyBytes(b, first - h, b, off - h, h);
+      if (mode !== 0) this.capture(b, off, len, h, mode);
+      bytes += len;
+      underlay.send(off - h, len + h, addr);
+    }
+    this.counters[TX_BYTES]! += bytes;
   }
 
   /**
@@ -101,7 +129,7 @@ export abstract class TxBase {
    * outer capture writes the outer IPv4/UDP header in front of the datagram,
    * which may be the previous datagram's tail: those bytes are put back.
    */
-  protected capture(b: Uint8Array, off: number, len: number, h: number, mode: number): void {
+  private capture(b: Uint8Array, off: number, len: number, h: number, mode: number): void {
     const e = this.ctx.result;
     e.offset = off - h;
     e.length = len + h;
@@ -112,40 +140,14 @@ export abstract class TxBase {
     copyBytes(saved, 0, b, from, OUTER_MAX);
   }
 
-  protected dropped(code: number, b: Uint8Array, off: number, len: number): void {
+  private dropped(code: number, b: Uint8Array, off: number, len: number): void {
     this.counters[DROPS + code]!++;
     if (code === DROP_TOO_BIG) this.answerTooBig(b, off, len);
   }
 
   private answerTooBig(b: Uint8Array, off: number, len: number): void {
-    const n = writeFragNeeded(b, off, len, this.ctx.config.mtu, this.tunnelAddr, this.icmp, VIRTIO_NET_HDR_LEN);
+    const n = writeFragNeeded(b, off, len, this.ctx.config.mtu, this.tunnelAddr, this.icmp, TUN_WRITE_LEAD);
     if (n === 0) return;
-    if (!this.tun.write(this.icmp, VIRTIO_NET_HDR_LEN, n)) this.counters[DROPS + DROP_TUN_ERROR]!++;
-  }
-}
-
-export class TxPath extends TxBase {
-  private readonly slab: PacketSlab;
-  private readonly batch: number;
-
-  constructor(d: TxDeps, batch: number, slotSize: number, headroom: number) {
-    super(d);
-    this.batch = batch;
-    this.slab = new PacketSlab({ slots: batch, slotSize, headroom });
-    this.useQueue(new SendQueue(this.slab, batch, d.txFd, d.counters, false));
-  }
-
-  pump(): number {
-    const slab = this.slab;
-    const buf = slab.buf;
-    let read = 0;
-    for (; read < this.batch; read++) {
-      const off = slab.dataOffset(read);
-      const n = readPacket(this.tunFd, buf, off, slab.dataSize);
-      if (n < 0) break;
-      this.one(buf, off, n);
-    }
-    this.send();
-    return read;
+    if (!this.tun.write(this.icmp, TUN_WRITE_LEAD, n)) this.counters[DROPS + DROP_TUN_ERROR]!++;
   }
 }

@@ -4,6 +4,7 @@
 import type { BackendType } from '../../native-free/encap/context.js';
 import type { LpmState } from '../../native-free/table/lpm.js';
 import type { PeerState } from '../../native-free/table/peers.js';
+import { ENCAP_LEAD } from './slab-layout.js';
 
 export interface WorkerInit {
   index: number;
@@ -39,7 +40,7 @@ export interface WorkerInit {
   captureRing: SharedArrayBuffer;
   /** Packets per batch (recvmmsg/sendmmsg size, TUN reads per round). */
   batch: number;
-  /** Bytes per packet slot, headroom included. */
+  /** Bytes per transmit slot without offloads, its lead (ENCAP_LEAD) included (slab-layout.ts). */
   slotSize: number;
   /** Offloads in effect: what was asked for and what the kernel accepted. */
   offload: WorkerOffload;
@@ -72,4 +73,5 @@ export function heartbeatIndex(worker: number): number {
 export function controlBytes(workers: number): number {
   return 4 * CONTROL_SLOT * (workers + 1);
 }
-export const HEADROOM = 64;
+/** The lead of a transmit slot (slab-layout.ts's ENCAP_LEAD), by the name run.ts sizes slots with. */
+export const HEADROOM = ENCAP_LEAD;

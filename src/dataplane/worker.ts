@@ -2,13 +2,17 @@
 //
 //   heartbeat                            ← one Atomics.add; the pool replaces a worker whose count stalls
 //   poll(TUN queue, socket, 100 ms)      ← parks only when both are idle
-//   TUN readable    → TxPath.pump(): read ≤ batch packets, encapsulate, sendmmsg
-//                     (TxOffloadPath with offloads: reads may be 64 KB super-packets,
-//                     segmented, encapsulated, sent with UDP_SEGMENT)
-//   socket readable → RxPath.pump(): recvmmsg ≤ batch (UDP_GRO: coalesced),
-//                     decapsulate, write to TUN (TunWriter: coalesced with offloads)
+//   TUN readable    → TxPath.pump(): read ≤ batch packets from the TunQueue (with
+//                     offloads: 64 KB super-packets, cut into segments there),
+//                     encapsulate, send through the UnderlaySocket (UDP GSO there)
+//   socket readable → RxPath.pump(): receive ≤ batch datagrams (UDP_GRO: split
+//                     there), decapsulate, deliver to the TunQueue (coalesced there)
 //   stop flag set   → one last pump of both, detach the TUN queue, return (the
 //                     main thread owns and closes the fds)
+//
+// This file wires the kernel implementations of the two I/O interfaces
+// (io.ts: tun-queue.ts, underlay.ts) over the fds and memory slab-layout.ts
+// lays out, and hands them to the loops with the backend's encap/decap.
 //
 // Restarts (README "Restarts and upgrades"): a worker attaches its TUN queue when
 // it starts forwarding and detaches it when it stops, so beside another weft the
@@ -34,11 +38,12 @@ import { CaptureRing } from './capture-ring.js';
 import { CaptureTap } from './capture-tap.js';
 import { PollSet } from '../sys/poll.js';
 import { type Decap, RxPath } from './rx-path.js';
-import { type Encap, type TxBase, type TxDeps, TxPath } from './tx-path.js';
-import { TxOffloadPath } from './tx-offload.js';
-import { TunWriter } from './tun-writer.js';
+import { type Encap, TxPath } from './tx-path.js';
+import { KernelTunQueue } from './tun-queue.js';
+import { KernelUnderlay } from './underlay.js';
+import { coalesceArea, rxSlab } from './slab-layout.js';
 import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
-import { CONTROL_GO, CONTROL_STOP, HEADROOM, heartbeatIndex, type WorkerInit } from './worker-init.js';
+import { CONTROL_GO, CONTROL_STOP, heartbeatIndex, type WorkerInit } from './worker-init.js';
 import { setQueueAttached } from '../sys/tun.js';
 import { hangIfAsked } from './test-faults.js';
 
@@ -83,14 +88,34 @@ export function runWorker(init: WorkerInit): void {
   const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers, admission }, peers);
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
   const off = init.offload;
-  const tun = new TunWriter(init.tunFd, counters, off.tun, off.tun, init.mtu);
-  const deps: TxDeps = { tunFd: init.tunFd, txFd: init.txFd, ctx: encapCtx, encap: ENCAP[init.backend], counters, tunnelAddr: init.tunnelAddr, tun, tap };
-  const tx: TxBase = off.tun
-    ? new TxOffloadPath(deps, { reads: init.batch, encapHeadroom: ENCAP_HEADROOM[init.backend], gso: off.udpGso })
-    : new TxPath(deps, init.batch, init.slotSize, HEADROOM);
+  const rxMemory = init.rxFd >= 0 ? rxSlab(init.batch, init.slotSize, coalesceArea(off.tun, off.tun)) : null;
+  const tun = new KernelTunQueue({
+    fd: init.tunFd,
+    counters,
+    vnet: off.tun,
+    mtu: init.mtu,
+    batch: init.batch,
+    slotSize: init.slotSize,
+    encapBytes: ENCAP_HEADROOM[init.backend],
+    coalesceIn: rxMemory !== null && rxMemory.coalesceAt >= 0 ? { buf: rxMemory.slab.buf, offset: rxMemory.coalesceAt } : null,
+  });
+  const underlay = new KernelUnderlay({
+    txFd: init.txFd,
+    rxFd: init.rxFd,
+    port: init.port,
+    counters,
+    txSlab: tun.slab,
+    // With offloads a round's datagrams are mostly GSO runs: 64 entries carry many more datagrams.
+    sendEntries: off.tun ? 64 : init.batch,
+    gso: off.tun && off.udpGso,
+    rxSlab: rxMemory?.slab ?? null,
+    batch: init.batch,
+    gro: off.udpGro,
+  });
+  const tx = new TxPath({ tun, underlay, ctx: encapCtx, encap: ENCAP[init.backend], counters, tunnelAddr: init.tunnelAddr, tap, batch: init.batch });
   const rx =
     init.rxFd >= 0
-      ? new RxPath(init.rxFd, tun, decapCtx, DECAP[init.backend], counters, init.batch, init.slotSize, tap, init.localUnderlay, init.port, off.udpGro)
+      ? new RxPath({ underlay, tun, ctx: decapCtx, decap: DECAP[init.backend], counters, tap, local: init.localUnderlay, localPort: init.port })
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
   const beat = heartbeatIndex(init.index);

@@ -238,6 +238,17 @@ export class MmsgVector {
     return this.u32[v]! + this.u32[v + 1]! * 0x100000000 - this.slab.base;
   }
 
+  /** Bytes entry i's buffer holds (as last set by setSend/setRecv). */
+  bufferLength(i: number): number {
+    return this.u32[this.iovAt + i * U32_PER_IOV + 2]!;
+  }
+
+  /** The UDP_SEGMENT size entry i is set to send with (setSend), 0 for a plain datagram. */
+  sendSegment(i: number): number {
+    if (!this.control || this.u32[i * U32_PER_MMSG + MSG_CONTROLLEN / 4] === 0) return 0;
+    return this.u32[this.cmsgAt + i * U32_PER_CMSG_AREA + 4]! & 0xffff;
+  }
+
   /** Bytes received (or sent) by entry i in the last call. */
   length(i: number): number {
     return this.u32[i * U32_PER_MMSG + MMSG_LEN / 4]!;
