@@ -12,7 +12,7 @@ import { rxSlab } from '../../src/dataplane/slab-layout.js';
 import { SyscallError } from '../../src/sys/errors.js';
 import { closeQuietly } from '../../src/sys/libc.js';
 import { MmsgVector, PacketSlab, sendBatch } from '../../src/sys/mmsg.js';
-import { parseIPv4 } from '../../src/sys/sockaddr.js';
+import { parseIPv4 } from '../../native-free/addr.js';
 import { enableUdpGro, localAddress, openUdp, udpGsoSupported, waitReadable } from '../../src/sys/udp.js';
 
 const PEER = 0xc6336402;
