@@ -94,6 +94,7 @@ it(`soak: ${MINUTES} min of traffic through restarts, lease churn, etcd and work
     // n1's heaps, from its /metrics: RSS alone cannot tell a leak from garbage not yet collected.
     const HEAPS: Array<[string, string]> = [
       ['main heap', 'nodejs_heap_size_used_bytes'],
+      ['main heap reserved', 'nodejs_heap_size_total_bytes'],
       ['workers heap', 'weft_worker_heap_used_bytes'],
       ['external', 'nodejs_external_memory_bytes'],
     ];
