@@ -20,8 +20,6 @@ export interface PeerLookup {
   findByUnderlay(addr: number): number;
 }
 
-export type BackendType = 'vxlan' | 'ipip' | 'udp';
-
 export interface EncapConfig {
   /** This node's underlay IPv4 address (u32), the outer source. */
   localUnderlay: number;

@@ -11,7 +11,8 @@ import { BACKENDS, type Backend, LAB_DIR, LabError, MAX_NODES, MIN_NODES, resolv
 import { labDemo } from '../lab/demo.js';
 import { labDown } from '../lab/down.js';
 import { childEnv, labNamespaces } from '../lab/exec.js';
-import { formatLabReport, labStatus } from '../lab/status.js';
+import { labStatus } from '../lab/status.js';
+import { formatLabReport } from './lab-report.js';
 import { labUp } from '../lab/up.js';
 
 const USAGE = `usage: weft lab <command>

@@ -1,5 +1,6 @@
 // `weft status`: asks the daemon of this network namespace (over its status
 // socket) for its lease, peers, counters and drops, and prints them.
+import { backendOf, isBackendType } from '../backend/index.js';
 import { request, type ClientRequest } from 'node:http';
 import { parseArgs } from 'node:util';
 import { socketAddress } from '../daemon/http.js';
@@ -73,7 +74,8 @@ function offloads(o: NonNullable<DaemonStatus['offload']>): string {
 }
 
 export function formatStatus(s: DaemonStatus): string {
-  const backend = s.backend === 'vxlan' ? `vxlan, VNI ${s.vni}, port ${s.port}` : s.backend === 'udp' ? `udp, port ${s.port}` : s.backend;
+  // A daemon of another version may name a backend this one does not know: shown as it is.
+  const backend = isBackendType(s.backend) ? backendOf(s.backend).describe({ vni: s.vni, port: s.port }) : String(s.backend);
   const out = [
     `lease     ${s.lease.subnet} on ${s.lease.publicIp} (${backend})`,
     `expires   ${s.lease.expiration ?? 'never (a reservation, or a Kubernetes podCIDR)'}`,

@@ -16,6 +16,7 @@
 // run (worker.ts); its sockets share the port from the bind on, so datagrams
 // hashed to them wait there until then. On SIGTERM, quiesce() takes the old
 // weft's sockets out of the selection before its workers stop.
+import type { UnderlayKind } from '../backend/types.js';
 import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { WeftError } from '../../native-free/errors.js';
@@ -40,7 +41,8 @@ export class HostError extends WeftError {
 export interface SocketPlan {
   tunName: string;
   queues: number;
-  backend: 'vxlan' | 'ipip' | 'udp';
+  /** The backend's kind of underlay socket (src/backend/types.ts). */
+  underlay: UnderlayKind;
   /** Underlay address to bind to. */
   bindAddr: string;
   port: number;
@@ -73,7 +75,7 @@ export interface HostPlan {
   tunnelAddr: string;
   /** The cluster network, routed through the TUN. */
   network: { addr: string; len: number };
-  backend: 'vxlan' | 'ipip' | 'udp';
+  underlay: UnderlayKind;
   /** Underlay address to bind to. */
   bindAddr: string;
   port: number;
@@ -196,7 +198,7 @@ export class Host {
   quiesce(): void {
     for (const fd of this.owned) {
       try {
-        if (this.plan.backend === 'ipip') setReceiving(fd, false);
+        if (this.plan.underlay === 'ip-in-ip') setReceiving(fd, false);
         else connectIPv4(fd, parseIPv4(this.plan.bindAddr), QUIET_PORT);
       } catch {
         // closing it soon has the same effect, a little later
@@ -291,7 +293,7 @@ function disableIpv6(name: string): void {
 function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, 'owned'> {
   const txFds: number[] = [];
   const rxFds: number[] = [];
-  if (plan.backend === 'ipip') {
+  if (plan.underlay === 'ip-in-ip') {
     // Every raw IPPROTO_IPIP socket gets a copy of every packet: one socket,
     // read by worker 0 only, sent on by all. It starts deaf, and receives once
     // no other weft on the node does (ipip-handover.ts).

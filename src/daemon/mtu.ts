@@ -5,16 +5,10 @@
 //          is the underlay's MTU, not the device's)
 //   ipip   the underlay interface's MTU − 20
 //   udp    the underlay interface's MTU − 28 (IPv4 + UDP, flannel's encapOverhead)
-// The overheads are the engine's own constants, which equal flannel's.
-import { IPIP_OVERHEAD } from '../../native-free/encap/ipip.js';
-import { UDP_OVERHEAD } from '../../native-free/encap/udp.js';
-import { VXLAN_OVERHEAD } from '../../native-free/encap/vxlan.js';
+// Each backend declares its overhead (src/backend/), the engine's constants,
+// which equal flannel's.
 import { WeftError } from '../../native-free/errors.js';
-
-export type Backend = 'vxlan' | 'ipip' | 'udp';
-
-/** Bytes each backend adds in front of an inner IPv4 packet. */
-export const OVERHEAD: Readonly<Record<Backend, number>> = { vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: UDP_OVERHEAD };
+import { backendOf, type BackendType } from '../backend/index.js';
 
 /** IPv4's minimum MTU (RFC 791): every host must take 68-byte datagrams whole. */
 const MIN_MTU = 68;
@@ -25,13 +19,15 @@ export interface TunnelMtu {
   warning: string | null;
 }
 
-/** `configured` is the vxlan Backend.MTU (null: not set); the other backends have no such key. */
-export function tunnelMtu(backend: Backend, underlayMtu: number, configured: number | null): TunnelMtu {
-  const base = backend === 'vxlan' && configured !== null ? configured : underlayMtu;
-  const mtu = base - OVERHEAD[backend];
+/** `configured` is the config's Backend.MTU (null: not set); only backends with that key (vxlan) read it. */
+export function tunnelMtu(backend: BackendType, underlayMtu: number, configured: number | null): TunnelMtu {
+  const b = backendOf(backend);
+  const overhead = b.overhead;
+  const base = b.mtuKey && configured !== null ? configured : underlayMtu;
+  const mtu = base - overhead;
   if (mtu < MIN_MTU) {
     const from = base === underlayMtu ? `the underlay interface's MTU ${underlayMtu}` : `Backend.MTU ${base}`;
-    throw new WeftError('ERR_WEFT_MTU', `${from} leaves a tunnel MTU of ${mtu} after ${backend}'s ${OVERHEAD[backend]} bytes; IPv4 needs at least ${MIN_MTU}`);
+    throw new WeftError('ERR_WEFT_MTU', `${from} leaves a tunnel MTU of ${mtu} after ${backend}'s ${overhead} bytes; IPv4 needs at least ${MIN_MTU}`);
   }
   const warning =
     base > underlayMtu

@@ -20,7 +20,7 @@ import { renderLeaseMetrics } from './lease-metrics.js';
 import { DirectRoutes } from './direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
 import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
-import { keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry, vxlanLeaseData } from '../registry/index.js';
+import { keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry } from '../registry/index.js';
 import { createCounters, sumRows, workerRow, DROPS } from '../dataplane/counters.js';
 import type { RunFlags } from './flags.js';
 import { Host, releaseSockets, type UnderlaySockets } from './host.js';
@@ -36,7 +36,8 @@ import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion, type IptablesCommands } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { IpipHandover } from './ipip-handover.js';
-import { OVERHEAD, tunnelMtu } from './mtu.js';
+import { tunnelMtu } from './mtu.js';
+import { backendOf } from '../backend/index.js';
 import { BlackholeRoute } from './blackhole-route.js';
 import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { chooseIptables } from './iptables-mode.js';
@@ -82,10 +83,6 @@ interface Node {
   sockets: UnderlaySockets;
 }
 
-function portOf(config: NetworkConfig): number {
-  return config.Backend.Type === 'ipip' ? 0 : config.Backend.Port;
-}
-
 /**
  * Everything before the host is touched, then the sockets (a port held by a
  * kernel VXLAN device fails here), and only then the lease: a start that
@@ -118,23 +115,20 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   // each process costs the main thread tens of ms to spawn, and after a restart the pods'
   // traffic waits for the main thread to get through the lease and the snapshot.
   if (flags.ipMasq) requireOnPath(config.EnableNFTables ? 'nft' : 'iptables', '--ip-masq');
-  if (config.Backend.Type === 'vxlan' && (config.Backend.GBP || config.Backend.Learning)) {
-    log.warn({ GBP: config.Backend.GBP, Learning: config.Backend.Learning }, 'Backend.GBP and Backend.Learning are ignored: weft sends no group policy and programs peers from leases only');
-  }
-  if (config.Backend.Type === 'vxlan' && !config.Backend.PortConfigured) {
-    log.warn({ port: config.Backend.Port }, 'Backend.Port is not set: weft uses 4789, flannel nodes would use 8472; set it to mix them');
-  }
+  const backend = backendOf(config.Backend.Type);
+  for (const n of backend.notes(config.Backend)) log.warn(n.fields, n.message);
   // Refused here, before the MAC, the sockets or the lease: an MTU that cannot work changes nothing.
-  const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, config.Backend.Type === 'vxlan' ? config.Backend.MTU : null);
+  const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, backend.configuredMtu(config.Backend));
   if (mtuWarning !== null) log.warn({ mtu, underlayMtu: underlay.mtu }, mtuWarning);
   const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
-  const port = portOf(config);
+  const port = backend.port(config.Backend);
+  const backendData = backend.leaseData(config.Backend, mac);
   const sockets = Host.prepare({
     tunName: flags.tunName,
     queues: flags.workers,
-    backend: type,
+    underlay: backend.underlay,
     bindAddr: underlay.address,
     port,
     udpGso: flags.offload.udpGso,
@@ -145,7 +139,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
       {
         PublicIP: underlay.publicIp,
         BackendType: type,
-        ...(type === 'vxlan' ? { BackendData: vxlanLeaseData(config.Backend.VNI, mac) } : {}),
+        ...(backendData !== undefined ? { BackendData: backendData } : {}),
       },
       preferSubnet ? { preferSubnet } : {},
     );
@@ -225,7 +219,8 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   }
   const { config, lease, underlay } = node;
   const backend = config.Backend.Type;
-  const vni = backend === 'vxlan' ? config.Backend.VNI : 0;
+  const spec = backendOf(backend);
+  const vni = spec.vni(config.Backend);
   const subnet = parseCidr(lease.subnet);
   const network = parseCidr(config.Network);
   if (subnet.family !== 4 || network.family !== 4) {
@@ -246,15 +241,12 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     subnetLen: registry.subnetLen(config, lease),
     backend,
     vni,
-    self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: backend === 'vxlan' ? node.mac : null },
+    self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: spec.vtepPeers ? node.mac : null },
     log,
   });
   const sync = new PeerSync(routes, peers, { subnet: lease.subnet }, backend, vni, log);
   // DirectRouting (vxlan, ipip): on-link peers get a kernel route and bypass the tunnel.
-  const direct =
-    config.Backend.Type !== 'udp' && config.Backend.DirectRouting
-      ? new DirectRoutes({ iface: underlay.iface, self: { subnet: lease.subnet }, backend: config.Backend.Type, log })
-      : null;
+  const direct = spec.directRouting(config.Backend) ? new DirectRoutes({ iface: underlay.iface, self: { subnet: lease.subnet }, backend, log }) : null;
 
   let host: Host;
   try {
@@ -265,7 +257,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
         mtu: node.mtu,
         tunnelAddr,
         network: { addr: formatIPv4(networkAddr), len: network.len },
-        backend,
+        underlay: spec.underlay,
         bindAddr: underlay.address,
         port: node.port,
         tunOffload: flags.offload.tun,
@@ -280,13 +272,13 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   if (host.tunFormatFollowed !== null) log.warn(host.tunFormatFollowed);
   const offload = { tun: host.tunOffload, udpGso: node.sockets.udpGso, udpGro: node.sockets.udpGro };
   if (host.tunOffloadRefused !== null) log.warn({ reason: host.tunOffloadRefused }, 'the kernel refused TUN offloads: running without them');
-  if (flags.offload.udpGso && backend !== 'ipip' && !offload.udpGso) log.warn('the kernel has no UDP_SEGMENT: one send per datagram');
-  if (flags.offload.udpGro && backend !== 'ipip' && !offload.udpGro) log.warn('the kernel has no UDP_GRO: one datagram per receive');
+  if (flags.offload.udpGso && spec.underlay === 'udp' && !offload.udpGso) log.warn('the kernel has no UDP_SEGMENT: one send per datagram');
+  if (flags.offload.udpGro && spec.underlay === 'udp' && !offload.udpGro) log.warn('the kernel has no UDP_GRO: one datagram per receive');
   log.info({ offload }, 'offloads');
 
   const counters = createCounters(flags.workers);
   const capture = createCaptureState(flags.workers);
-  const slotSize = HEADROOM + Math.ceil(Math.max(underlay.mtu, node.mtu + OVERHEAD[backend]) / 64) * 64;
+  const slotSize = HEADROOM + Math.ceil(Math.max(underlay.mtu, node.mtu + spec.overhead) / 64) * 64;
   const inits: Omit<WorkerInit, 'control'>[] = host.tun.fds.map((tunFd, index) => ({
     index,
     backend,
@@ -319,7 +311,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   const pool = new WorkerPool(inits, log, { faultInjection });
   pool.start();
   // ipip: receive only while no other weft on the node does (a rolling update).
-  const handover = backend === 'ipip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
+  const handover = spec.underlay === 'ip-in-ip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
   if (faultInjection) {
     process.on('SIGUSR2', () => {
       log.warn({ worker: 0 }, 'fault injection: terminating a data-plane worker');

@@ -6,18 +6,10 @@
 import { formatIPv4, formatMac, parseIPv4 } from '../../native-free/addr.js';
 import { checksum } from '../../native-free/checksum.js';
 import { createDecapContext } from '../../native-free/decap/context.js';
-import { decapIpip } from '../../native-free/decap/ipip.js';
-import { decapUdp } from '../../native-free/decap/udp.js';
-import { decapVxlan } from '../../native-free/decap/vxlan.js';
 import { FORWARD, reasonName } from '../../native-free/drop.js';
-import { createEncapContext, type BackendType, type EncapConfig, type PeerLookup } from '../../native-free/encap/context.js';
-import { encapIpip } from '../../native-free/encap/ipip.js';
-import { encapUdp } from '../../native-free/encap/udp.js';
-import { encapVxlan } from '../../native-free/encap/vxlan.js';
-import * as eth from '../../native-free/header/ethernet.js';
+import { createEncapContext, type EncapConfig, type PeerLookup } from '../../native-free/encap/context.js';
+import { backendOf, type Backend, type BackendType } from '../backend/index.js';
 import * as ip from '../../native-free/header/ipv4.js';
-import * as udp from '../../native-free/header/udp.js';
-import * as vxlan from '../../native-free/header/vxlan.js';
 import { writeFragNeeded } from '../../native-free/icmp-too-big.js';
 import type { LpmTable } from '../../native-free/table/lpm.js';
 import type { PeerTable } from '../../native-free/table/peers.js';
@@ -103,13 +95,14 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
   node.peers.writeMac(peer, mac, 0);
   const underlay = node.peers.underlayOf(peer);
   add('weft route', `longest prefix ${matched} → peer #${peer}`);
-  add('peer', `node ${formatIPv4(underlay)}${node.backend === 'vxlan' ? `, VTEP MAC ${formatMac(mac)} (as "ip neigh" + "bridge fdb" would hold it)` : ''}`);
+  const backend = backendOf(node.backend);
+  const facts = { vni: node.config.vni, port: node.config.port };
+  add('peer', `node ${formatIPv4(underlay)}${backend.vtepPeers ? `, VTEP MAC ${formatMac(mac)} (as "ip neigh" + "bridge fdb" would hold it)` : ''}`);
 
   // 3. The engine builds the real headers on a scratch copy.
   const ctx = createEncapContext({ ...node.config, outerHeaders: true, udpChecksum: true }, node.routes, null, node.peers);
   const buf = innerPacket(src, dst, req);
-  const encap = node.backend === 'vxlan' ? encapVxlan : node.backend === 'ipip' ? encapIpip : encapUdp;
-  const code = encap(ctx, buf, HEADROOM, req.size);
+  const code = backend.encap(ctx, buf, HEADROOM, req.size);
   if (code !== FORWARD) {
     const reason = reasonName(code);
     if (reason === 'too_big') {
@@ -121,10 +114,8 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
   }
   add('mtu', req.size <= node.config.mtu ? `${req.size} bytes ≤ tunnel MTU ${node.config.mtu}` : `${req.size} bytes > tunnel MTU ${node.config.mtu}, no DF: sent, the underlay fragments the outer packet`);
   const r = ctx.result;
-  for (const h of describeHeaders(node.backend, buf, r.offset, HEADROOM)) add('header', h);
-  add('socket', node.backend === 'ipip'
-    ? 'the raw IP-in-IP socket sends the inner packet; the kernel writes the outer IPv4 header (ID, DF, checksum) as above'
-    : `the UDP socket sends from the VXLAN/UDP header on; the kernel writes outer IPv4 and UDP, with source port ${node.config.port} (the socket's), not the flow hash`);
+  for (const h of describeHeaders(backend, buf, r.offset, HEADROOM)) add('header', h);
+  add('socket', backend.traceSocket(facts));
   add('wire', `${r.length} bytes from ${formatIPv4(node.config.localUnderlay)} to ${formatIPv4(r.underlay)} (${r.length - req.size} bytes of tunnel overhead)`);
 
   // 4. What the receiving node will check, run by the engine as that node.
@@ -135,35 +126,18 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
   };
   const rx = createDecapContext({ vni: node.config.vni, localMac: mac, acceptUnknownPeers: false, admission: null }, self);
   const from = node.config.localUnderlay;
-  const verdict =
-    node.backend === 'vxlan'
-      ? decapVxlan(rx, buf, r.offset + 28, r.length - 28, from)
-      : node.backend === 'ipip'
-        ? decapIpip(rx, buf, r.offset, r.length)
-        : decapUdp(rx, buf, r.offset + 28, r.length - 28, from);
-  const checks =
-    node.backend === 'vxlan'
-      ? `I flag set, VNI ${node.config.vni}, sender ${formatIPv4(from)} is a known node (our lease), inner MAC ${formatMac(mac)} is its own, no VLAN tag, inner IPv4 sound, TTL > 0`
-      : `sender ${formatIPv4(from)} is a known node (our lease), ${node.backend === 'ipip' ? 'protocol 4, ' : ''}inner IPv4 sound, TTL > 0`;
+  const verdict = backend.decap(rx, buf, r.offset + backend.receivedAt, r.length - backend.receivedAt, from);
+  const checks = backend.traceChecks(formatIPv4(from), formatMac(mac), facts);
   add('receiver', `${formatIPv4(r.underlay)} checks: ${checks} → ${verdict === FORWARD ? 'delivered to its TUN' : `dropped as ${reasonName(verdict)}`}`, verdict === FORWARD);
   return { steps, verdict: verdict === FORWARD ? 'delivered' : `drop at receiver: ${reasonName(verdict)}` };
 }
 
-function describeHeaders(backend: BackendType, b: Uint8Array, outer: number, inner: number): string[] {
+function describeHeaders(backend: Backend, b: Uint8Array, outer: number, inner: number): string[] {
   const out: string[] = [];
   const ipLine = (o: number, name: string) =>
     `${name} IPv4   20 B  ${formatIPv4(ip.src(b, o))} → ${formatIPv4(ip.dst(b, o))}, proto ${ip.protocol(b, o)}, TTL ${ip.ttl(b, o)}, DF ${ip.dontFragment(b, o) ? 1 : 0}, ECN ${ip.ecn(b, o)}, checksum ${checksum(b, o, 20) === 0 ? 'ok' : 'BAD'}`;
   out.push(ipLine(outer, 'outer'));
-  if (backend !== 'ipip') {
-    const u = outer + 20;
-    out.push(`UDP           8 B  port ${udp.srcPort(b, u)} → ${udp.dstPort(b, u)}, length ${udp.length(b, u)}`);
-  }
-  if (backend === 'vxlan') {
-    const v = outer + 28;
-    out.push(`VXLAN         8 B  flags 0x${vxlan.vxlanFlags(b, v).toString(16).padStart(2, '0')} (I), VNI ${vxlan.vni(b, v)}`);
-    const e = v + vxlan.VXLAN_HEADER_LENGTH;
-    out.push(`Ethernet     14 B  ${formatMac(b, e + eth.MAC_LENGTH)} → ${formatMac(b, e)}, type 0x${eth.etherType(b, e).toString(16).padStart(4, '0')}`);
-  }
+  out.push(...backend.traceHeaders(b, outer + ip.IPV4_MIN_HEADER_LENGTH));
   out.push(`${ipLine(inner, 'inner')}, ${ip.totalLength(b, inner)} B in all`);
   return out;
 }

@@ -3,6 +3,7 @@
 // sockets write (TX) or strip (RX) the outer IPv4/UDP headers themselves, so
 // for the capture those are rebuilt in the headroom from the same addresses
 // and ports the socket uses (IP id and checksum are ours, not the kernel's).
+import { backendOf, type BackendType } from '../backend/index.js';
 import type { EncapContext } from '../../native-free/encap/context.js';
 import * as ip from '../../native-free/header/ipv4.js';
 import { UDP_HEADER_LENGTH, writeUdpHeader } from '../../native-free/header/udp.js';
@@ -13,13 +14,16 @@ export const OUTER_UDP_BYTES = ip.IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
 
 export class CaptureTap {
   private readonly control: Int32Array;
+  private readonly rawIp: boolean;
 
   constructor(
     control: SharedArrayBuffer,
     private readonly ring: CaptureRing,
-    private readonly backend: 'vxlan' | 'ipip' | 'udp',
+    backend: BackendType,
   ) {
     this.control = new Int32Array(control);
+    // The raw socket sends and receives whole IPv4 packets; a UDP socket's payload gets headers rebuilt in front.
+    this.rawIp = backendOf(backend).underlay === 'ip-in-ip';
   }
 
   /** The capture mode now (0: off); one plain read, cheap enough per packet. */
@@ -34,7 +38,7 @@ export class CaptureTap {
     const r = ctx.result;
     const offset = r.offset;
     const length = r.length;
-    if (this.backend === 'ipip') {
+    if (this.rawIp) {
       writeOuterIpv4(ctx, b, inner - ip.IPV4_MIN_HEADER_LENGTH, innerLen + ip.IPV4_MIN_HEADER_LENGTH, ip.PROTO_IPIP, r.underlay, inner, true);
       this.ring.push(b, inner - ip.IPV4_MIN_HEADER_LENGTH, innerLen + ip.IPV4_MIN_HEADER_LENGTH, snap);
     } else {
@@ -55,7 +59,7 @@ export class CaptureTap {
       if (innerLen > 0) this.ring.push(b, inner, innerLen, snap);
       return;
     }
-    if (this.backend === 'ipip') return this.ring.push(b, payload, len, snap);
+    if (this.rawIp) return this.ring.push(b, payload, len, snap);
     const udp = payload - UDP_HEADER_LENGTH;
     const at = udp - ip.IPV4_MIN_HEADER_LENGTH;
     writeUdpHeader(b, udp, fromPort, localPort, len + UDP_HEADER_LENGTH);

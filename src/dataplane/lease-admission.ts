@@ -39,6 +39,7 @@
 // This node's own lease is not a peer: admit() reports whether someone else
 // removed or changed it (anything but our own renewal: the same PublicIP,
 // backend, MAC and VNI), and the daemon stops on that (run.ts).
+import { backendOf, EMPTY_LEASE_BACKEND, type BackendType } from '../backend/index.js';
 import { formatIPv4 } from '../../native-free/addr.js';
 import { contains, isUnicastIPv4, overlaps, parseCidr4, parseIPv4, type Cidr4 } from '../registry/ipv4.js';
 import { leaseIdentity } from '../registry/registry.js';
@@ -76,7 +77,7 @@ export interface AdmissionOptions {
   network: string;
   /** The prefix length every peer subnet must have. */
   subnetLen: number;
-  backend: 'vxlan' | 'ipip' | 'udp';
+  backend: BackendType;
   /** The network's VNI (vxlan), else ignored. */
   vni: number;
   /** This node's lease as it acquired it, and what else is its own. */
@@ -130,7 +131,7 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** The fields compared for "the same lease value" (renewals change only the revision and expiry). */
 function endpointOf(lease: Lease): { ep: Endpoint | null; fingerprint: string } {
   const a = lease.attrs;
-  const type = a.BackendType || 'udp'; // flannel's udp backend leaves it empty
+  const type = a.BackendType || EMPTY_LEASE_BACKEND; // flannel's udp backend leaves it empty
   const data = a.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null | undefined;
   const mac = typeof data?.VtepMAC === 'string' ? data.VtepMAC.toLowerCase() : null;
   const vni = typeof data?.VNI === 'number' ? data.VNI : data?.VNI === undefined ? null : NaN;
@@ -163,6 +164,9 @@ export class LeaseAdmission {
   private readonly logged = new Set<string>();
   private readonly counts = new Map<LeaseRejectReason, number>(LEASE_REJECT_REASONS.map((r) => [r, 0]));
 
+  /** Peers publish a VTEP MAC and VNI (vxlan): both are checked, MACs kept unique. */
+  private readonly vtep: boolean;
+
   constructor(private readonly opts: AdmissionOptions) {
     const net = parseCidr4(opts.network);
     const self = parseCidr4(opts.self.lease.subnet);
@@ -172,6 +176,7 @@ export class LeaseAdmission {
     this.selfKey = leaseIdentity(opts.self.lease);
     this.selfFingerprint = endpointOf(opts.self.lease).fingerprint;
     this.ownIps = new Set(opts.self.publicIps.map((ip) => parseIPv4(ip)).filter((ip): ip is number => ip !== null));
+    this.vtep = backendOf(opts.backend).vtepPeers;
   }
 
   /** Rejections so far, by reason (every reason present, 0 when none). */
@@ -246,14 +251,14 @@ export class LeaseAdmission {
     const holder = this.bySubnet.get(sn.ip);
     if (holder !== undefined && holder !== key) return { reason: 'overlaps_peer', detail: `${subnet} is already the lease ${holder}` };
     if (ep.type !== o.backend) return { reason: 'backend_mismatch', detail: `backend "${ep.type}", this network's is "${o.backend}"` };
-    if (o.backend === 'vxlan' && ep.vni !== null && ep.vni !== o.vni) return { reason: 'vni_mismatch', detail: `VNI ${String(ep.vni)}, this network's is ${o.vni}` };
+    if (this.vtep && ep.vni !== null && ep.vni !== o.vni) return { reason: 'vni_mismatch', detail: `VNI ${String(ep.vni)}, this network's is ${o.vni}` };
     const ipText = String(lease.attrs.PublicIP);
     if (ep.publicIp < 0 || !isUnicastIPv4(ipText)) return { reason: 'bad_public_ip', detail: `PublicIP ${JSON.stringify(lease.attrs.PublicIP)} is not a unicast IPv4 address` };
     if (contains(this.network, ep.publicIp)) return { reason: 'public_ip_in_network', detail: `PublicIP ${ipText} is inside the overlay Network ${o.network}` };
     if (this.ownIps.has(ep.publicIp)) return { reason: 'own_public_ip', detail: `PublicIP ${ipText} is this node's` };
     const ipHolder = this.byIp.get(ep.publicIp);
     if (ipHolder !== undefined && ipHolder !== key) return { reason: 'public_ip_taken', detail: `PublicIP ${ipText} already has the lease ${ipHolder}` };
-    if (o.backend === 'vxlan') {
+    if (this.vtep) {
       if (ep.mac === null || !unicastMac(ep.mac)) return { reason: 'bad_mac', detail: `VtepMAC ${JSON.stringify((lease.attrs.BackendData as { VtepMAC?: unknown } | null)?.VtepMAC ?? null)} is not a unicast MAC` };
       if (ep.mac === o.self.mac) return { reason: 'own_mac', detail: `VtepMAC ${ep.mac} is this node's` };
       const macHolder = this.byMac.get(ep.mac);
@@ -320,7 +325,7 @@ export class LeaseAdmission {
   private index(key: string, a: Accepted): void {
     this.bySubnet.set(a.ep.subnet.ip, key);
     this.byIp.set(a.ep.publicIp, key);
-    if (a.ep.mac !== null && this.opts.backend === 'vxlan') this.byMac.set(a.ep.mac, key);
+    if (a.ep.mac !== null && this.vtep) this.byMac.set(a.ep.mac, key);
   }
 
   private unindex(key: string, a: Accepted): void {

@@ -10,6 +10,7 @@
 // table never leaves a peer without a route (a "known sender" with nowhere to
 // send) or a route naming no peer. A lease that does not fit waits in `pending`
 // (the daemon is not ready meanwhile) and is tried again after every batch.
+import { backendOf, EMPTY_LEASE_BACKEND, type BackendType } from '../backend/index.js';
 import { parseCidr, parseIPv4, formatIPv4 } from '../../native-free/addr.js';
 import { CapacityError } from '../../native-free/errors.js';
 import type { LpmTable } from '../../native-free/table/lpm.js';
@@ -47,7 +48,7 @@ export class PeerSync {
     private readonly routeTable: LpmTable,
     private readonly peerTable: PeerTable,
     private readonly self: { subnet: string },
-    private readonly backend: 'vxlan' | 'ipip' | 'udp',
+    private readonly backend: BackendType,
     private readonly vni: number,
     private readonly log: SyncLogger,
   ) {}
@@ -173,9 +174,9 @@ export class PeerSync {
   private endpointOf(lease: Lease): { publicIp: number; mac: string | null } {
     const publicIp = parseIPv4(lease.attrs.PublicIP);
     // flannel's udp backend leaves BackendType empty.
-    const type = lease.attrs.BackendType || 'udp';
+    const type = lease.attrs.BackendType || EMPTY_LEASE_BACKEND;
     if (type !== this.backend) throw new Error(`lease backend "${type}" differs from this network's "${this.backend}"`);
-    if (this.backend !== 'vxlan') return { publicIp, mac: null };
+    if (!backendOf(this.backend).vtepPeers) return { publicIp, mac: null };
     const data = lease.attrs.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null | undefined;
     if (typeof data?.VtepMAC !== 'string') throw new Error('vxlan lease has no BackendData.VtepMAC');
     if (data.VNI !== undefined && data.VNI !== this.vni) throw new Error(`vxlan lease has VNI ${String(data.VNI)}, this network uses ${this.vni}`);

@@ -8,11 +8,10 @@
 import { DROPS } from './counters.js';
 import { FORWARD } from '../../native-free/drop.js';
 import type { DecapContext } from '../../native-free/decap/context.js';
+import type { Decap } from '../backend/types.js';
 import type { CaptureTap } from './capture-tap.js';
 import type { TunQueue, UnderlaySocket } from './io.js';
 
-/** Decapsulates b[off..off+len) received from underlay address src. */
-export type Decap = (ctx: DecapContext, b: Uint8Array, off: number, len: number, src: number) => number;
 
 export interface RxPathOptions {
   underlay: UnderlaySocket;

@@ -14,13 +14,13 @@
 import { DROPS, TX_BYTES } from './counters.js';
 import { DROP_TOO_BIG, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.js';
 import type { EncapContext } from '../../native-free/encap/context.js';
+import type { Encap } from '../backend/types.js';
 import { FRAG_NEEDED_MAX_LENGTH, writeFragNeeded } from '../../native-free/icmp-too-big.js';
 import { copyBytes } from '../../native-free/offload/copy-sum.js';
 import type { CaptureTap } from './capture-tap.js';
 import type { TunPackets, TunQueue, UnderlaySocket } from './io.js';
 import { TUN_WRITE_LEAD } from './slab-layout.js';
 
-export type Encap = (ctx: EncapContext, b: Uint8Array, off: number, len: number) => number;
 
 export interface TxPathOptions {
   tun: TunQueue;

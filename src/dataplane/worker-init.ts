@@ -1,7 +1,7 @@
 // What the main thread hands each data-plane worker. Everything is
 // structured-cloneable: numbers, plain objects and SharedArrayBuffers. File
 // descriptors are plain numbers, valid in every thread of the process.
-import type { BackendType } from '../../native-free/encap/context.js';
+import type { BackendType } from '../backend/index.js';
 import type { LpmState } from '../../native-free/table/lpm.js';
 import type { PeerState } from '../../native-free/table/peers.js';
 import { ENCAP_LEAD } from './slab-layout.js';

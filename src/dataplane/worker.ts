@@ -23,26 +23,20 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WARM_KIND } from './prewarm.js';
-import { createDecapContext, type DecapContext } from '../../native-free/decap/context.js';
-import { decapIpip } from '../../native-free/decap/ipip.js';
-import { decapUdp } from '../../native-free/decap/udp.js';
-import { decapVxlan } from '../../native-free/decap/vxlan.js';
+import { createDecapContext } from '../../native-free/decap/context.js';
 import { createEncapContext } from '../../native-free/encap/context.js';
-import { encapIpip } from '../../native-free/encap/ipip.js';
-import { encapUdp } from '../../native-free/encap/udp.js';
-import { encapVxlan } from '../../native-free/encap/vxlan.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
+import { backendOf } from '../backend/index.js';
 import { WORKER_HEAP_USED, workerRow } from './counters.js';
 import { CaptureRing } from './capture-ring.js';
 import { CaptureTap } from './capture-tap.js';
 import { PollSet } from '../sys/poll.js';
-import { type Decap, RxPath } from './rx-path.js';
-import { type Encap, TxPath } from './tx-path.js';
+import { RxPath } from './rx-path.js';
+import { TxPath } from './tx-path.js';
 import { KernelTunQueue } from './tun-queue.js';
 import { KernelUnderlay } from './underlay.js';
 import { coalesceArea, rxSlab } from './slab-layout.js';
-import { VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import { CONTROL_GO, CONTROL_STOP, heartbeatIndex, type WorkerInit } from './worker-init.js';
 import { setQueueAttached } from '../sys/tun.js';
 import { hangIfAsked } from './test-faults.js';
@@ -52,17 +46,8 @@ const IDLE_POLL_MS = 100;
 /** How often the worker writes its heap size into its counter row (weft_worker_heap_used_bytes). */
 const HEAP_EVERY_MS = 1000;
 
-/** Bytes each backend's encapsulation writes in front of the inner packet, the kernel socket adding the rest. */
-const ENCAP_HEADROOM: Record<WorkerInit['backend'], number> = { vxlan: VXLAN_PAYLOAD_OVERHEAD, ipip: 0, udp: 0 };
-
-const decapIpipFrom: Decap = (ctx: DecapContext, b, off, len) => decapIpip(ctx, b, off, len);
-const decapVxlanFrom: Decap = (ctx, b, off, len, src) => decapVxlan(ctx, b, off, len, src);
-const decapUdpFrom: Decap = (ctx, b, off, len, src) => decapUdp(ctx, b, off, len, src);
-
-const ENCAP: Record<WorkerInit['backend'], Encap> = { vxlan: encapVxlan, ipip: encapIpip, udp: encapUdp };
-const DECAP: Record<WorkerInit['backend'], Decap> = { vxlan: decapVxlanFrom, ipip: decapIpipFrom, udp: decapUdpFrom };
-
 export function runWorker(init: WorkerInit): void {
+  const backend = backendOf(init.backend);
   const routes = LpmTable.attach(init.routes);
   const peers = PeerTable.attach(init.peers);
   const localMac = Uint8Array.from(init.localMac);
@@ -96,7 +81,7 @@ export function runWorker(init: WorkerInit): void {
     mtu: init.mtu,
     batch: init.batch,
     slotSize: init.slotSize,
-    encapBytes: ENCAP_HEADROOM[init.backend],
+    encapBytes: backend.encapBytes,
     coalesceIn: rxMemory !== null && rxMemory.coalesceAt >= 0 ? { buf: rxMemory.slab.buf, offset: rxMemory.coalesceAt } : null,
   });
   const underlay = new KernelUnderlay({
@@ -112,10 +97,10 @@ export function runWorker(init: WorkerInit): void {
     batch: init.batch,
     gro: off.udpGro,
   });
-  const tx = new TxPath({ tun, underlay, ctx: encapCtx, encap: ENCAP[init.backend], counters, tunnelAddr: init.tunnelAddr, tap, batch: init.batch });
+  const tx = new TxPath({ tun, underlay, ctx: encapCtx, encap: backend.encap, counters, tunnelAddr: init.tunnelAddr, tap, batch: init.batch });
   const rx =
     init.rxFd >= 0
-      ? new RxPath({ underlay, tun, ctx: decapCtx, decap: DECAP[init.backend], counters, tap, local: init.localUnderlay, localPort: init.port })
+      ? new RxPath({ underlay, tun, ctx: decapCtx, decap: backend.decap, counters, tap, local: init.localUnderlay, localPort: init.port })
       : null;
   const poll = new PollSet(init.tunFd, init.rxFd);
   const beat = heartbeatIndex(init.index);

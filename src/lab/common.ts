@@ -9,6 +9,7 @@
 // address, a route or a link to the namespace `weft lab` runs in.
 import { fileURLToPath } from 'node:url';
 import { formatIPv4, ipv4Netmask, tryParseIPv4 } from '../../native-free/addr.js';
+import { BACKEND_TYPES, backendOf, type BackendType } from '../backend/index.js';
 
 export const LAB_DIR = '/run/weft-lab';
 export const STATE_FILE = `${LAB_DIR}/state.json`;
@@ -26,8 +27,8 @@ export const ETCD_ENDPOINT = `http://${UNDERLAY_ADDR}:2379`;
 export const MIN_NODES = 2;
 export const MAX_NODES = 8;
 
-export const BACKENDS = ['vxlan', 'ipip', 'udp'] as const;
-export type Backend = (typeof BACKENDS)[number];
+export const BACKENDS = BACKEND_TYPES;
+export type Backend = BackendType;
 
 /** bin/weft.js of this installation (the lab runs the same weft it is part of). */
 export const WEFT_BIN = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url));
@@ -155,8 +156,9 @@ export function planPod(env: SubnetEnv): PodPlan {
 /** The network config every node reads, as `kubectl -n kube-flannel` would hold it. */
 export function networkConfig(backend: Backend): string {
   const b: Record<string, unknown> = { Type: backend };
-  if (backend === 'vxlan') b['Port'] = 4789;
-  if (backend === 'udp') b['Port'] = 8285;
+  // Written out, as an operator mixing weft and flannel nodes must (vxlan.ts).
+  const port = backendOf(backend).defaultPort;
+  if (port !== 0) b['Port'] = port;
   return JSON.stringify({ Network: CLUSTER_NET, Backend: b });
 }
 

@@ -8,7 +8,7 @@
 import { posix } from 'node:path';
 import { InvalidArgumentError } from '../../native-free/errors.js';
 import { formatCidr4, formatIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
-import type { LeaseAttrs, VxlanLeaseData } from './types.js';
+import type { LeaseAttrs } from './types.js';
 
 /** flannel's --etcd-prefix default. */
 export const DEFAULT_PREFIX = '/coreos.com/network';
@@ -99,12 +99,5 @@ export function decodeLeaseAttrs(value: string): LeaseAttrs {
   return attrs;
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** BackendData for a vxlan lease, fields in flannel's order, MAC lower-cased like Go prints it. */
-export function vxlanLeaseData(vni: number, vtepMac: string): VxlanLeaseData {
-  const mac = vtepMac.toLowerCase();
-  if (!MAC.test(mac)) throw new InvalidArgumentError(`VtepMAC "${vtepMac}" is not a MAC address like 6e:52:f6:1b:1e:83`);
-  if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) throw new InvalidArgumentError(`VNI ${vni} is not between 0 and 16777215`);
-  return { VNI: vni, VtepMAC: mac };
-}
+/** The vxlan backend's lease data: src/backend/vxlan.ts. */
+export { vxlanLeaseData } from '../backend/vxlan.js';

@@ -2,49 +2,17 @@
 // subnet.ParseConfig + CheckNetworkConfig (flannel pkg/subnet/config.go) so that
 // weft and flannel nodes derive the same SubnetLen/SubnetMin/SubnetMax from it.
 // Like Go's encoding/json, key names match case-insensitively and unknown keys are ignored.
+import { BACKEND_TYPES, backendOf, isBackendType, type BackendConfig, type BackendType, type IpipBackendConfig, type UdpBackendConfig, type VxlanBackendConfig } from '../backend/index.js';
+import { UDP_DEFAULT_PORT } from '../backend/udp.js';
+import { DEFAULT_VNI, FLANNEL_VXLAN_KERNEL_DEFAULT_PORT, WEFT_VXLAN_DEFAULT_PORT } from '../backend/vxlan.js';
 import { ConfigError } from './errors.js';
 import { field, isObject } from './codec.js';
 import { contains, formatCidr4, formatIPv4, maskOf, parseCidr4, parseIPv4, sizeOf } from './ipv4.js';
 
-export const SUPPORTED_BACKENDS = ['vxlan', 'ipip', 'udp'] as const;
-export type BackendType = (typeof SUPPORTED_BACKENDS)[number];
-
-/** flannel's vxlan defaultVNI. */
-export const DEFAULT_VNI = 1;
-/**
- * weft's VXLAN UDP port when the config gives none (or 0): the IANA port 4789.
- * DIFFERENCE FROM FLANNEL: flannel passes Port 0 to the kernel, whose VXLAN default
- * is the pre-IANA port 8472. A weft node and a flannel node would then send to
- * different ports; in a mixed cluster put "Port" in the Backend config explicitly.
- */
-export const WEFT_VXLAN_DEFAULT_PORT = 4789;
-/** The port flannel's kernel VXLAN device uses when Backend.Port is 0 or absent. */
-export const FLANNEL_VXLAN_KERNEL_DEFAULT_PORT = 8472;
-/** flannel's udp backend defaultPort. */
-export const UDP_DEFAULT_PORT = 8285;
-
-export interface VxlanBackendConfig {
-  Type: 'vxlan';
-  VNI: number;
-  /** Effective port: the configured one, else WEFT_VXLAN_DEFAULT_PORT. */
-  Port: number;
-  /** False when Port came from weft's default (flannel nodes would use 8472 then). */
-  PortConfigured: boolean;
-  /** null: derive from the underlay interface, like flannel. */
-  MTU: number | null;
-  GBP: boolean;
-  Learning: boolean;
-  DirectRouting: boolean;
-}
-export interface IpipBackendConfig {
-  Type: 'ipip';
-  DirectRouting: boolean;
-}
-export interface UdpBackendConfig {
-  Type: 'udp';
-  Port: number;
-}
-export type BackendConfig = VxlanBackendConfig | IpipBackendConfig | UdpBackendConfig;
+/** The backends, each declared in src/backend/ (its config keys, defaults and types live there). */
+export const SUPPORTED_BACKENDS = BACKEND_TYPES;
+export type { BackendConfig, BackendType, IpipBackendConfig, UdpBackendConfig, VxlanBackendConfig };
+export { DEFAULT_VNI, FLANNEL_VXLAN_KERNEL_DEFAULT_PORT, UDP_DEFAULT_PORT, WEFT_VXLAN_DEFAULT_PORT };
 
 /** A checked config with flannel's defaults filled in. Addresses are canonical strings. */
 export interface NetworkConfig {
@@ -136,30 +104,11 @@ function parseBackend(raw: unknown): BackendConfig {
   if (type === undefined || type === null || type === '') {
     throw new ConfigError(`config key "Backend.Type" is missing: set it to one of ${names}`);
   }
-  switch (type) {
-    case 'vxlan': {
-      const port = optionalInt(raw, 'Port', 0, 0, 65535, 'a UDP port', 'Backend.');
-      const mtu = optionalInt(raw, 'MTU', 0, 0, 65535, 'an MTU (0: the interface MTU)', 'Backend.');
-      return {
-        Type: 'vxlan',
-        VNI: optionalInt(raw, 'VNI', DEFAULT_VNI, 0, 0xffffff, 'a VXLAN network identifier', 'Backend.'),
-        Port: port === 0 ? WEFT_VXLAN_DEFAULT_PORT : port,
-        PortConfigured: port !== 0,
-        MTU: mtu === 0 ? null : mtu,
-        GBP: optionalBool(raw, 'GBP', false, 'Backend.'),
-        Learning: optionalBool(raw, 'Learning', false, 'Backend.'),
-        DirectRouting: optionalBool(raw, 'DirectRouting', false, 'Backend.'),
-      };
-    }
-    case 'ipip':
-      return { Type: 'ipip', DirectRouting: optionalBool(raw, 'DirectRouting', false, 'Backend.') };
-    case 'udp': {
-      const port = optionalInt(raw, 'Port', UDP_DEFAULT_PORT, 1, 65535, 'a UDP port', 'Backend.');
-      return { Type: 'udp', Port: port };
-    }
-    default:
-      throw new ConfigError(`config key "Backend.Type" is ${show(type)}: weft supports ${names}`);
-  }
+  if (!isBackendType(type)) throw new ConfigError(`config key "Backend.Type" is ${show(type)}: weft supports ${names}`);
+  return backendOf(type).parseConfig({
+    int: (key, dflt, min, max, what) => optionalInt(raw, key, dflt, min, max, what, 'Backend.'),
+    bool: (key, dflt) => optionalBool(raw, key, dflt, 'Backend.'),
+  });
 }
 
 function optionalBool(obj: Record<string, unknown>, key: string, dflt: boolean, path = ''): boolean {

@@ -19,12 +19,7 @@ export interface LeaseAttrs {
   BackendV6Data?: unknown;
 }
 
-/** BackendData of a vxlan lease (flannel pkg/backend/vxlan/vxlan_network.go vxlanLeaseAttrs). */
-export interface VxlanLeaseData {
-  VNI: number;
-  /** Lower-case colon-separated MAC, as Go's net.HardwareAddr prints it. */
-  VtepMAC: string;
-}
+export type { VxlanLeaseData } from '../backend/vxlan.js';
 
 export interface Lease {
   /** e.g. "10.244.3.0/24"; stored under the key `<prefix>/subnets/10.244.3.0-24`. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { OVERHEAD, tunnelMtu } from '../../src/daemon/mtu.js';
+import { BACKEND_TYPES, backendOf } from '../../src/backend/index.js';
+import { tunnelMtu } from '../../src/daemon/mtu.js';
 
 describe("tunnel MTU by flannel's rule", () => {
   it.each([
@@ -17,7 +18,7 @@ describe("tunnel MTU by flannel's rule", () => {
   });
 
   it("the overheads are flannel's: vxlan 50, ipip 20, udp 28", () => {
-    expect(OVERHEAD).toEqual({ vxlan: 50, ipip: 20, udp: 28 });
+    expect(Object.fromEntries(BACKEND_TYPES.map((t) => [t, backendOf(t).overhead]))).toEqual({ vxlan: 50, ipip: 20, udp: 28 });
   });
 
   it('warns when Backend.MTU is above the interface', () => {

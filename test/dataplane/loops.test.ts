@@ -9,8 +9,9 @@ import { VXLAN_PAYLOAD_OVERHEAD, encapVxlan } from '../../native-free/encap/vxla
 import { CAPTURE_INNER, CAPTURE_OUTER, CaptureRing, createCaptureState } from '../../src/dataplane/capture-ring.js';
 import { CaptureTap } from '../../src/dataplane/capture-tap.js';
 import { DROPS, ROW, TX_BYTES } from '../../src/dataplane/counters.js';
-import { type Decap, RxPath } from '../../src/dataplane/rx-path.js';
-import { type Encap, TxPath } from '../../src/dataplane/tx-path.js';
+import type { Decap, Encap } from '../../src/backend/index.js';
+import { RxPath } from '../../src/dataplane/rx-path.js';
+import { TxPath } from '../../src/dataplane/tx-path.js';
 import { A, B, decapAt, encapAt } from '../helpers/engine.js';
 import { ipv4Packet } from '../helpers/packets.js';
 import { FakeTun, FakeUnderlay } from './fakes.js';

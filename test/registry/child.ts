@@ -1,9 +1,9 @@
 // Runs the file registry in another node process, as a second weft on the same
 // machine would. Node 20 cannot run .ts, so src/registry is transpiled to a temp dir.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, posix, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -28,14 +28,19 @@ for await (const line of createInterface({ input: process.stdin })) {
 await reg.close();
 `;
 
-/** Transpiles src/registry and native-free/errors.ts; returns the output dir (remove it after). */
+/** Transpiles src/registry/file.ts and every module it imports, to a temp dir; returns it (remove it after). */
 export async function buildRegistryJs(): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'weft-registry-js-'));
-  const files = (await readdir(join(ROOT, 'src/registry'))).filter((f) => f.endsWith('.ts')).map((f) => `src/registry/${f}`);
-  for (const rel of [...files, 'native-free/errors.ts']) {
-    const js = ts.transpileModule(await readFile(join(ROOT, rel), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-    }).outputText;
+  const todo = ['src/registry/file.ts'];
+  const seen = new Set<string>();
+  while (todo.length > 0) {
+    const rel = todo.pop()!;
+    if (seen.has(rel)) continue;
+    seen.add(rel);
+    const source = await readFile(join(ROOT, rel), 'utf8');
+    // Relative imports only (type-only ones too: harmless), each a .js name of a .ts file.
+    for (const m of source.matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)) todo.push(posix.normalize(posix.join(posix.dirname(rel), `${m[1]}.ts`)));
+    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
     await mkdir(dirname(join(out, rel)), { recursive: true });
     await writeFile(join(out, rel.replace(/\.ts$/, '.js')), js);
   }
