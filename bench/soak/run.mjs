@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:soak [-- --minutes 10]`: builds dist/, then runs the soak
+// `npm run bench:soak [-- --minutes 20]`: builds dist/, then runs the soak
 // (bench/soak/soak.run.ts) under vitest, which runs the TypeScript of the
 // integration harness (test/integration/harness: janitor, etcd members, weft
 // nodes in namespaces) as the tests do. Ctrl-C reaches vitest and its worker
@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, help: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '20' }, help: { type: 'boolean', default: false } } });
 if (values.help) {
   console.log(`usage: npm run bench:soak -- [--minutes N]
-  --minutes  how long traffic runs while weft restarts, leases churn, etcd members and workers die (default 10)
+  --minutes  how long traffic runs while weft restarts, leases churn, etcd members and workers die (default 20: the memory verdict is taken on the second half)
 Needs root, iproute2, etcd-server, iperf3, ping, curl. Writes bench/results/soak-<date>.json.`);
   process.exit(0);
 }

@@ -1,7 +1,7 @@
 // vitest runs the soak (not a test: `npm test` includes only test/**). See run.mjs.
 import { defineConfig } from 'vitest/config';
 
-const minutes = Number(process.env['WEFT_SOAK_MINUTES'] ?? '10');
+const minutes = Number(process.env['WEFT_SOAK_MINUTES'] ?? '20');
 
 export default defineConfig({
   test: {
