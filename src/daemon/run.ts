@@ -19,7 +19,8 @@ import { LeaseAdmission } from '../dataplane/lease-admission.js';
 import { renderLeaseMetrics } from './lease-metrics.js';
 import { DirectRoutes } from './direct-routing.js';
 import { WorkerPool } from '../dataplane/pool.js';
-import { HEADROOM, type WorkerInit } from '../dataplane/worker-init.js';
+import type { WorkerInit } from '../dataplane/worker-init.js';
+import { ENCAP_LEAD } from '../dataplane/slab-layout.js';
 import { keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry } from '../registry/index.js';
 import { createCounters, sumRows, workerRow, DROPS } from '../dataplane/counters.js';
 import type { RunFlags } from './flags.js';
@@ -278,7 +279,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
 
   const counters = createCounters(flags.workers);
   const capture = createCaptureState(flags.workers);
-  const slotSize = HEADROOM + Math.ceil(Math.max(underlay.mtu, node.mtu + spec.overhead) / 64) * 64;
+  const slotSize = ENCAP_LEAD + Math.ceil(Math.max(underlay.mtu, node.mtu + spec.overhead) / 64) * 64;
   const inits: Omit<WorkerInit, 'control'>[] = host.tun.fds.map((tunFd, index) => ({
     index,
     backend,

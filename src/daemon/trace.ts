@@ -9,6 +9,7 @@ import { createDecapContext } from '../../native-free/decap/context.js';
 import { FORWARD, reasonName } from '../../native-free/drop.js';
 import { createEncapContext, type EncapConfig, type PeerLookup } from '../../native-free/encap/context.js';
 import { backendOf, type Backend, type BackendType } from '../backend/index.js';
+import { ENCAP_LEAD } from '../dataplane/slab-layout.js';
 import * as ip from '../../native-free/header/ipv4.js';
 import { writeFragNeeded } from '../../native-free/icmp-too-big.js';
 import type { LpmTable } from '../../native-free/table/lpm.js';
@@ -42,17 +43,16 @@ export interface TraceNode {
 }
 
 const PROTO = { udp: ip.PROTO_UDP, tcp: ip.PROTO_TCP, icmp: ip.PROTO_ICMP } as const;
-const HEADROOM = 64;
 
 function inPrefix(addr: number, p: { addr: number; len: number }): boolean {
   const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
   return ((addr & mask) >>> 0) === p.addr;
 }
 
-/** The synthetic inner IPv4 packet, at HEADROOM in a fresh buffer. */
+/** The synthetic inner IPv4 packet, at ENCAP_LEAD in a fresh buffer. */
 function innerPacket(src: number, dst: number, req: TraceRequest): Uint8Array {
-  const b = new Uint8Array(HEADROOM + req.size);
-  const o = HEADROOM;
+  const b = new Uint8Array(ENCAP_LEAD + req.size);
+  const o = ENCAP_LEAD;
   ip.setVersionIhl(b, o, 20);
   ip.setTotalLength(b, o, req.size);
   ip.setFlagsFragment(b, o, req.df, false, 0);
@@ -102,19 +102,19 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
   // 3. The engine builds the real headers on a scratch copy.
   const ctx = createEncapContext({ ...node.config, outerHeaders: true, udpChecksum: true }, node.routes, null, node.peers);
   const buf = innerPacket(src, dst, req);
-  const code = backend.encap(ctx, buf, HEADROOM, req.size);
+  const code = backend.encap(ctx, buf, ENCAP_LEAD, req.size);
   if (code !== FORWARD) {
     const reason = reasonName(code);
     if (reason === 'too_big') {
       const icmp = new Uint8Array(576);
-      const n = writeFragNeeded(buf, HEADROOM, req.size, node.config.mtu, node.subnet.addr, icmp, 0);
+      const n = writeFragNeeded(buf, ENCAP_LEAD, req.size, node.config.mtu, node.subnet.addr, icmp, 0);
       add('mtu', `${req.size} bytes > tunnel MTU ${node.config.mtu} with DF set: dropped as too_big${n > 0 ? `; ICMP "fragmentation needed" (next-hop MTU ${node.config.mtu}) goes back to ${req.src} through the TUN` : ''}`, false);
     } else add('encapsulate', `dropped as ${reason}`, false);
     return { steps, verdict: `drop: ${reason}` };
   }
   add('mtu', req.size <= node.config.mtu ? `${req.size} bytes ≤ tunnel MTU ${node.config.mtu}` : `${req.size} bytes > tunnel MTU ${node.config.mtu}, no DF: sent, the underlay fragments the outer packet`);
   const r = ctx.result;
-  for (const h of describeHeaders(backend, buf, r.offset, HEADROOM)) add('header', h);
+  for (const h of describeHeaders(backend, buf, r.offset, ENCAP_LEAD)) add('header', h);
   add('socket', backend.traceSocket(facts));
   add('wire', `${r.length} bytes from ${formatIPv4(node.config.localUnderlay)} to ${formatIPv4(r.underlay)} (${r.length - req.size} bytes of tunnel overhead)`);
 

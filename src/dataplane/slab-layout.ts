@@ -8,11 +8,11 @@
 //   lead          ENCAP_LEAD: bytes left free in front of a packet read from
 //                 the TUN. The engine asks for room for the whole outer
 //                 header in front of the inner packet, even when the kernel
-//                 socket writes the outer IPv4/UDP itself. (worker-init.ts
-//                 exports it as HEADROOM, the name run.ts sizes slots by.)
+//                 socket writes the outer IPv4/UDP itself. run.ts sizes the
+//                 plain slots with it; `weft trace` builds its packet behind it.
 //   encap bytes   what the encapsulation really writes in front of the inner
 //                 packet with a kernel socket (vxlan: VXLAN + Ethernet, ipip
-//                 and udp: nothing): worker.ts's ENCAP_HEADROOM, per backend.
+//                 and udp: nothing): each backend's encapBytes (src/backend/).
 //                 A segment's slot starts with this many bytes, so that after
 //                 encapsulating, the datagrams lie back to back.
 //   vnet header   VIRTIO_NET_HDR_LEN (10) bytes in front of every read from

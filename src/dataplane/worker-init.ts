@@ -4,7 +4,6 @@
 import type { BackendType } from '../backend/index.js';
 import type { LpmState } from '../../native-free/table/lpm.js';
 import type { PeerState } from '../../native-free/table/peers.js';
-import { ENCAP_LEAD } from './slab-layout.js';
 
 export interface WorkerInit {
   index: number;
@@ -73,5 +72,3 @@ export function heartbeatIndex(worker: number): number {
 export function controlBytes(workers: number): number {
   return 4 * CONTROL_SLOT * (workers + 1);
 }
-/** The lead of a transmit slot (slab-layout.ts's ENCAP_LEAD), by the name run.ts sizes slots with. */
-export const HEADROOM = ENCAP_LEAD;
