@@ -2,7 +2,7 @@
 // up here by name. Adding a backend: its module beside these (one existing
 // module is the template), one line in BACKENDS, and its tests.
 import { IPIP, type IpipBackendConfig } from './ipip.js';
-import type { Backend } from './types.js';
+import type { Backend, BackendKeys } from './types.js';
 import { UDP, type UdpBackendConfig } from './udp.js';
 import { VXLAN, type VxlanBackendConfig } from './vxlan.js';
 
@@ -14,8 +14,13 @@ const BACKENDS: { readonly [T in BackendType]: Backend<Extract<BackendConfig, { 
 
 export const BACKEND_TYPES = Object.keys(BACKENDS) as readonly BackendType[];
 
-/** flannel's udp backend leaves a lease's BackendType empty: an empty one means udp. */
-export const EMPTY_LEASE_BACKEND: BackendType = 'udp';
+/** A lease's backend: flannel's udp backend leaves BackendType empty, so an empty (or absent) one means udp. */
+export function leaseBackendType(attrs: { BackendType?: string }): string {
+  return attrs.BackendType || 'udp';
+}
+
+/** A Backend object with no keys: every backend's defaults (flannel: no Backend at all means udp with its defaults). */
+export const NO_KEYS: BackendKeys = { int: (_key, dflt) => dflt, bool: (_key, dflt) => dflt };
 
 export function isBackendType(name: unknown): name is BackendType {
   return typeof name === 'string' && Object.hasOwn(BACKENDS, name);

@@ -21,7 +21,7 @@
 // The routes carry rtm_protocol DIRECT_ROUTE_PROTOCOL, so removeStale() finds
 // those a killed weft left behind.
 import { parseCidr, parseIPv4 } from '../../native-free/addr.js';
-import { EMPTY_LEASE_BACKEND, type BackendType } from '../backend/index.js';
+import { leaseBackendType, type BackendType } from '../backend/index.js';
 import type { LeaseEvent } from '../registry/types.js';
 import { RT_TABLE_MAIN, RTN_UNICAST } from '../sys/constants.js';
 import { ifIndex } from '../sys/link.js';
@@ -88,7 +88,7 @@ export class DirectRoutes {
       if (subnet === this.opts.self.subnet) continue;
       try {
         if (ev.type === 'removed') this.drop(subnet, 'lease removed');
-        else this.upsert(subnet, ev.lease.attrs.PublicIP, ev.lease.attrs.BackendType || EMPTY_LEASE_BACKEND);
+        else this.upsert(subnet, ev.lease.attrs.PublicIP, leaseBackendType(ev.lease.attrs));
       } catch (e) {
         this.opts.log.warn({ subnet, err: (e as Error).message }, 'direct route not changed');
       }

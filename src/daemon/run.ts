@@ -116,20 +116,20 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   // each process costs the main thread tens of ms to spawn, and after a restart the pods'
   // traffic waits for the main thread to get through the lease and the snapshot.
   if (flags.ipMasq) requireOnPath(config.EnableNFTables ? 'nft' : 'iptables', '--ip-masq');
-  const backend = backendOf(config.Backend.Type);
-  for (const n of backend.notes(config.Backend)) log.warn(n.fields, n.message);
+  const spec = backendOf(config.Backend.Type);
+  for (const n of spec.notes(config.Backend)) log.warn(n.fields, n.message);
   // Refused here, before the MAC, the sockets or the lease: an MTU that cannot work changes nothing.
-  const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, backend.configuredMtu(config.Backend));
+  const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, spec.configuredMtu(config.Backend));
   if (mtuWarning !== null) log.warn({ mtu, underlayMtu: underlay.mtu }, mtuWarning);
   const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
-  const port = backend.port(config.Backend);
-  const backendData = backend.leaseData(config.Backend, mac);
+  const port = spec.port(config.Backend);
+  const backendData = spec.leaseData(config.Backend, mac);
   const sockets = Host.prepare({
     tunName: flags.tunName,
     queues: flags.workers,
-    underlay: backend.underlay,
+    underlay: spec.underlay,
     bindAddr: underlay.address,
     port,
     udpGso: flags.offload.udpGso,

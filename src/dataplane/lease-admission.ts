@@ -39,7 +39,7 @@
 // This node's own lease is not a peer: admit() reports whether someone else
 // removed or changed it (anything but our own renewal: the same PublicIP,
 // backend, MAC and VNI), and the daemon stops on that (run.ts).
-import { backendOf, EMPTY_LEASE_BACKEND, type BackendType } from '../backend/index.js';
+import { backendOf, leaseBackendType, type BackendType } from '../backend/index.js';
 import { formatIPv4 } from '../../native-free/addr.js';
 import { contains, isUnicastIPv4, overlaps, parseCidr4, parseIPv4, type Cidr4 } from '../registry/ipv4.js';
 import { leaseIdentity } from '../registry/registry.js';
@@ -131,7 +131,7 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** The fields compared for "the same lease value" (renewals change only the revision and expiry). */
 function endpointOf(lease: Lease): { ep: Endpoint | null; fingerprint: string } {
   const a = lease.attrs;
-  const type = a.BackendType || EMPTY_LEASE_BACKEND; // flannel's udp backend leaves it empty
+  const type = leaseBackendType(a);
   const data = a.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null | undefined;
   const mac = typeof data?.VtepMAC === 'string' ? data.VtepMAC.toLowerCase() : null;
   const vni = typeof data?.VNI === 'number' ? data.VNI : data?.VNI === undefined ? null : NaN;

@@ -10,7 +10,7 @@
 // table never leaves a peer without a route (a "known sender" with nowhere to
 // send) or a route naming no peer. A lease that does not fit waits in `pending`
 // (the daemon is not ready meanwhile) and is tried again after every batch.
-import { backendOf, EMPTY_LEASE_BACKEND, type BackendType } from '../backend/index.js';
+import { backendOf, leaseBackendType, type BackendType } from '../backend/index.js';
 import { parseCidr, parseIPv4, formatIPv4 } from '../../native-free/addr.js';
 import { CapacityError } from '../../native-free/errors.js';
 import type { LpmTable } from '../../native-free/table/lpm.js';
@@ -43,6 +43,8 @@ export class PeerSync {
   private readonly waiting = new Map<string, Lease>();
   /** Leases that found a table full (each counted once until it is installed or gone). */
   tableFull = 0;
+  /** Peers publish a VTEP MAC and VNI (vxlan), which the peer table takes. */
+  private readonly vtepPeers: boolean;
 
   constructor(
     private readonly routeTable: LpmTable,
@@ -51,7 +53,9 @@ export class PeerSync {
     private readonly backend: BackendType,
     private readonly vni: number,
     private readonly log: SyncLogger,
-  ) {}
+  ) {
+    this.vtepPeers = backendOf(backend).vtepPeers;
+  }
 
   /** Applies one batch; a bad lease is logged and skipped, the rest still apply. */
   apply(batch: readonly LeaseEvent[]): void {
@@ -173,10 +177,9 @@ export class PeerSync {
 
   private endpointOf(lease: Lease): { publicIp: number; mac: string | null } {
     const publicIp = parseIPv4(lease.attrs.PublicIP);
-    // flannel's udp backend leaves BackendType empty.
-    const type = lease.attrs.BackendType || EMPTY_LEASE_BACKEND;
+    const type = leaseBackendType(lease.attrs);
     if (type !== this.backend) throw new Error(`lease backend "${type}" differs from this network's "${this.backend}"`);
-    if (!backendOf(this.backend).vtepPeers) return { publicIp, mac: null };
+    if (!this.vtepPeers) return { publicIp, mac: null };
     const data = lease.attrs.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null | undefined;
     if (typeof data?.VtepMAC !== 'string') throw new Error('vxlan lease has no BackendData.VtepMAC');
     if (data.VNI !== undefined && data.VNI !== this.vni) throw new Error(`vxlan lease has VNI ${String(data.VNI)}, this network uses ${this.vni}`);

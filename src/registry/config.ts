@@ -2,7 +2,7 @@
 // subnet.ParseConfig + CheckNetworkConfig (flannel pkg/subnet/config.go) so that
 // weft and flannel nodes derive the same SubnetLen/SubnetMin/SubnetMax from it.
 // Like Go's encoding/json, key names match case-insensitively and unknown keys are ignored.
-import { BACKEND_TYPES, backendOf, isBackendType, type BackendConfig, type BackendType, type IpipBackendConfig, type UdpBackendConfig, type VxlanBackendConfig } from '../backend/index.js';
+import { BACKEND_TYPES, backendOf, isBackendType, NO_KEYS, type BackendConfig, type BackendType, type IpipBackendConfig, type UdpBackendConfig, type VxlanBackendConfig } from '../backend/index.js';
 import { UDP_DEFAULT_PORT } from '../backend/udp.js';
 import { DEFAULT_VNI, FLANNEL_VXLAN_KERNEL_DEFAULT_PORT, WEFT_VXLAN_DEFAULT_PORT } from '../backend/vxlan.js';
 import { ConfigError } from './errors.js';
@@ -98,7 +98,7 @@ export function parseNetworkConfig(text: string): NetworkConfig {
 function parseBackend(raw: unknown): BackendConfig {
   const names = SUPPORTED_BACKENDS.map((b) => `"${b}"`).join(', ');
   // flannel's parseBackendType: no Backend at all means udp.
-  if (raw === undefined || raw === null) return { Type: 'udp', Port: UDP_DEFAULT_PORT };
+  if (raw === undefined || raw === null) return backendOf('udp').parseConfig(NO_KEYS);
   if (!isObject(raw)) throw new ConfigError(`config key "Backend" is ${show(raw)}: it must be an object, e.g. "Backend": {"Type": "vxlan"}`);
   const type = field(raw, 'Type');
   if (type === undefined || type === null || type === '') {

@@ -2,13 +2,11 @@
 // registry lists: a new backend gets these tests by its line in BACKENDS.
 import { describe, expect, it } from 'vitest';
 import { FORWARD } from '../../native-free/drop.js';
-import { BACKEND_TYPES, backendOf, isBackendType, type BackendKeys } from '../../src/backend/index.js';
+import { BACKEND_TYPES, backendOf, isBackendType, NO_KEYS } from '../../src/backend/index.js';
 import { parseNetworkConfig } from '../../src/registry/config.js';
 import { A, B, decapAt, encapAt, withHeadroom } from '../helpers/engine.js';
 import { ipv4Packet } from '../helpers/packets.js';
 
-/** Every key absent: each backend's defaults. */
-const DEFAULTS: BackendKeys = { int: (_k, d) => d, bool: (_k, d) => d };
 const MAC = '0a:58:0a:f4:01:01';
 
 const inner = (): Uint8Array => ipv4Packet({ src: A.subnet | 5, dst: B.subnet | 7, payload: Uint8Array.from({ length: 300 }, (_, i) => i & 0xff) });
@@ -44,7 +42,7 @@ describe.each(BACKEND_TYPES.map((t) => ({ t })))('backend $t', ({ t }) => {
   });
 
   it('its defaults: a port exactly when it rides on UDP, lease data exactly when peers publish a VTEP', () => {
-    const c = b.parseConfig(DEFAULTS);
+    const c = b.parseConfig(NO_KEYS);
     expect(c.Type).toBe(t);
     expect(b.port(c)).toBe(b.defaultPort);
     expect(b.defaultPort > 0).toBe(b.underlay === 'udp');
