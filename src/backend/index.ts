@@ -1,16 +1,17 @@
 // The registry of backends: every place that depends on the backend looks it
 // up here by name. Adding a backend: its module beside these (one existing
 // module is the template), one line in BACKENDS, and its tests.
+import { HOST_GW, type HostGwBackendConfig } from './host-gw.js';
 import { IPIP, type IpipBackendConfig } from './ipip.js';
 import type { Backend, BackendKeys } from './types.js';
 import { UDP, type UdpBackendConfig } from './udp.js';
 import { VXLAN, type VxlanBackendConfig } from './vxlan.js';
 
-export type BackendConfig = VxlanBackendConfig | IpipBackendConfig | UdpBackendConfig;
+export type BackendConfig = VxlanBackendConfig | IpipBackendConfig | UdpBackendConfig | HostGwBackendConfig;
 export type BackendType = BackendConfig['Type'];
 
 /** In the order `weft run --help` and errors list them. */
-const BACKENDS: { readonly [T in BackendType]: Backend<Extract<BackendConfig, { Type: T }>> } = { vxlan: VXLAN, ipip: IPIP, udp: UDP };
+const BACKENDS: { readonly [T in BackendType]: Backend<Extract<BackendConfig, { Type: T }>> } = { vxlan: VXLAN, ipip: IPIP, udp: UDP, 'host-gw': HOST_GW };
 
 export const BACKEND_TYPES = Object.keys(BACKENDS) as readonly BackendType[];
 
@@ -35,4 +36,9 @@ export function backendOf(type: BackendType): Backend<BackendConfig> {
 }
 
 export type { Backend, BackendFacts, BackendKeys, Decap, Encap, UnderlayKind } from './types.js';
-export type { IpipBackendConfig, UdpBackendConfig, VxlanBackendConfig };
+export type { HostGwBackendConfig, IpipBackendConfig, UdpBackendConfig, VxlanBackendConfig };
+
+/** The backend runs a tunnel (TUN, sockets, workers); false for host-gw, where the kernel forwards. */
+export function hasTunnel(b: Backend<BackendConfig>): boolean {
+  return b.underlay !== 'none';
+}

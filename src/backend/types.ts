@@ -31,9 +31,11 @@ export interface BackendKeys {
  * The underlay sockets the backend sends and receives on (daemon/host.ts opens them):
  *   udp       one UDP socket per worker on the backend's port, SO_REUSEPORT,
  *             UDP_SEGMENT / UDP_GRO where the kernel has them;
- *   ip-in-ip  one raw IPPROTO_IPIP socket, read by worker 0, sent on by all.
+ *   ip-in-ip  one raw IPPROTO_IPIP socket, read by worker 0, sent on by all;
+ *   none      no tunnel at all (host-gw): no TUN, no socket, no worker; the
+ *             kernel forwards, through one route per peer (daemon/kernel-routes.ts).
  */
-export type UnderlayKind = 'udp' | 'ip-in-ip';
+export type UnderlayKind = 'udp' | 'ip-in-ip' | 'none';
 
 /** What the status line and `weft trace` show of a running node's backend. */
 export interface BackendFacts {

@@ -1,5 +1,5 @@
 // `weft lab`: a virtual cluster on one machine, made of network namespaces only.
-//   weft lab up [--nodes N] [--backend vxlan|ipip|udp] [--etcd]
+//   weft lab up [--nodes N] [--backend vxlan|ipip|udp|host-gw] [--etcd]
 //   weft lab status [--json]
 //   weft lab exec <pod1|node1|ul|weftlab-…> -- <command…>
 //   weft lab down
@@ -21,7 +21,7 @@ A virtual cluster on this machine, made of network namespaces only: an underlay
 bridge (198.51.100.0/24), N nodes each running weft, one pod per node
 (10.244.0.0/16). Needs root. Nothing is added to this machine's own network.
 
-  up [--nodes N] [--backend vxlan|ipip|udp] [--etcd]
+  up [--nodes N] [--backend vxlan|ipip|udp|host-gw] [--etcd]
         build the lab (default 3 nodes, vxlan, the file registry; --etcd: a real
         etcd in the underlay namespace on 198.51.100.2:2379)
   status [--json]
@@ -89,7 +89,7 @@ async function up(argv: string[]): Promise<number> {
     return fail(`up: ${(e as Error).message.replace(/\. To specify.*$/s, '')}`, 2);
   }
   if (values.help) {
-    say('usage: weft lab up [--nodes N (2-8, default 3)] [--backend vxlan|ipip|udp (default vxlan)] [--etcd]');
+    say('usage: weft lab up [--nodes N (2-8, default 3)] [--backend vxlan|ipip|udp|host-gw (default vxlan)] [--etcd]');
     return 0;
   }
   const nodes = Number(values.nodes);

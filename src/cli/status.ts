@@ -14,16 +14,19 @@ export interface DaemonStatus {
   port: number;
   vtepMac: string;
   mtu: number;
-  tun: string;
   ready: boolean;
-  /** Offloads in effect (asked for and accepted by the kernel). */
-  offload?: { tun: boolean; udpGso: boolean; udpGro: boolean };
   peers: { subnet: string; publicIp: string; vtepMac: string | null; since: string }[];
-  workers: { index: number; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }[];
-  workerRestarts: number;
+  /** A tunnel node (vxlan, ipip, udp): its TUN, offloads in effect (asked for and accepted by the kernel), workers, drops. */
+  tun?: string;
+  offload?: { tun: boolean; udpGso: boolean; udpGro: boolean };
+  workers?: { index: number; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }[];
+  workerRestarts?: number;
   /** Of those, workers terminated for a stalled heartbeat (absent from older daemons). */
   workerStalls?: number;
-  drops: Record<string, number>;
+  drops?: Record<string, number>;
+  /** A host-gw node: its kernel routes, and the peers refused one (not on-link). */
+  routes?: { subnet: string; via: string; dev: string; since: string }[];
+  refused?: { subnet: string; publicIp: string; reason: string; detail: string; since: string }[];
 }
 
 export function fetchStatus(socket: string, timeoutMs = 3000): Promise<DaemonStatus> {
@@ -76,20 +79,35 @@ function offloads(o: NonNullable<DaemonStatus['offload']>): string {
 export function formatStatus(s: DaemonStatus): string {
   // A daemon of another version may name a backend this one does not know: shown as it is.
   const backend = isBackendType(s.backend) ? backendOf(s.backend).describe({ vni: s.vni, port: s.port }) : String(s.backend);
+  const state = s.ready ? 'ready' : 'NOT READY';
   const out = [
     `lease     ${s.lease.subnet} on ${s.lease.publicIp} (${backend})`,
     `expires   ${s.lease.expiration ?? 'never (a reservation, or a Kubernetes podCIDR)'}`,
-    `vtep mac  ${s.vtepMac}    mtu ${s.mtu}    tun ${s.tun}    ${s.ready ? 'ready' : 'NOT READY'}`,
+    s.tun !== undefined ? `vtep mac  ${s.vtepMac}    mtu ${s.mtu}    tun ${s.tun}    ${state}` : `mtu       ${s.mtu}    no tunnel: the kernel forwards    ${state}`,
     ...(s.offload ? [`offloads  ${offloads(s.offload)}`] : []),
     '',
+  ];
+  if (s.routes !== undefined) {
+    const refused = s.refused ?? [];
+    out.push(
+      `routes (${s.routes.length})`,
+      s.routes.length === 0 ? '  none' : table(['SUBNET', 'VIA', 'DEV', 'SINCE'], s.routes.map((r) => [r.subnet, r.via, r.dev, r.since])),
+      '',
+      `refused (${refused.length})`,
+      refused.length === 0 ? '  none' : table(['SUBNET', 'PUBLIC IP', 'REASON', 'DETAIL'], refused.map((r) => [r.subnet, r.publicIp, r.reason, r.detail])),
+    );
+    return out.join('\n');
+  }
+  const workers = s.workers ?? [];
+  out.push(
     `peers (${s.peers.length})`,
     s.peers.length === 0 ? '  none' : table(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'SINCE'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac ?? '-', p.since])),
     '',
-    `workers (${s.workers.length}, ${s.workerRestarts} restarted${s.workerStalls ? `, ${s.workerStalls} of them stalled` : ''})`,
-    table(['#', 'TX PACKETS', 'TX BYTES', 'RX PACKETS', 'RX BYTES'], s.workers.map((w) => [w.index, w.txPackets, w.txBytes, w.rxPackets, w.rxBytes])),
+    `workers (${workers.length}, ${s.workerRestarts ?? 0} restarted${s.workerStalls ? `, ${s.workerStalls} of them stalled` : ''})`,
+    table(['#', 'TX PACKETS', 'TX BYTES', 'RX PACKETS', 'RX BYTES'], workers.map((w) => [w.index, w.txPackets, w.txBytes, w.rxPackets, w.rxBytes])),
     '',
-  ];
-  const drops = Object.entries(s.drops).filter(([, n]) => n > 0);
+  );
+  const drops = Object.entries(s.drops ?? {}).filter(([, n]) => n > 0);
   out.push('drops', drops.length === 0 ? '  none' : table(['REASON', 'PACKETS'], drops.map(([r, n]) => [r, n])));
   return out.join('\n');
 }

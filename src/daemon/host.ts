@@ -62,6 +62,11 @@ export interface UnderlaySockets {
   udpGro: boolean;
 }
 
+/** A node without a tunnel (host-gw) binds nothing. */
+export function noSockets(): UnderlaySockets {
+  return { txFds: [], rxFds: [], owned: [], udpGso: false, udpGro: false };
+}
+
 export function releaseSockets(s: UnderlaySockets): void {
   s.owned.forEach(closeQuietly);
   s.owned.length = 0;
@@ -125,6 +130,7 @@ export class Host {
    * earlier weft or held by one still running, and attached to in apply().
    */
   static prepare(plan: SocketPlan): UnderlaySockets {
+    if (plan.underlay === 'none') throw new HostError('this backend has no tunnel: no TUN and no underlay socket to open (host-gw: the kernel forwards)');
     if (existingTunFlags(plan.tunName) === 'not-tun') {
       throw new HostError(`interface ${plan.tunName} already exists and is not a TUN device: choose another --tun-name, or delete it (ip link del ${plan.tunName})`);
     }

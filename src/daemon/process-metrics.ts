@@ -4,7 +4,6 @@
 // Names follow the Prometheus client conventions (process_*, nodejs_*) so the
 // dashboards users already have for Node services read them. RSS alone cannot
 // tell a leak from a heap that has not been collected yet; the heaps can.
-import { WORKER_HEAP_USED } from '../dataplane/counters.js';
 import { metric } from './metrics.js';
 
 export interface MemorySample {
@@ -15,7 +14,8 @@ export interface MemorySample {
   arrayBuffers: number;
 }
 
-export function renderProcessMetrics(m: MemorySample, totals: Float64Array): string {
+/** workerHeapUsed: the workers' heaps summed (the WORKER_HEAP_USED counter), null on a node without workers (host-gw). */
+export function renderProcessMetrics(m: MemorySample, workerHeapUsed: number | null): string {
   return (
     [
       metric('process_resident_memory_bytes', 'gauge', 'Resident memory of the daemon (all threads), in bytes.', [['', m.rss]]),
@@ -23,7 +23,9 @@ export function renderProcessMetrics(m: MemorySample, totals: Float64Array): str
       metric('nodejs_heap_size_total_bytes', 'gauge', "The main thread's V8 heap reserved, in bytes.", [['', m.heapTotal]]),
       metric('nodejs_external_memory_bytes', 'gauge', 'Memory of C++ objects bound to JavaScript objects (Buffers, shared tables), in bytes.', [['', m.external]]),
       metric('nodejs_array_buffers_bytes', 'gauge', 'Memory of ArrayBuffers and SharedArrayBuffers (part of external), in bytes.', [['', m.arrayBuffers]]),
-      metric('weft_worker_heap_used_bytes', 'gauge', "The data-plane workers' V8 heaps in use, summed, in bytes (each rewritten about once a second).", [['', totals[WORKER_HEAP_USED]!]]),
+      ...(workerHeapUsed === null
+        ? []
+        : [metric('weft_worker_heap_used_bytes', 'gauge', "The data-plane workers' V8 heaps in use, summed, in bytes (each rewritten about once a second).", [['', workerHeapUsed]])]),
     ].join('\n') + '\n'
   );
 }

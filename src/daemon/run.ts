@@ -4,59 +4,38 @@
 // lease, the persistent TUN with its address and route, direct routes, the subnet
 // file (as flanneld leaves it, so CNI ADD works while weft is away):
 //
-//   flags → local listeners (status socket, healthz) → underlay → registry + network config → VTEP MAC → lease
-//   → tables → host (TUN, route, sockets) → workers → subnet file → ready
-//   … lease events → tables; lease renewal; /healthz /readyz /metrics …
-//   SIGTERM → workers stop → fds closed (`weft uninstall` removes the rest)
-import { readFileSync } from 'node:fs';
+//   flags → local listeners (status socket, healthz) → underlay → registry + network config → VTEP MAC,
+//   sockets → lease → forwarder → snapshot → rules → subnet file → ready
+//   … lease events → admission → forwarder; lease renewal; /healthz /readyz /metrics …
+//   SIGTERM → forwarder stops → fds closed (`weft uninstall` removes the rest)
+//
+// The forwarder (forwarder.ts) is the tunnel (tunnel.ts: tables, host with TUN,
+// route and sockets, workers; vxlan, ipip, udp) or, for host-gw, the kernel's
+// own routes (kernel-routes.ts). Everything else is the same for both.
 import type { ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { formatIPv4, ipv4Netmask, parseCidr, parseIPv4, parseMac } from '../../native-free/addr.js';
-import { LpmTable } from '../../native-free/table/lpm.js';
-import { PeerTable } from '../../native-free/table/peers.js';
-import { PeerSync } from '../dataplane/peer-sync.js';
+import { formatIPv4, parseCidr } from '../../native-free/addr.js';
+import { WeftError } from '../../native-free/errors.js';
 import { LeaseAdmission } from '../dataplane/lease-admission.js';
 import { renderLeaseMetrics } from './lease-metrics.js';
-import { DirectRoutes } from './direct-routing.js';
-import { WorkerPool } from '../dataplane/pool.js';
-import type { WorkerInit } from '../dataplane/worker-init.js';
-import { ENCAP_LEAD } from '../dataplane/slab-layout.js';
 import { keepLeaseRenewed, openSubnetRegistry, RenewTrigger, type Lease, type NetworkConfig, type SubnetRegistry } from '../registry/index.js';
-import { createCounters, sumRows, workerRow, DROPS } from '../dataplane/counters.js';
 import type { RunFlags } from './flags.js';
-import { Host, releaseSockets, type UnderlaySockets } from './host.js';
+import { Host, noSockets, releaseSockets, type UnderlaySockets } from './host.js';
 import { LocalInterfaces } from './local.js';
-import { CaptureService } from './capture.js';
-import { createCaptureState } from '../dataplane/capture-ring.js';
-import { trace, type TraceNode } from './trace.js';
-import { parseTraceQuery } from './trace-query.js';
-import { renderMetrics } from './metrics.js';
 import { renderProcessMetrics } from './process-metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion, type IptablesCommands } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
-import { IpipHandover } from './ipip-handover.js';
 import { tunnelMtu } from './mtu.js';
-import { backendOf } from '../backend/index.js';
+import { backendOf, hasTunnel } from '../backend/index.js';
 import { BlackholeRoute } from './blackhole-route.js';
 import { NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { chooseIptables } from './iptables-mode.js';
 import { requireOnPath } from './tool-on-path.js';
-import { DROP_REASONS } from '../../native-free/drop.js';
-
-/** On stop, how long the workers go on draining their sockets after these left the port's selection. */
-const QUIESCE_MS = 50;
-const BATCH = 64;
-
-/** The kernel's count of packets dropped at the TUN queue (not read in time), from sysfs. */
-function tunDropped(tun: string): number | null {
-  try {
-    return Number(readFileSync(`/sys/class/net/${tun}/statistics/tx_dropped`, 'utf8'));
-  } catch {
-    return null;
-  }
-}
+import type { Forwarder } from './forwarder.js';
+import { KernelRoutes } from './kernel-routes.js';
+import { Tunnel } from './tunnel.js';
 
 export interface Daemon {
   /** Resolves when the daemon has stopped and cleaned up. */
@@ -117,24 +96,34 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   // traffic waits for the main thread to get through the lease and the snapshot.
   if (flags.ipMasq) requireOnPath(config.EnableNFTables ? 'nft' : 'iptables', '--ip-masq');
   const spec = backendOf(config.Backend.Type);
+  // flannel's host-gw New(): its peers route to our PublicIP as a next hop on their link, which a NAT's address is not.
+  if (!hasTunnel(spec) && underlay.publicIp !== underlay.address) {
+    throw new WeftError(
+      'ERR_WEFT_HOST_GW_NAT',
+      `host-gw: the public IP ${underlay.publicIp} is not the address of ${underlay.iface} (${underlay.address}), so this node is probably behind NAT, which host-gw cannot work through (its peers route to the public IP as a next hop on their own link); use vxlan, or drop --public-ip / the node-public-ip annotation`,
+    );
+  }
   for (const n of spec.notes(config.Backend)) log.warn(n.fields, n.message);
   // Refused here, before the MAC, the sockets or the lease: an MTU that cannot work changes nothing.
   const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, spec.configuredMtu(config.Backend));
   if (mtuWarning !== null) log.warn({ mtu, underlayMtu: underlay.mtu }, mtuWarning);
-  const { mac, created } = await loadOrCreateVtepMac(flags.stateDir);
+  // host-gw has no VTEP: nothing is written to the state dir.
+  const { mac, created } = hasTunnel(spec) ? await loadOrCreateVtepMac(flags.stateDir) : { mac: '', created: false };
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
   const type = config.Backend.Type;
   const port = spec.port(config.Backend);
   const backendData = spec.leaseData(config.Backend, mac);
-  const sockets = Host.prepare({
-    tunName: flags.tunName,
-    queues: flags.workers,
-    underlay: spec.underlay,
-    bindAddr: underlay.address,
-    port,
-    udpGso: flags.offload.udpGso,
-    udpGro: flags.offload.udpGro,
-  });
+  const sockets = hasTunnel(spec)
+    ? Host.prepare({
+        tunName: flags.tunName,
+        queues: flags.workers,
+        underlay: spec.underlay,
+        bindAddr: underlay.address,
+        port,
+        udpGso: flags.offload.udpGso,
+        udpGro: flags.offload.udpGro,
+      })
+    : noSockets();
   try {
     const lease = await registry.acquireLease(
       {
@@ -230,12 +219,8 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     throw new Error(`weft is IPv4-only: lease ${lease.subnet} in network ${config.Network}`);
   }
   const subnetAddr = subnet.addr;
-  const networkAddr = network.addr;
-  const tunnelAddr = formatIPv4(subnetAddr);
 
-  const routes = LpmTable.create({ family: 4, capacity: flags.tableCapacity, shared: true });
-  const peers = PeerTable.create({ capacity: flags.tableCapacity, shared: true });
-  // Only leases that pass these checks reach the tables and DirectRouting.
+  // Only leases that pass these checks reach the forwarder (its tables, its routes).
   const admission = new LeaseAdmission({
     network: config.Network,
     // kube: peers' podCIDRs have the length of ours (SubnetLen is for etcd allocation); else SubnetLen, which ours has too.
@@ -245,83 +230,14 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: spec.vtepPeers ? node.mac : null },
     log,
   });
-  const sync = new PeerSync(routes, peers, { subnet: lease.subnet }, backend, vni, log);
-  // DirectRouting (vxlan, ipip): on-link peers get a kernel route and bypass the tunnel.
-  const direct = spec.directRouting(config.Backend) ? new DirectRoutes({ iface: underlay.iface, self: { subnet: lease.subnet }, backend, log }) : null;
-
-  let host: Host;
+  let fwd: Forwarder;
   try {
-    host = Host.apply(
-      {
-        tunName: flags.tunName,
-        queues: flags.workers,
-        mtu: node.mtu,
-        tunnelAddr,
-        network: { addr: formatIPv4(networkAddr), len: network.len },
-        underlay: spec.underlay,
-        bindAddr: underlay.address,
-        port: node.port,
-        tunOffload: flags.offload.tun,
-      },
-      node.sockets,
-    );
+    fwd = hasTunnel(spec)
+      ? new Tunnel({ flags, log, config, subnet, network, underlay, mac: node.mac, mtu: node.mtu, port: node.port, sockets: node.sockets })
+      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, log });
   } catch (e) {
     await registry.close();
     throw e;
-  }
-  log.info({ tun: host.tun.name, queues: flags.workers, mtu: node.mtu, tunnelAddr, network: config.Network, tunFound: host.tunFound }, 'host programmed');
-  if (host.tunFormatFollowed !== null) log.warn(host.tunFormatFollowed);
-  const offload = { tun: host.tunOffload, udpGso: node.sockets.udpGso, udpGro: node.sockets.udpGro };
-  if (host.tunOffloadRefused !== null) log.warn({ reason: host.tunOffloadRefused }, 'the kernel refused TUN offloads: running without them');
-  if (flags.offload.udpGso && spec.underlay === 'udp' && !offload.udpGso) log.warn('the kernel has no UDP_SEGMENT: one send per datagram');
-  if (flags.offload.udpGro && spec.underlay === 'udp' && !offload.udpGro) log.warn('the kernel has no UDP_GRO: one datagram per receive');
-  log.info({ offload }, 'offloads');
-
-  const counters = createCounters(flags.workers);
-  const capture = createCaptureState(flags.workers);
-  const slotSize = ENCAP_LEAD + Math.ceil(Math.max(underlay.mtu, node.mtu + spec.overhead) / 64) * 64;
-  const inits: Omit<WorkerInit, 'control'>[] = host.tun.fds.map((tunFd, index) => ({
-    index,
-    backend,
-    tunFd,
-    txFd: host.txFds[index]!,
-    rxFd: host.rxFds[index]!,
-    localUnderlay: parseIPv4(underlay.address),
-    localMac: Array.from(parseMac(node.mac)),
-    tunnelAddr: subnetAddr,
-    vni,
-    port: node.port,
-    mtu: node.mtu,
-    acceptUnknownPeers: flags.acceptUnknownPeers,
-    spoofCheck: flags.spoofCheck ? { subnet: subnetAddr, mask: ipv4Netmask(subnet.len) } : null,
-    routes: routes.state(),
-    peers: peers.state(),
-    counters,
-    captureControl: capture.control,
-    captureRing: capture.rings[index]!,
-    batch: BATCH,
-    slotSize,
-    offload,
-  }));
-  // The workers boot now and forward once the tables hold the registry's snapshot
-  // (pool.go() below): beside a running weft, this one's queues and sockets take
-  // traffic only from then on (host.ts, worker.ts).
-  // Fault injection for tests of the pool's recovery only (an environment variable, so
-  // nothing from the network reaches it): SIGUSR2 kills worker 0 as a crash would, SIGURG makes it spin.
-  const faultInjection = process.env['WEFT_FAULT_INJECTION'] === '1';
-  const pool = new WorkerPool(inits, log, { faultInjection });
-  pool.start();
-  // ipip: receive only while no other weft on the node does (a rolling update).
-  const handover = spec.underlay === 'ip-in-ip' ? new IpipHandover(flags.stateDir, host.rxFds[0]!, log) : null;
-  if (faultInjection) {
-    process.on('SIGUSR2', () => {
-      log.warn({ worker: 0 }, 'fault injection: terminating a data-plane worker');
-      void pool.kill(0);
-    });
-    process.on('SIGURG', () => {
-      log.warn({ worker: 0 }, 'fault injection: making a data-plane worker hang');
-      pool.hang(0);
-    });
   }
 
   const abort = new AbortController();
@@ -335,14 +251,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     stopping ??= (async () => {
       ready = false;
       abort.abort();
-      // A weft started beside this one (a rolling update) takes the underlay
-      // traffic from here on; the workers drain what is queued, then detach their
-      // TUN queues as they stop (worker.ts), so the kernel steers flows to it.
-      host.quiesce();
-      handover?.release();
-      await new Promise((r) => setTimeout(r, QUIESCE_MS));
-      await pool.stop();
-      host.teardown();
+      await fwd.stop();
       local.close();
       await registry.close();
       log.info({ subnet: lease.subnet }, 'stopped; lease kept for the next start');
@@ -378,16 +287,14 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
           fail(new Error(own.detail), own.type === 'removed' ? 'lease revoked; stopping (as flanneld does)' : 'own lease changed by someone else; stopping');
           return;
         }
-        sync.apply(events);
-        direct?.apply(events);
+        fwd.apply(events);
         if (!subnetFileWritten) {
           if (abort.signal.aborted) return;
-          pool.go();
+          fwd.go();
           forwarding();
-          handover?.start();
           await rulesInstalled;
           if (abort.signal.aborted) return;
-          direct?.removeStale(); // what a killed weft left behind
+          fwd.settled(abort.signal);
           await writeSubnetFile(flags.subnetFile, {
             network: config.Network,
             subnet: `${formatIPv4(subnetAddr + 1)}/${subnet.len}`,
@@ -396,7 +303,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
           });
           subnetFileWritten = true;
           ready = true;
-          log.info({ peers: sync.size, subnetFile: flags.subnetFile }, 'ready');
+          log.info({ peers: fwd.peerCount, subnetFile: flags.subnetFile }, 'ready');
           // As flanneld: not awaited, and a failure is only logged.
           registry.completeLease?.().catch((e) => log.error({ err: (e as Error).message }, 'could not complete the lease (kube: set NetworkUnavailable=False on this node)'));
         }
@@ -448,17 +355,10 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     hole.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
   }
   rulesDone();
-  if (direct) {
-    // flannel's route check (ipip: every 10 s): a direct route deleted by hand comes back.
-    const timer = setInterval(() => direct.resync(), 10_000);
-    timer.unref();
-    abort.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-  }
-
 
   // Fault injection (tests of renewal during an etcd failover): SIGHUP renews the lease now.
   const trigger = new RenewTrigger();
-  if (faultInjection) {
+  if (process.env['WEFT_FAULT_INJECTION'] === '1') {
     process.on('SIGHUP', () => {
       log.warn('fault injection: renewing the lease now');
       trigger.fire();
@@ -481,62 +381,20 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     port: node.port,
     vtepMac: node.mac,
     mtu: node.mtu,
-    tun: host.tun.name,
-    ready: ready && pool.notReady() === null && sync.pending === 0,
-    offload,
-    peers: sync.list(),
-    workers: inits.map((_, i) => {
-      const row = workerRow(counters, i);
-      return { index: i, txPackets: row[0], txBytes: row[1], rxPackets: row[2], rxBytes: row[3] };
-    }),
-    workerRestarts: pool.restarts,
-    workerStalls: pool.stalls,
-    drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
+    ready: ready && fwd.notReady() === null,
+    ...fwd.status(),
   });
 
-  const traceNode: TraceNode = {
-    backend,
-    config: {
-      localUnderlay: parseIPv4(underlay.address),
-      localMac: parseMac(node.mac),
-      vni,
-      port: node.port,
-      mtu: node.mtu,
-      outerHeaders: true,
-      udpChecksum: true,
-      ttl: 64,
-    },
-    network: { addr: networkAddr, len: network.len },
-    subnet: { addr: subnetAddr, len: subnet.len },
-    tun: host.tun.name,
-    routes,
-    peers,
-    peerSubnets: () => sync.routeEntries(),
-  };
-  const captureService = new CaptureService(capture);
   const source = {
-    capture: (q: URLSearchParams, res: ServerResponse) => captureService.handle(q, res),
-    trace: (q: URLSearchParams) => trace(traceNode, parseTraceQuery(q)),
+    capture: (q: URLSearchParams, res: ServerResponse) => fwd.capture(q, res),
+    trace: (q: URLSearchParams) => fwd.trace(q),
     // Not ready while an accepted lease waits for room in the tables.
-    ready: () =>
-      !ready
-        ? 'waiting for the first lease snapshot'
-        : (pool.notReady() ?? (sync.pending > 0 ? `${sync.pending} accepted lease(s) wait for room in the route and peer tables (--table-capacity ${flags.tableCapacity})` : true)),
-    metrics: () => {
-      const totals = sumRows(counters);
-      return (
-        renderMetrics({ backend, totals, peers: sync.size, workers: pool.running, workerRestarts: pool.restarts, workerStalls: pool.stalls, tunDropped: tunDropped(host.tun.name) }) +
-        renderProcessMetrics(process.memoryUsage(), totals) +
-        renderLeaseMetrics({
-          rejected: admission.rejections(),
-          tables: { routes: { entries: routes.size, capacity: routes.capacity }, peers: { entries: peers.size, capacity: peers.capacity } },
-          tableFull: sync.tableFull,
-          pending: sync.pending,
-        }) +
-        local.metrics() +
-        captureService.metrics()
-      );
-    },
+    ready: () => (!ready ? 'waiting for the first lease snapshot' : (fwd.notReady() ?? true)),
+    metrics: () =>
+      fwd.metrics() +
+      renderProcessMetrics(process.memoryUsage(), fwd.workerHeapUsed()) +
+      renderLeaseMetrics({ rejected: admission.rejections(), tables: fwd.tables() }) +
+      local.metrics(),
     status,
   };
   local.serve(source);

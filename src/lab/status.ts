@@ -57,9 +57,10 @@ export async function labStatus(): Promise<StatusResult> {
       alive: up,
       ready: up && s?.ready === true,
       peers: s ? s.peers.length : null,
-      drops: s ? Object.fromEntries(Object.entries(s.drops).filter(([, v]) => v > 0)) : {},
-      txPackets: s ? s.workers.reduce((a, w) => a + w.txPackets, 0) : null,
-      rxPackets: s ? s.workers.reduce((a, w) => a + w.rxPackets, 0) : null,
+      drops: s ? Object.fromEntries(Object.entries(s.drops ?? {}).filter(([, v]) => v > 0)) : {},
+      // host-gw: no workers, weft counts no packets
+      txPackets: s?.workers ? s.workers.reduce((a, w) => a + w.txPackets, 0) : null,
+      rxPackets: s?.workers ? s.workers.reduce((a, w) => a + w.rxPackets, 0) : null,
     };
   });
   const pods = state.pods.map((p) => ({ name: p.name, ns: p.ns, address: p.address, node: p.node, exists: existing.has(p.ns) }));

@@ -303,7 +303,7 @@ async function waitReady(node: LabNode, opts: UpOptions, t0: number): Promise<vo
         const env = parseSubnetEnv(readFileSync(node.subnetFile, 'utf8'), node.subnetFile);
         node.subnet = s.lease.subnet;
         node.mtu = env.mtu;
-        opts.say(`  ready     ${node.name} lease ${s.lease.subnet} on ${s.tun}, FLANNEL_SUBNET ${env.subnet}, FLANNEL_MTU ${env.mtu} (${seconds(Date.now() - t0)})`);
+        opts.say(`  ready     ${node.name} lease ${s.lease.subnet} on ${s.tun ?? 'kernel routes (host-gw)'}, FLANNEL_SUBNET ${env.subnet}, FLANNEL_MTU ${env.mtu} (${seconds(Date.now() - t0)})`);
         return;
       }
     }

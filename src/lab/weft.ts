@@ -11,10 +11,11 @@ export interface NodeStatus {
   lease: { subnet: string; publicIp: string };
   backend: string;
   mtu: number;
-  tun: string;
   peers: { subnet: string; publicIp: string }[];
-  workers: { txPackets: number; rxPackets: number }[];
-  drops: Record<string, number>;
+  /** Absent on a host-gw node: no tunnel, no workers, the kernel forwards. */
+  tun?: string;
+  workers?: { txPackets: number; rxPackets: number }[];
+  drops?: Record<string, number>;
 }
 
 /** Starts a detached background process in `ns`, output appended to `logFile`; returns its pid. */

@@ -215,13 +215,15 @@ it('renders every reason and the table gauges', () => {
   a.admit([add(lease('0.0.0.0/0', '198.51.100.3'))]);
   const text = renderLeaseMetrics({
     rejected: a.rejections(),
-    tables: { routes: { entries: 3, capacity: 10 }, peers: { entries: 2, capacity: 10 } },
-    tableFull: 1,
-    pending: 1,
+    tables: { routes: { entries: 3, capacity: 10 }, peers: { entries: 2, capacity: 10 }, tableFull: 1, pending: 1 },
   });
   for (const r of LEASE_REJECT_REASONS) expect(text).toContain(`weft_leases_rejected_total{reason="${r}"} ${r === 'outside_network' ? 1 : 0}`);
   expect(text).toContain('weft_table_entries{table="routes"} 3');
   expect(text).toContain('weft_table_capacity{table="peers"} 10');
   expect(text).toContain('weft_table_full_total 1');
   expect(text).toContain('weft_leases_pending 1');
+  // host-gw: no tables, the rejections alone
+  const noTables = renderLeaseMetrics({ rejected: a.rejections(), tables: null });
+  expect(noTables).toContain('weft_leases_rejected_total{reason="outside_network"} 1');
+  expect(noTables).not.toContain('weft_table_');
 });

@@ -59,7 +59,7 @@ it('renders the memory gauges, the workers heap summed over their rows', () => {
   const sab = createCounters(2);
   workerRow(sab, 0)[WORKER_HEAP_USED] = 3_000_000;
   workerRow(sab, 1)[WORKER_HEAP_USED] = 4_000_000;
-  const text = renderProcessMetrics({ rss: 90_000_000, heapUsed: 20_000_000, heapTotal: 30_000_000, external: 5_000_000, arrayBuffers: 4_000_000 }, sumRows(sab));
+  const text = renderProcessMetrics({ rss: 90_000_000, heapUsed: 20_000_000, heapTotal: 30_000_000, external: 5_000_000, arrayBuffers: 4_000_000 }, sumRows(sab)[WORKER_HEAP_USED]!);
   expect(text).toContain('process_resident_memory_bytes 90000000\n');
   expect(text).toContain('nodejs_heap_size_used_bytes 20000000\n');
   expect(text).toContain('nodejs_heap_size_total_bytes 30000000\n');

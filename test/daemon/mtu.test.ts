@@ -17,8 +17,9 @@ describe("tunnel MTU by flannel's rule", () => {
     expect(r.warning).toBeNull();
   });
 
-  it("the overheads are flannel's: vxlan 50, ipip 20, udp 28", () => {
-    expect(Object.fromEntries(BACKEND_TYPES.map((t) => [t, backendOf(t).overhead]))).toEqual({ vxlan: 50, ipip: 20, udp: 28 });
+  it("the overheads are flannel's: vxlan 50, ipip 20, udp 28, host-gw 0 (the interface's MTU)", () => {
+    expect(Object.fromEntries(BACKEND_TYPES.map((t) => [t, backendOf(t).overhead]))).toEqual({ vxlan: 50, ipip: 20, udp: 28, 'host-gw': 0 });
+    expect(tunnelMtu('host-gw', 1500, null).mtu).toBe(1500);
   });
 
   it('warns when Backend.MTU is above the interface', () => {

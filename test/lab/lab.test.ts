@@ -424,6 +424,24 @@ describe.skipIf(skip())('weft lab (network namespaces, root)', () => {
     expectNothingLeft();
   }, T);
 
+  it('host-gw backend: pods ping each other through kernel routes; the status and report show routes, not workers', async () => {
+    try {
+      const r = await lab(['up', '--nodes', '2', '--backend', 'host-gw']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/on kernel routes \(host-gw\)/);
+      const s = await statusJson();
+      expect(s.healthy).toBe(true);
+      const p = await lab(['exec', 'pod1', '--', 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '2', podIp(s, 1)]);
+      expect(p.code, p.stdout + p.stderr).toBe(0);
+      const st = await lab(['exec', 'node1', '--', process.execPath, WEFT, 'status']);
+      expect(st.stdout).toMatch(/^routes \(1\)$/m);
+      expect(st.stdout).toMatch(/no tunnel: the kernel forwards/);
+    } finally {
+      await lab(['down']);
+    }
+    expectNothingLeft();
+  }, T);
+
   it('down cleans up after `up` was killed with SIGKILL half-way', async () => {
     const up = labBackground(['up', '--nodes', '3']);
     try {

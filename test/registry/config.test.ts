@@ -57,7 +57,7 @@ const invalid: Array<[string, string, string]> = [
     'config key "SubnetMin" is "10.244.9.0": it must not be above SubnetMax "10.244.3.0"'],
   ['Backend a string', JSON.stringify({ ...net16, Backend: 'vxlan' }), 'config key "Backend" is "vxlan": it must be an object'],
   ['Backend.Type missing', JSON.stringify({ ...net16, Backend: {} }), 'config key "Backend.Type" is missing: set it to one of "vxlan", "ipip", "udp"'],
-  ['Backend.Type unsupported', JSON.stringify({ ...net16, Backend: { Type: 'host-gw' } }), 'config key "Backend.Type" is "host-gw": weft supports "vxlan", "ipip", "udp"'],
+  ['Backend.Type unsupported', JSON.stringify({ ...net16, Backend: { Type: 'wireguard' } }), 'config key "Backend.Type" is "wireguard": weft supports "vxlan", "ipip", "udp", "host-gw"'],
   ['VNI too big', JSON.stringify({ ...net16, Backend: { Type: 'vxlan', VNI: 16777216 } }), 'config key "Backend.VNI" is 16777216: it must be a VXLAN network identifier, an integer from 0 to 16777215'],
   ['VNI negative', JSON.stringify({ ...net16, Backend: { Type: 'vxlan', VNI: -1 } }), 'config key "Backend.VNI" is -1'],
   ['Port too big', JSON.stringify({ ...net16, Backend: { Type: 'vxlan', Port: 70000 } }), 'config key "Backend.Port" is 70000: it must be a UDP port'],

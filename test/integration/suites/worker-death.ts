@@ -42,7 +42,7 @@ export function workerDeathTests(cluster: () => Cluster, backend: string): void 
     for (let k = 0; k < c.nodes.length; k++) {
       const here = c.nodes[k]!;
       const others = c.pods.filter((_, j) => j !== k);
-      let rows: WorkerRow[] = (await here.status()).workers;
+      let rows: WorkerRow[] = (await here.status()).workers!;
       const flows: Flow[] = [];
       for (const dst of others.flatMap((p) => [p.ip, p.gateway])) {
         const { flow, after } = await classify(here, c.pods[k]!.ns, dst, rows);
@@ -156,7 +156,7 @@ interface Flow {
 async function classify(node: WeftNode, src: string, dst: string, before: WorkerRow[]): Promise<{ flow: Flow; after: WorkerRow[] }> {
   const r = await nsRun(src, 'ping', ['-n', '-q', '-c', '10', '-i', '0.02', '-W', '2', dst], { allowFail: true });
   expect(r.stdout, `probe ${dst}`).toMatch(/10 packets transmitted, 10 received/);
-  const after = (await node.status()).workers;
+  const after = (await node.status()).workers!;
   const grew = (k: 'txPackets' | 'rxPackets'): number => {
     const d = after.map((w, i) => w[k] - before[i]![k]);
     // Most, not all: the first packet of a flow takes the TUN queue of its hash, the
