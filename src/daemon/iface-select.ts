@@ -17,8 +17,20 @@
 // or link-local unicast, not deprecated, global before link-local and permanent
 // before dynamic (flannel's GetInterfaceIP4Addrs). `publicIp` is --public-ip if
 // given, else that address. Read-only: nothing here changes the host.
+//
+// Dual-stack (EnableIPv6 with IPv4): the IPv6 address is taken from the same
+// interface, as flanneld's LookupExtIface does for its dualStack: --public-ipv6
+// if it is on that interface (an error if it is on another one), else the
+// interface's first usable IPv6 address (flannel's GetInterfaceIP6Addrs order:
+// global before link-local, permanent before dynamic, non-temporary before
+// temporary; deprecated ones never). With no --iface and no --public-ip the
+// IPv6 default route must leave by the IPv4 default route's interface.
+// One difference: weft refuses a link-local or still tentative (DAD) IPv6
+// address as the underlay (a socket cannot bind a tentative one, and a
+// link-local one reaches peers only with a scope that leases do not carry).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { formatIPv6, parseIPv6 } from '../../native-free/addr.js';
 import { WeftError } from '../../native-free/errors.js';
 
 export class IfaceSelectError extends WeftError {
@@ -36,6 +48,20 @@ export interface IfaceOptions {
   ifaceCanReach?: string | null;
   /** --public-ip */
   publicIp?: string | null;
+}
+
+export interface Ipv6Options {
+  /** --public-ipv6 */
+  publicIpv6?: string | null;
+  /** The interface was picked by the IPv4 default route (no --iface flag): the IPv6 default route must agree. */
+  byDefaultRoute: boolean;
+}
+
+export interface SelectedIpv6 {
+  /** The interface's IPv6 address weft binds to (flannel's IfaceV6Addr). */
+  address6: string;
+  /** What other nodes send to over IPv6: --public-ipv6, else address6 (flannel's ExtV6Addr). */
+  publicIpv6: string;
 }
 
 export interface SelectedIface {
@@ -56,6 +82,9 @@ export interface LinkAddr {
   scope?: string;
   dynamic?: boolean;
   deprecated?: boolean;
+  /** IPv6 only: a privacy address (RFC 8981), and one still in duplicate address detection. */
+  temporary?: boolean;
+  tentative?: boolean;
 }
 
 export interface Link {
@@ -64,6 +93,8 @@ export interface Link {
   mtu: number;
   /** IPv4 addresses only. */
   addrs: LinkAddr[];
+  /** IPv6 addresses (absent: the host reader gave none). */
+  addrs6?: LinkAddr[];
 }
 
 export interface RouteGet {
@@ -79,6 +110,8 @@ export interface IfaceHost {
   routeGet(dst: string): RouteGet;
   /** The interface of the IPv4 default route, or null. */
   defaultRouteIface(): string | null;
+  /** The interface of the IPv6 default route, or null (optional: readers without it have none). */
+  defaultRoute6Iface?(): string | null;
 }
 
 /** Reads the host's (this network namespace's) links and routes with `ip -j`. */
@@ -93,6 +126,7 @@ export const hostIfaces: IfaceHost = {
         ifname: l.ifname,
         mtu: l.mtu ?? 0,
         addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet'),
+        addrs6: (l.addr_info ?? []).filter((a) => a.family === 'inet6'),
       }))
       .sort((a, b) => a.ifindex - b.ifindex);
   },
@@ -105,7 +139,29 @@ export const hostIfaces: IfaceHost = {
   defaultRouteIface() {
     return defaultRouteIface();
   },
+  defaultRoute6Iface() {
+    return defaultRoute6Iface();
+  },
 };
+
+/** The first IPv6 default route of the main table, from /proc/net/ipv6_route (dest ::/0, its device last). */
+export function defaultRoute6Iface(routes?: string): string | null {
+  let text = routes;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/net/ipv6_route', 'utf8');
+    } catch {
+      return null;
+    }
+  }
+  const zero = '0'.repeat(32);
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // dest, dest len, src, src len, next hop, metric, refcnt, use, flags, device
+    if (f.length >= 10 && f[0] === zero && f[1] === '00' && f[9] !== 'lo') return f[9]!;
+  }
+  return null;
+}
 
 function ip(args: string[]): string {
   try {
@@ -168,6 +224,82 @@ export function goRegex(pattern: string): RegExp {
   const m = /^\(\?([ims]+)\)/.exec(pattern);
   const flags = m ? [...new Set(m[1]!.split(''))].join('') : '';
   return new RegExp(m ? pattern.slice(m[0].length) : pattern, flags);
+}
+
+/** The kind of an IPv6 address for the underlay: Go's IsGlobalUnicast / IsLinkLocalUnicast, else null. */
+function usable6(text: string): 'global' | 'link' | null {
+  let b: Uint8Array;
+  try {
+    b = parseIPv6(text);
+  } catch {
+    return null;
+  }
+  if (b[0] === 0xff) return null; // multicast
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'link';
+  if (b.every((x, i) => (i < 15 ? x === 0 : x <= 1))) return null; // :: and ::1
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return null; // v4-mapped
+  return 'global';
+}
+
+/** flannel's GetInterfaceIP6Addrs: usable, non-deprecated IPv6 addresses in preference order. */
+export function usableAddresses6(link: Link): LinkAddr[] {
+  const rank = (a: LinkAddr): number => (usable6(a.local) === 'link' ? 4 : 0) + (a.dynamic ? 2 : 0) + (a.temporary ? 1 : 0);
+  return (link.addrs6 ?? [])
+    .filter((a) => usable6(a.local) !== null && !a.deprecated)
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)
+    .map(({ a }) => a);
+}
+
+/**
+ * Dual-stack: the IPv6 address of the interface selectInterface() picked, as
+ * flanneld picks it (see the top of this file). Throws an IfaceSelectError
+ * naming the flag and what the interface has.
+ */
+export function selectIpv6(chosen: SelectedIface, opts: Ipv6Options, host: IfaceHost = hostIfaces): SelectedIpv6 {
+  const links = host.links();
+  const link = links.find((l) => l.ifname === chosen.iface);
+  if (!link) throw new IfaceSelectError(`interface ${chosen.iface} is gone`);
+  const have = (link.addrs6 ?? []).map((a) => a.local).join(' ') || 'none';
+  const publicIpv6 = opts.publicIpv6 || null;
+  if (publicIpv6 !== null && usable6(publicIpv6) !== 'global') {
+    throw new IfaceSelectError(`--public-ipv6 is "${publicIpv6}": it must be a global or unique-local unicast IPv6 address such as fd00:198:51:100::7`);
+  }
+  if (opts.byDefaultRoute && host.defaultRoute6Iface) {
+    const v6 = host.defaultRoute6Iface();
+    if (v6 !== null && v6 !== chosen.iface) {
+      throw new IfaceSelectError(`the IPv6 default route's interface ${v6} must be the IPv4 default route's interface ${chosen.iface} (as flanneld requires): choose the interface with --iface`);
+    }
+  }
+  let picked: LinkAddr | undefined;
+  if (publicIpv6 !== null) {
+    const owner = links.find((l) => (l.addrs6 ?? []).some((a) => sameIpv6(a.local, publicIpv6)));
+    if (owner && owner.ifname !== chosen.iface) {
+      throw new IfaceSelectError(`--public-ipv6 ${publicIpv6} is on interface ${owner.ifname}, but the IPv4 underlay is ${chosen.iface}: the v6 interface must be the v4 one (as flanneld requires)`);
+    }
+    picked = owner ? (link.addrs6 ?? []).find((a) => sameIpv6(a.local, publicIpv6)) : undefined;
+  }
+  // Behind NAT (--public-ipv6 not on this host), the interface's own address is bound, as for IPv4.
+  picked ??= usableAddresses6(link)[0];
+  if (picked === undefined) {
+    throw new IfaceSelectError(`EnableIPv6: interface ${chosen.iface} has no usable IPv6 address (global or unique-local, not deprecated; it has: ${have}): give it one, or choose another interface`);
+  }
+  if (usable6(picked.local) === 'link') {
+    throw new IfaceSelectError(`EnableIPv6: the only IPv6 address of ${chosen.iface} is link-local (${picked.local}); weft needs a global or unique-local one to publish as PublicIPv6`);
+  }
+  if (picked.tentative) {
+    throw new IfaceSelectError(`EnableIPv6: ${picked.local} on ${chosen.iface} is still tentative (duplicate address detection runs for a few seconds after an address is added): start again in a moment, or add it with "nodad"`);
+  }
+  const address6 = formatIPv6(parseIPv6(picked.local));
+  return { address6, publicIpv6: publicIpv6 !== null ? formatIPv6(parseIPv6(publicIpv6)) : address6 };
+}
+
+function sameIpv6(a: string, b: string): boolean {
+  try {
+    return formatIPv6(parseIPv6(a)) === formatIPv6(parseIPv6(b));
+  } catch {
+    return false;
+  }
 }
 
 // ---- selection ----

@@ -2,7 +2,7 @@
 // --iface-regex (several; addresses first, then names), --iface-can-reach, and
 // --public-ip, in the order of flannel's main.go / LookupExtIface.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { goRegex, IfaceSelectError, selectInterface, usableAddresses, type IfaceHost, type Link } from '../../src/daemon/iface-select.js';
+import { defaultRoute6Iface, goRegex, IfaceSelectError, selectInterface, selectIpv6, usableAddresses, usableAddresses6, type IfaceHost, type Link } from '../../src/daemon/iface-select.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
 import { ipn, nsRun } from '../integration/harness/exec.js';
 import { Driver, skipParity } from './harness.js';
@@ -26,6 +26,74 @@ const LINKS: Link[] = [
   { ifindex: 4, ifname: 'bond0', mtu: 1500, addrs: [] },
 ];
 const host = fakeHost(LINKS, { '203.0.113.9': { dev: 'eth1', prefsrc: '198.51.100.11' } }, 'eth0');
+
+const V6_LINKS: Link[] = [
+  { ifindex: 1, ifname: 'lo', mtu: 65536, addrs: [{ local: '127.0.0.1', prefixlen: 8 }], addrs6: [{ local: '::1', prefixlen: 128 }] },
+  {
+    ifindex: 2,
+    ifname: 'eth0',
+    mtu: 1500,
+    addrs: [{ local: '203.0.113.10', prefixlen: 24 }],
+    addrs6: [
+      { local: 'fe80::1', prefixlen: 64, scope: 'link' },
+      { local: 'fd00:203:0:113::99', prefixlen: 64, dynamic: true, temporary: true },
+      { local: 'fd00:203:0:113::50', prefixlen: 64, dynamic: true },
+      { local: 'fd00:203:0:113::10', prefixlen: 64 },
+      { local: 'fd00:203:0:113::66', prefixlen: 64, deprecated: true },
+    ],
+  },
+  { ifindex: 3, ifname: 'eth1', mtu: 9000, addrs: [{ local: '198.51.100.10', prefixlen: 24 }], addrs6: [{ local: 'fd00:198:51:100::a', prefixlen: 64, tentative: true }] },
+  { ifindex: 4, ifname: 'eth2', mtu: 1500, addrs: [{ local: '198.18.0.1', prefixlen: 24 }], addrs6: [{ local: 'fe80::2', prefixlen: 64 }, { local: 'fd00:9::1', prefixlen: 64 }] },
+  { ifindex: 5, ifname: 'eth3', mtu: 1500, addrs: [{ local: '198.18.1.1', prefixlen: 24 }], addrs6: [{ local: 'fe80::3', prefixlen: 64 }] },
+  { ifindex: 6, ifname: 'eth4', mtu: 1500, addrs: [{ local: '198.18.2.1', prefixlen: 24 }], addrs6: [] },
+];
+
+describe('dual-stack: the IPv6 address of the chosen interface, as flanneld (no root)', () => {
+  const v6host = (dflt6: string | null = 'eth0'): IfaceHost => ({ ...fakeHost(V6_LINKS, {}, 'eth0'), defaultRoute6Iface: () => dflt6 });
+  const eth = (name: string) => selectInterface({ ifaces: [name] }, v6host());
+
+  it("orders an interface's addresses as GetInterfaceIP6Addrs: global first, permanent before dynamic, temporary last, deprecated never", () => {
+    expect(usableAddresses6(V6_LINKS[1]!).map((a) => a.local)).toEqual(['fd00:203:0:113::10', 'fd00:203:0:113::50', 'fd00:203:0:113::99', 'fe80::1']);
+    expect(usableAddresses6(V6_LINKS[0]!)).toEqual([]);
+  });
+
+  it.each([
+    ['the first usable address', 'eth0', {}, { address6: 'fd00:203:0:113::10', publicIpv6: 'fd00:203:0:113::10' }],
+    ['--public-ipv6 on the interface: bound and published', 'eth0', { publicIpv6: 'fd00:203:0:113::50' }, { address6: 'fd00:203:0:113::50', publicIpv6: 'fd00:203:0:113::50' }],
+    ['--public-ipv6 elsewhere (NAT): the interface address bound, the public one published', 'eth0', { publicIpv6: 'fd00:ffff::7' }, { address6: 'fd00:203:0:113::10', publicIpv6: 'fd00:ffff::7' }],
+    ['global preferred over link-local', 'eth2', {}, { address6: 'fd00:9::1', publicIpv6: 'fd00:9::1' }],
+  ])('%s', (_what, iface, opts, want) => {
+    expect(selectIpv6(eth(iface), { byDefaultRoute: false, ...opts }, v6host())).toEqual(want);
+  });
+
+  it.each([
+    ['no address at all', 'eth4', {}, /eth4 has no usable IPv6 address.*it has: none/],
+    ['only link-local', 'eth3', {}, /only IPv6 address of eth3 is link-local \(fe80::3\)/],
+    ['tentative (DAD)', 'eth1', {}, /fd00:198:51:100::a on eth1 is still tentative.*nodad/],
+    ['--public-ipv6 on another interface', 'eth0', { publicIpv6: 'fd00:9::1' }, /--public-ipv6 fd00:9::1 is on interface eth2, but the IPv4 underlay is eth0/],
+    ['--public-ipv6 not unicast', 'eth0', { publicIpv6: 'ff02::1' }, /--public-ipv6 is "ff02::1"/],
+    ['--public-ipv6 not an address', 'eth0', { publicIpv6: '198.51.100.1' }, /--public-ipv6 is "198\.51\.100\.1"/],
+  ])('refused: %s', (_what, iface, opts, msg) => {
+    expect(() => selectIpv6(eth(iface), { byDefaultRoute: false, ...opts }, v6host())).toThrow(msg);
+    expect(() => selectIpv6(eth(iface), { byDefaultRoute: false, ...opts }, v6host())).toThrow(IfaceSelectError);
+  });
+
+  it('by the default routes: the IPv6 one must leave by the IPv4 one\'s interface', () => {
+    const chosen = selectInterface({}, v6host());
+    expect(selectIpv6(chosen, { byDefaultRoute: true }, v6host('eth0')).address6).toBe('fd00:203:0:113::10');
+    expect(() => selectIpv6(chosen, { byDefaultRoute: true }, v6host('eth2'))).toThrow(/IPv6 default route's interface eth2 must be the IPv4 default route's interface eth0/);
+  });
+
+  it("reads the IPv6 default route's device from /proc/net/ipv6_route", () => {
+    const z = '0'.repeat(32);
+    const text = [
+      `fd000000000000000000000000000000 40 ${z} 00 ${z} 00000100 00000001 00000000 00000001     eth1`,
+      `${z} 00 ${z} 00 fd000203000001130000000000000001 00000400 00000001 00000000 00000003     eth0`,
+    ].join('\n');
+    expect(defaultRoute6Iface(text)).toBe('eth0');
+    expect(defaultRoute6Iface(text.split('\n')[0])).toBeNull();
+  });
+});
 
 describe('interface selection (no root)', () => {
   it('with no flag: the default route interface and its first address', () => {
