@@ -8,8 +8,10 @@
 //   "tentative" until DAD ends (about 1 s on a link with defaults: dad_transmits 1 ×
 //   retrans_timer 1 s, plus a random delay up to 1 s), and cannot be bound (bind:
 //   EADDRNOTAVAIL) or used as a source until then; on a link where another host has
-//   it, it stays "dadfailed". weft's addresses are added with IFA_F_NODAD unless
-//   { nodad: false }: usable at once (a TUN has no link to probe anyway).
+//   it, it stays "dadfailed". The kernel skips DAD on IFF_NOARP and loopback
+//   devices (addrconf_dad_begin), so a TUN's address is usable at once either way; on
+//   an Ethernet-like underlay interface (or a veth) it is not. weft's addresses are
+//   added with IFA_F_NODAD unless { nodad: false }: usable at once on any device.
 // - The interface must have IPv6 enabled (net.ipv6.conf.<if>.disable_ipv6 = 0,
 //   ipv6.ts enableIpv6); else the kernel refuses with EACCES ("IPv6 is disabled on
 //   this device").
@@ -82,7 +84,7 @@ const ADDR_HINTS: Hints = {
   EEXIST: 'the interface has this address already (replaceAddress keeps it without an error)',
   EADDRNOTAVAIL: 'the interface has no such address',
   ENODEV: 'the interface does not exist in this network namespace',
-  EACCES: 'weft needs CAP_NET_ADMIN; for IPv6, also IPv6 enabled on the interface (net.ipv6.conf.<if>.disable_ipv6 = 0: enableIpv6() in sys/ipv6.ts)',
+  EACCES: 'IPv6 is disabled on the interface (net.ipv6.conf.<if>.disable_ipv6 = 1: enableIpv6() in sys/ipv6.ts first), or weft lacks CAP_NET_ADMIN',
   EAFNOSUPPORT: 'this kernel has no IPv6 (see ipv6Status() in sys/ipv6.ts)',
   EINVAL: 'the kernel refused the address or prefix length',
 };
