@@ -123,6 +123,8 @@ function setUdpOffload(fd: number, option: number, value: number, label: string)
  * looks up sockets for every UDP packet (udp_encap_needed_key, system-wide).
  * Returns false when the kernel refuses the option as unknown/unsupported (ENOPROTOOPT,
  * EINVAL, EOPNOTSUPP); other errors (EBADF, ENOTSOCK, ...) throw a SyscallError.
+ * Works the same on an openUdp6 socket (udpv6_setsockopt hands SOL_UDP to the code
+ * both families share; IPv6 GRO is udp6_gro_receive); its flag is per socket.
  */
 export function enableUdpGro(fd: number): boolean {
   return setUdpOffload(fd, UDP_GRO, 1, 'UDP_GRO');
@@ -139,7 +141,9 @@ export function enableUdpGro(fd: number): boolean {
  * and in stable kernels from late 2024) segments; with EMSGSIZE when a segment plus headers exceeds the route MTU. So
  * senders must also fall back to plain datagrams at send time (sendBatch throws a
  * SyscallError: read its errnoName). GSO also needs UDP checksums on: a socket with
- * SO_NO_CHECK gets EINVAL for every GSO send.
+ * SO_NO_CHECK gets EINVAL for every GSO send. The same holds for an openUdp6
+ * socket (udp_v6_send_skb has the same checks, with 48 header bytes: segment ≤
+ * route MTU − 48), so probe each socket, v4 and v6, on its own fd.
  */
 export function udpGsoSupported(fd: number): boolean {
   return setUdpOffload(fd, UDP_SEGMENT, 0, 'UDP_SEGMENT');
