@@ -14,7 +14,6 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
-  NLM_F_ACK,
   NLM_F_ACK_TLVS,
   NLM_F_REQUEST,
   POLLIN,
@@ -213,5 +212,3 @@ function extAckMessage(buf: Uint8Array, off: number, len: number, flags: number)
   }
   return undefined;
 }
-
-export { NLM_F_ACK };

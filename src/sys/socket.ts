@@ -41,7 +41,7 @@ const SEND_HINTS: Hints = {
 // (duplicate address detection) for about retrans_timer × dad_transmits, 1 s by
 // default and longer with more probes or a slow link, and cannot be bound until then.
 const BIND6_HINTS: Hints = {
-  EADDRINUSE: 'another socket holds this address and port: a kernel VXLAN device (flannel-v6.1 for flannel\'s IPv6 network, flannel.1 if bound to ::; see ip -d link show type vxlan: delete it first), another weft, or a socket without SO_REUSEPORT',
+  EADDRINUSE: 'another socket holds this address and port: a kernel VXLAN device (flannel-v6.1, flannel\'s VXLAN for the IPv6 network; see ip -d link show type vxlan: delete it first), another weft, or a socket without SO_REUSEPORT',
   EADDRNOTAVAIL: 'the address is not configured on an interface in this network namespace, or it is still tentative: an IPv6 address is unusable for ~1–2 s after it is added while duplicate address detection runs (ip -6 addr shows "tentative"; add it with `nodad` to skip DAD), or DAD failed ("dadfailed": another host has it), or IPv6 is disabled on the interface (net.ipv6.conf.<if>.disable_ipv6=1)',
   EACCES: 'ports below 1024 need CAP_NET_BIND_SERVICE',
   EINVAL: 'a link-local address needs its interface (scope id); weft binds global or ULA addresses',
