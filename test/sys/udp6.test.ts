@@ -100,6 +100,15 @@ describe.skipIf(!isRoot())('IPv6 UDP sockets between namespaces', () => {
     expect(got.late).toBe(0);
   });
 
+  it('handover: of two v6 sockets on one port, the one connected to itself gets nothing', async () => {
+    const r = await new Fixture(b, 'udp6.mjs', { mode: 'handover', addr: B6, port: 4810 }).result();
+    // 64 flows spread over both; once s1 is connected ([own address]:1), all go to s2.
+    expect(r.both.s1 + r.both.s2).toBe(64);
+    expect(r.both.s1).toBeGreaterThan(0);
+    expect(r.both.s2).toBeGreaterThan(0);
+    expect(r.connected).toEqual({ s1: 0, s2: 64 });
+  });
+
   it('explains the classic failures: not local, tentative (DAD), port held (flannel-v6.1), no route', async () => {
     const r = await new Fixture(b, 'udp6.mjs', { mode: 'errors', addr: B6, tentative: 'fd00:198:51:100::7' }).result();
     expect(r.notLocal).toMatchObject({ code: 'ERR_WEFT_SYSCALL', syscall: 'bind', errnoName: 'EADDRNOTAVAIL' });
