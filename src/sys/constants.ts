@@ -52,6 +52,7 @@ export const IFREQ_UNION = 16;
 
 // <sys/socket.h>, <netinet/in.h>
 export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
 export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
@@ -71,6 +72,8 @@ export const IPPROTO_IP = 0;
 export const IPPROTO_IPIP = 4;
 export const IPPROTO_UDP = 17;
 export const IP_HDRINCL = 3;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26; // int: 1 = this AF_INET6 socket never sends or receives IPv4(-mapped) traffic
 export const SOL_UDP = 17;
 export const UDP_SEGMENT = 103; // GSO: setsockopt / cmsg with a u16 segment size
 export const UDP_GRO = 104; // setsockopt int; on receive, cmsg with an int segment size
@@ -81,6 +84,9 @@ export const MSG_WAITFORONE = 0x10000;
 
 // struct sockaddr_in: u16 family (host order), u16 port (BE), u32 addr (BE), 8 pad; 16 bytes.
 export const SOCKADDR_IN_SIZE = 16;
+// struct sockaddr_in6: u16 family (host order), u16 port (BE), u32 flowinfo (BE),
+// 16-byte addr at 8, u32 scope_id (host order) at 24; 28 bytes.
+export const SOCKADDR_IN6_SIZE = 28;
 // struct iovec: void *base, size_t len; 16 bytes.
 export const IOVEC_SIZE = 16;
 // struct msghdr (56 bytes) + unsigned msg_len at 56 = struct mmsghdr, 64 bytes.
@@ -125,6 +131,9 @@ export const NLMSGERR_ATTR_MSG = 1;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWADDR = 20;
+export const RTM_DELADDR = 21;
+export const RTM_GETADDR = 22;
 export const RTMSG_SIZE = 12; // family, dst_len, src_len, tos, table, protocol, scope, type, u32 flags
 export const RTA_DST = 1;
 export const RTA_OIF = 4;
@@ -136,9 +145,20 @@ export const RT_TABLE_MAIN = 254;
 export const RTPROT_STATIC = 4;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
+export const RT_SCOPE_HOST = 254;
 export const RTN_UNICAST = 1;
 /** Discards silently (`ip route add blackhole`); needs no device or gateway. */
 export const RTN_BLACKHOLE = 6;
+// <linux/if_addr.h>: struct ifaddrmsg { u8 family, prefixlen, flags, scope; u32 index }.
+export const IFADDRMSG_SIZE = 8;
+export const IFA_ADDRESS = 1; // the prefix address (the peer's on point-to-point links)
+export const IFA_LOCAL = 2; // the interface's own address
+export const IFA_FLAGS = 8; // u32, extends the u8 ifa_flags
+export const IFA_F_NODAD = 0x02; // IPv6: no duplicate address detection, usable at once
+export const IFA_F_DADFAILED = 0x08;
+export const IFA_F_TENTATIVE = 0x40; // IPv6: DAD still running; the address cannot be bound yet
+export const IFA_F_PERMANENT = 0x80;
+export const IFA_F_NOPREFIXROUTE = 0x200;
 export const SOCKADDR_NL_SIZE = 12; // u16 family, u16 pad, u32 pid, u32 groups
 
 // <asm-generic/errno-base.h>, <asm-generic/errno.h> — the ones the code branches on.
@@ -146,6 +166,7 @@ export const EINTR = 4;
 export const EIO = 5;
 export const EAGAIN = 11;
 export const EINVAL = 22;
+export const EAFNOSUPPORT = 97;
 export const EMSGSIZE = 90;
 export const ENOPROTOOPT = 92;
 export const EOPNOTSUPP = 95;

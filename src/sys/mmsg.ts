@@ -7,6 +7,14 @@
 // with every pointer computed once (see libc.ts: addresses of ArrayBuffer memory are
 // stable). Per packet, JS only writes an iovec (base, len) and a sockaddr.
 //
+// Family: a vector is for one address family, fixed at construction, as a socket is.
+// The default ({ family: 4 }) gives every entry a sockaddr_in (16 bytes) and takes
+// IPv4 addresses as u32 (setSend, peerAddr). { family: 6 } gives every entry a
+// sockaddr_in6 (msg_namelen 28) for an AF_INET6 socket (udp.ts openUdp6): setSend6
+// takes the destination as 16 bytes at an offset in the caller's buffer, peerAddr6
+// copies a sender's 16 bytes out (peerAddr6Equals compares in place), peerPort reads
+// either family. The two APIs refuse the other family's vector (InvalidArgumentError).
+//
 // Ancillary data (cmsg), for UDP GSO/GRO, only in a vector made with { control: true }:
 // then each entry also owns a CMSG_AREA-byte cmsg area at the end of the same buffer,
 // msg_control pointing at it from the start. Without it msg_control stays NULL and
@@ -51,12 +59,13 @@ import {
   MSG_NAMELEN,
   MSG_TRUNC,
   MSG_WAITFORONE,
+  SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   SOL_UDP,
   UDP_GRO,
   UDP_SEGMENT,
 } from './constants.js';
-import { sockaddrAddr, sockaddrPort, writeSockaddrIn } from './sockaddr.js';
+import { sockaddr6Addr, sockaddr6AddrEquals, sockaddrAddr, sockaddrPort, writeSockaddrIn, writeSockaddrIn6 } from './sockaddr.js';
 
 export interface SlabOptions {
   slots: number;
@@ -115,6 +124,8 @@ const U32_PER_CMSG_AREA = CMSG_AREA / 4;
 export interface MmsgVectorOptions {
   /** Give every entry its own cmsg area, for UDP_SEGMENT sends and UDP_GRO receives. */
   control?: boolean;
+  /** The sockets' address family: 4 (sockaddr_in, the default) or 6 (sockaddr_in6, for openUdp6). */
+  family?: 4 | 6;
 }
 
 export class MmsgVector {
@@ -122,7 +133,11 @@ export class MmsgVector {
   readonly slab: PacketSlab;
   /** Entries have a cmsg area (constructed with { control: true }). */
   readonly control: boolean;
-  /** mmsghdr[count] | iovec[count] | sockaddr_in[count] | cmsg area[count] (control only) */
+  /** 4: entries carry a sockaddr_in; 6: a sockaddr_in6. */
+  readonly family: 4 | 6;
+  /** 16 (sockaddr_in) or 28 (sockaddr_in6): every entry's msg_namelen. */
+  private readonly nameSize: number;
+  /** mmsghdr[count] | iovec[count] | sockaddr[count] (padded to 8) | cmsg area[count] (control only) */
   private readonly ctl: Uint8Array;
   private readonly u32: Uint32Array;
   private readonly iovAt: number; // u32 index of iovec[0]
@@ -135,12 +150,17 @@ export class MmsgVector {
     this.count = count;
     this.slab = slab;
     this.control = opts.control === true;
-    const bytes = count * (MMSGHDR_SIZE + IOVEC_SIZE + SOCKADDR_IN_SIZE + (this.control ? CMSG_AREA : 0));
-    this.ctl = new Uint8Array(new ArrayBuffer(bytes));
-    this.u32 = new Uint32Array(this.ctl.buffer);
+    const family = opts.family ?? 4;
+    if (family !== 4 && family !== 6) throw new InvalidArgumentError(`mmsg vector family ${String(family)} (4 or 6)`);
+    this.family = family;
+    this.nameSize = family === 6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE;
     this.iovAt = (count * MMSGHDR_SIZE) / 4;
     this.nameAt = count * (MMSGHDR_SIZE + IOVEC_SIZE);
-    this.cmsgAt = (count * (MMSGHDR_SIZE + IOVEC_SIZE + SOCKADDR_IN_SIZE)) / 4; // 8-aligned, as cmsgs must be
+    // cmsgs must be 8-aligned: count × 28 is not always a multiple of 8 (count × 16 is).
+    const cmsgByte = (this.nameAt + count * this.nameSize + 7) & ~7;
+    this.cmsgAt = cmsgByte / 4;
+    this.ctl = new Uint8Array(new ArrayBuffer(cmsgByte + (this.control ? count * CMSG_AREA : 0)));
+    this.u32 = new Uint32Array(this.ctl.buffer);
     this.ptr = addressOf(this.ctl);
     for (let i = 0; i < count; i++) this.link(i);
   }
@@ -151,8 +171,8 @@ export class MmsgVector {
    */
   private link(i: number): void {
     const m = i * U32_PER_MMSG;
-    this.put64(m + MSG_NAME / 4, this.ptr + this.nameAt + i * SOCKADDR_IN_SIZE);
-    this.u32[m + MSG_NAMELEN / 4] = SOCKADDR_IN_SIZE;
+    this.put64(m + MSG_NAME / 4, this.ptr + this.nameAt + i * this.nameSize);
+    this.u32[m + MSG_NAMELEN / 4] = this.nameSize;
     this.put64(m + MSG_IOV / 4, this.ptr + this.iovAt * 4 + i * IOVEC_SIZE);
     this.put64(m + MSG_IOVLEN / 4, 1);
     if (this.control) this.put64(m + MSG_CONTROL / 4, this.ptr + (this.cmsgAt + i * U32_PER_CMSG_AREA) * 4);
@@ -169,8 +189,35 @@ export class MmsgVector {
    * as datagrams of `segment` payload bytes, the last one shorter if len is not a
    * multiple (see the top of this file for the kernel's limits). segment 0: one plain
    * datagram (clears a segment set earlier for this entry). No allocation.
+   * IPv4 vectors only (setSend6 for { family: 6 }).
    */
   setSend(i: number, off: number, len: number, addr: number, port: number, segment = 0): void {
+    if (this.family !== 4) throw new InvalidArgumentError(`mmsg entry ${i}: setSend (IPv4) on a { family: 6 } vector: use setSend6`);
+    this.checkSegment(i, segment);
+    this.setIov(i, off, len);
+    writeSockaddrIn(this.ctl, this.nameAt + i * SOCKADDR_IN_SIZE, addr, port);
+    this.setSegment(i, segment);
+  }
+
+  /**
+   * setSend for a { family: 6 } vector: entry i will send slab.buf[off, off+len) to the
+   * IPv6 address addr[addrOff, addrOff+16) (network order, e.g. a peer table's bytes),
+   * port, with flow label 0 and scope id 0 (so not to a link-local address). segment as
+   * for setSend; the kernel's GSO limits are the same over IPv6 (udp_v6_send_skb),
+   * with 48 bytes of headers instead of 28 (segment ≤ route MTU − 48). No allocation.
+   */
+  setSend6(i: number, off: number, len: number, addr: Uint8Array, addrOff: number, port: number, segment = 0): void {
+    if (this.family !== 6) throw new InvalidArgumentError(`mmsg entry ${i}: setSend6 on an IPv4 vector: make it with { family: 6 }`);
+    if (!(addrOff >= 0 && addrOff + 16 <= addr.length)) {
+      throw new InvalidArgumentError(`mmsg entry ${i}: IPv6 address at [${addrOff}, ${addrOff + 16}) outside a buffer of ${addr.length} bytes`);
+    }
+    this.checkSegment(i, segment);
+    this.setIov(i, off, len);
+    writeSockaddrIn6(this.ctl, this.nameAt + i * SOCKADDR_IN6_SIZE, addr, addrOff, port);
+    this.setSegment(i, segment);
+  }
+
+  private checkSegment(i: number, segment: number): void {
     if (segment !== 0) {
       if (!this.control) {
         throw new InvalidArgumentError(
@@ -181,8 +228,10 @@ export class MmsgVector {
         throw new InvalidArgumentError(`mmsg entry ${i}: GSO segment ${segment} is not an integer in 1–65535`);
       }
     }
-    this.setIov(i, off, len);
-    writeSockaddrIn(this.ctl, this.nameAt + i * SOCKADDR_IN_SIZE, addr, port);
+  }
+
+  /** Entry i's UDP_SEGMENT cmsg (segment > 0) or none (0); checkSegment has passed. */
+  private setSegment(i: number, segment: number): void {
     if (!this.control) return;
     const controlLen = i * U32_PER_MMSG + MSG_CONTROLLEN / 4; // its high half stays 0
     if (segment === 0) {
@@ -203,7 +252,7 @@ export class MmsgVector {
   setRecv(i: number, off: number, maxLen: number): void {
     this.setIov(i, off, maxLen);
     const m = i * U32_PER_MMSG;
-    this.u32[m + MSG_NAMELEN / 4] = SOCKADDR_IN_SIZE; // the kernel overwrites it
+    this.u32[m + MSG_NAMELEN / 4] = this.nameSize; // the kernel overwrites it
     if (this.control) this.u32[m + MSG_CONTROLLEN / 4] = CMSG_AREA; // this too
   }
 
@@ -283,12 +332,37 @@ export class MmsgVector {
     return 0;
   }
 
+  /** The IPv4 sender of entry i after recvBatch (u32). IPv4 vectors only (peerAddr6 for { family: 6 }). */
   peerAddr(i: number): number {
+    if (this.family !== 4) throw new InvalidArgumentError(`mmsg entry ${i}: peerAddr (IPv4) on a { family: 6 } vector: use peerAddr6`);
     return sockaddrAddr(this.ctl, this.nameAt + i * SOCKADDR_IN_SIZE);
   }
 
+  /**
+   * Copies the IPv6 sender of entry i (after recvBatch; the destination after setSend6)
+   * to dst[dstOff, dstOff+16). { family: 6 } vectors only. No allocation.
+   */
+  peerAddr6(i: number, dst: Uint8Array, dstOff: number): void {
+    this.check6(i, dst, dstOff, 'peerAddr6');
+    sockaddr6Addr(this.ctl, this.nameAt + i * SOCKADDR_IN6_SIZE, dst, dstOff);
+  }
+
+  /** Whether entry i's IPv6 peer is addr[addrOff, addrOff+16), compared in place. { family: 6 } only. */
+  peerAddr6Equals(i: number, addr: Uint8Array, addrOff: number): boolean {
+    this.check6(i, addr, addrOff, 'peerAddr6Equals');
+    return sockaddr6AddrEquals(this.ctl, this.nameAt + i * SOCKADDR_IN6_SIZE, addr, addrOff);
+  }
+
+  private check6(i: number, b: Uint8Array, off: number, what: string): void {
+    if (this.family !== 6) throw new InvalidArgumentError(`mmsg entry ${i}: ${what} on an IPv4 vector: make it with { family: 6 }`);
+    if (!(i >= 0 && i < this.count && off >= 0 && off + 16 <= b.length)) {
+      throw new InvalidArgumentError(`mmsg entry ${i}: ${what} at [${off}, ${off + 16}) outside a buffer of ${b.length} bytes or the vector`);
+    }
+  }
+
+  /** The sender's port of entry i after recvBatch (either family). */
   peerPort(i: number): number {
-    return sockaddrPort(this.ctl, this.nameAt + i * SOCKADDR_IN_SIZE);
+    return sockaddrPort(this.ctl, this.nameAt + i * this.nameSize);
   }
 }
 

@@ -1,29 +1,30 @@
-// IPv4 routes through rtnetlink (a NETLINK_ROUTE socket), not by running `ip`: one
+// Routes through rtnetlink (a NETLINK_ROUTE socket), not by running `ip`: one
 // request, one acknowledgement, and the kernel's own error text (extended ack) goes
 // into the SyscallError, e.g. "... ENETUNREACH (network is unreachable) — kernel:
 // Nexthop has invalid gateway". Routes apply to the calling thread's namespace.
+// The socket, request/ack and dump code is rtnetlink.ts's, shared with addresses
+// (netlink-addr.ts).
+//
+// IPv4 and IPv6: a route's family is its destination's. A number (0x0af40000) or
+// dotted text is IPv4; text with a colon ("fd00:10:244::") or 16 bytes is IPv6, and
+// then the gateway and src must be IPv6 too. Differences of the kernel's IPv6 routes
+// that callers see: a route without a metric gets 1024 (IP6_RT_PRIO_USER); two routes
+// to one destination with different metrics coexist, and replaceRoute replaces the one
+// with the same metric only (IPv4: the same destination, tos and priority too); a
+// gateway the kernel cannot reach gives EHOSTUNREACH ("Nexthop has invalid gateway"),
+// IPv4's ENETUNREACH. listRoutes() stays IPv4 only, listRoutes6() lists IPv6 ones.
 
 import { InvalidArgumentError } from '../../native-free/errors.js';
-import { NEEDS_NET_ADMIN, addressOf, closeQuietly, errnoName, libc, pollFd, sysError } from './libc.js';
-import type { SyscallError } from './errors.js';
+import type { Hints } from './libc.js';
 import {
   AF_INET,
-  AF_NETLINK,
-  NETLINK_CAP_ACK,
-  NETLINK_EXT_ACK,
-  NETLINK_ROUTE,
-  NLMSGERR_ATTR_MSG,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
+  AF_INET6,
   NLM_F_ACK,
-  NLM_F_ACK_TLVS,
   NLM_F_CREATE,
   NLM_F_DUMP,
   NLM_F_EXCL,
   NLM_F_REPLACE,
-  NLM_F_REQUEST,
-  POLLIN,
+  NLMSG_HDRLEN,
   RTA_DST,
   RTA_GATEWAY,
   RTA_OIF,
@@ -40,29 +41,28 @@ import {
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
-  SOCKADDR_NL_SIZE,
-  SOCK_CLOEXEC,
-  SOCK_RAW,
-  SOL_NETLINK,
 } from './constants.js';
 import { ifIndex } from './link.js';
-import { setIntOption } from './socket.js';
-import { formatIPv4 } from '../../native-free/addr.js';
-import { toAddr } from './sockaddr.js';
+import { formatIPv4, formatIPv6, ipv6HasHostBits } from '../../native-free/addr.js';
+import { toAddr, toAddr6 } from './sockaddr.js';
+import { AttrWriter, nextSeq, rtnlQuery, rtnlRequest } from './rtnetlink.js';
 
 const RT_SCOPE_NOWHERE = 255; // on delete: match any scope
-const ETIMEDOUT = 110;
-const ACK_TIMEOUT_MS = 5000;
+
+/** An address of either family: u32 or dotted text (IPv4), colon text or 16 bytes (IPv6). */
+export type RouteAddr = number | string | Uint8Array;
 
 export interface Route {
-  dst: number | string;
+  /** IPv4 (u32, "10.244.0.0") or IPv6 ("fd00:10:244::", 16 bytes); the route's family. */
+  dst: RouteAddr;
   prefixLen: number;
   /** Output device, by name or index; one of them or a gateway is needed. */
   dev?: string;
   ifindex?: number;
-  gateway?: number | string;
-  /** Preferred source address for locally originated traffic. */
-  src?: number | string;
+  /** Of the destination's family. */
+  gateway?: RouteAddr;
+  /** Preferred source address for locally originated traffic (the destination's family). */
+  src?: RouteAddr;
   metric?: number;
   /** Default: main (254). */
   table?: number;
@@ -86,7 +86,10 @@ export function deleteRoute(r: Route): void {
   request(RTM_DELROUTE, 0, r);
 }
 
-/** One IPv4 route as the kernel answers it (`ip -4 route show table all`, `ip route get`). */
+/**
+ * One route as the kernel answers it (`ip -4 route show table all`, `ip route get`);
+ * addresses as text of the route's family (IPv6 in RFC 5952 form).
+ */
 export interface RouteEntry {
   dst: string;
   prefixLen: number;
@@ -102,82 +105,83 @@ export interface RouteEntry {
 
 /** Every IPv4 route of every table in this namespace, by one RTM_GETROUTE dump. */
 export function listRoutes(): RouteEntry[] {
-  return getRoute(NLM_F_REQUEST | NLM_F_DUMP, null, 'netlink RTM_GETROUTE (dump)');
+  return getRoute(AF_INET, null, 'RTM_GETROUTE (dump)');
 }
 
 /**
- * The kernel's route to one IPv4 address (as `ip route get`), in the calling
- * thread's network namespace. Throws the kernel's error (e.g. ENETUNREACH) when
- * there is none.
+ * Every IPv6 route of every table in this namespace (`ip -6 route show table all`:
+ * the local table's and the kernel's fe80::/64 and multicast routes included).
  */
-export function routeGet(dst: string | number): RouteEntry {
-  const addr = toAddr(dst);
-  return getRoute(NLM_F_REQUEST, addr, `netlink RTM_GETROUTE ${formatIPv4(addr)}`)[0]!;
+export function listRoutes6(): RouteEntry[] {
+  return getRoute(AF_INET6, null, 'RTM_GETROUTE AF_INET6 (dump)');
 }
 
-/** One RTM_GETROUTE: a dump (every route, to NLMSG_DONE), or the route to `addr` (one answer). */
-function getRoute(flags: number, addr: number | null, label: string): RouteEntry[] {
-  const req = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE + (addr === null ? 0 : 8));
-  const v = new DataView(req.buffer);
-  const sequence = ++seq;
-  v.setUint32(0, req.length, true);
-  v.setUint16(4, RTM_GETROUTE, true);
-  v.setUint16(6, flags, true);
-  v.setUint32(8, sequence, true);
-  req[NLMSG_HDRLEN] = AF_INET;
+/**
+ * The kernel's route to one address (as `ip route get`), IPv4 or IPv6 by the
+ * address, in the calling thread's network namespace. Throws the kernel's error
+ * (ENETUNREACH) when there is none.
+ */
+export function routeGet(dst: RouteAddr): RouteEntry {
+  const a = addrOf(dst);
+  return getRoute(a.family, a.bytes, `RTM_GETROUTE ${a.text}`)[0]!;
+}
+
+interface Addr {
+  family: number; // AF_INET or AF_INET6
+  bytes: Uint8Array; // 4 or 16, network order
+  text: string;
+}
+
+function isV6(a: RouteAddr): boolean {
+  return a instanceof Uint8Array || (typeof a === 'string' && a.includes(':'));
+}
+
+function addrOf(a: RouteAddr): Addr {
+  if (isV6(a)) {
+    const bytes = toAddr6(a as string | Uint8Array);
+    return { family: AF_INET6, bytes, text: formatIPv6(bytes) };
+  }
+  const u = toAddr(a as number | string);
+  const bytes = new Uint8Array([u >>> 24, (u >>> 16) & 0xff, (u >>> 8) & 0xff, u & 0xff]);
+  return { family: AF_INET, bytes, text: formatIPv4(u) };
+}
+
+/** addrOf, and refused unless of `family` (what names the address in the error). */
+function addrOfFamily(a: RouteAddr, family: number, what: string, route: string): Addr {
+  const x = addrOf(a);
+  if (x.family !== family) {
+    throw new InvalidArgumentError(
+      `route ${route}: ${what} ${x.text} is ${x.family === AF_INET6 ? 'IPv6' : 'IPv4'}, the destination ${family === AF_INET6 ? 'IPv6' : 'IPv4'}`,
+    );
+  }
+  return x;
+}
+
+function formatBytes(family: number, v: DataView, at: number): string {
+  if (family === AF_INET) return formatIPv4(v.getUint32(at, false));
+  return formatIPv6(new Uint8Array(v.buffer, v.byteOffset + at, 16).slice());
+}
+
+/** One RTM_GETROUTE: a dump (every route of the family, to NLMSG_DONE), or the route to `addr` (one answer). */
+function getRoute(family: number, addr: Uint8Array | null, label: string): RouteEntry[] {
+  const w = new AttrWriter(NLMSG_HDRLEN + RTMSG_SIZE + 20, NLMSG_HDRLEN + RTMSG_SIZE);
+  w.b[NLMSG_HDRLEN] = family;
   if (addr !== null) {
-    req[NLMSG_HDRLEN + 1] = 32; // rtm_dst_len
-    v.setUint16(NLMSG_HDRLEN + RTMSG_SIZE, 8, true);
-    v.setUint16(NLMSG_HDRLEN + RTMSG_SIZE + 2, RTA_DST, true);
-    v.setUint32(NLMSG_HDRLEN + RTMSG_SIZE + 4, addr, false);
+    w.b[NLMSG_HDRLEN + 1] = addr.length * 8; // rtm_dst_len: 32 or 128
+    w.bytes(RTA_DST, addr);
   }
-  const fd = openRtnetlink();
-  try {
-    const to = new Uint8Array(SOCKADDR_NL_SIZE);
-    to[0] = AF_NETLINK;
-    if (libc.sendto(fd, addressOf(req), req.length, 0, addressOf(to), to.length) < 0) throw sysError('sendto', label);
-    return readRoutes(fd, sequence, label, addr === null);
-  } finally {
-    closeQuietly(fd);
-  }
+  const sequence = nextSeq();
+  const msg = w.finish(RTM_GETROUTE, addr === null ? NLM_F_DUMP : 0, sequence);
+  return rtnlQuery(msg, sequence, label, addr === null, RTM_NEWROUTE, (v, at, end) =>
+    end - at >= RTMSG_SIZE ? parseRoute(v, at, end, family) : null,
+  );
 }
 
-/** The answers to request `sequence`: every route until NLMSG_DONE (a dump), or the first one. */
-function readRoutes(fd: number, sequence: number, label: string, dump: boolean): RouteEntry[] {
-  const out: RouteEntry[] = [];
-  const buf = new Uint8Array(65536);
-  const deadline = Date.now() + ACK_TIMEOUT_MS;
-  for (;;) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw sysError('netlink', label, { ETIMEDOUT: `no answer from the kernel in ${ACK_TIMEOUT_MS} ms` }, ETIMEDOUT);
-    if (pollFd(fd, POLLIN, left) === 0) continue;
-    const n = libc.recvfrom(fd, addressOf(buf), buf.length, 0, 0, 0);
-    if (n < 0) throw sysError('recvfrom', label);
-    const v = new DataView(buf.buffer, 0, n);
-    for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
-      const len = v.getUint32(off, true);
-      if (len < NLMSG_HDRLEN || off + len > n) break;
-      const type = v.getUint16(off + 4, true);
-      if (v.getUint32(off + 8, true) === sequence) {
-        if (type === NLMSG_DONE) return out;
-        if (type === NLMSG_ERROR) {
-          const error = v.getInt32(off + NLMSG_HDRLEN, true);
-          if (error !== 0) throw netlinkError(label.replace(/^netlink /, ''), -error, undefined);
-        } else if (type === RTM_NEWROUTE && len >= NLMSG_HDRLEN + RTMSG_SIZE) {
-          const entry = parseRoute(v, off + NLMSG_HDRLEN, off + len);
-          if (entry !== null) out.push(entry);
-          if (!dump && out.length > 0) return out;
-        }
-      }
-      off += (len + 3) & ~3;
-    }
-  }
-}
-
-function parseRoute(v: DataView, at: number, end: number): RouteEntry | null {
-  if (v.getUint8(at) !== AF_INET) return null;
+function parseRoute(v: DataView, at: number, end: number, family: number): RouteEntry | null {
+  if (v.getUint8(at) !== family) return null;
+  const alen = family === AF_INET ? 4 : 16;
   const entry: RouteEntry = {
-    dst: '0.0.0.0',
+    dst: family === AF_INET ? '0.0.0.0' : '::',
     prefixLen: v.getUint8(at + 1),
     table: v.getUint8(at + 4),
     protocol: v.getUint8(at + 5),
@@ -188,56 +192,42 @@ function parseRoute(v: DataView, at: number, end: number): RouteEntry | null {
     metric: 0,
   };
   for (let a = at + RTMSG_SIZE; a + 4 <= end; ) {
-    const alen = v.getUint16(a, true);
-    if (alen < 4 || a + alen > end) break;
+    const len = v.getUint16(a, true);
+    if (len < 4 || a + len > end) break;
     const t = v.getUint16(a + 2, true) & 0x3fff;
-    if (alen >= 8) {
-      if (t === RTA_DST) entry.dst = formatIPv4(v.getUint32(a + 4, false));
-      else if (t === RTA_GATEWAY) entry.gateway = formatIPv4(v.getUint32(a + 4, false));
-      else if (t === RTA_PREFSRC) entry.prefsrc = formatIPv4(v.getUint32(a + 4, false));
-      else if (t === RTA_OIF) entry.oif = v.getUint32(a + 4, true);
+    if (len >= 4 + alen && (t === RTA_DST || t === RTA_GATEWAY || t === RTA_PREFSRC)) {
+      const text = formatBytes(family, v, a + 4);
+      if (t === RTA_DST) entry.dst = text;
+      else if (t === RTA_GATEWAY) entry.gateway = text;
+      else entry.prefsrc = text;
+    } else if (len >= 8) {
+      if (t === RTA_OIF) entry.oif = v.getUint32(a + 4, true);
       else if (t === RTA_TABLE) entry.table = v.getUint32(a + 4, true);
       else if (t === RTA_PRIORITY) entry.metric = v.getUint32(a + 4, true);
     }
-    a += (alen + 3) & ~3;
+    a += (len + 3) & ~3;
   }
   return entry;
 }
 
-let seq = 0;
+const ROUTE_HINTS: Hints = {
+  ESRCH: 'no such route',
+  EEXIST: 'a route to this destination exists already (replaceRoute overwrites it)',
+  ENODEV: 'the output device does not exist in this network namespace',
+  // IPv6's answer for a gateway it cannot reach (IPv4 says ENETUNREACH, and the kernel's words suffice)
+  EHOSTUNREACH: 'the gateway is not reachable: no route to it in this network namespace, or not on the link of the given device',
+  EAFNOSUPPORT: 'this kernel has no IPv6 (see ipv6Status() in sys/ipv6.ts)',
+};
 
 function request(type: number, flags: number, r: Route): void {
-  const msg = buildRouteMessage(type, flags, r, ++seq);
-  const label = `${type === RTM_NEWROUTE ? 'RTM_NEWROUTE' : 'RTM_DELROUTE'} ${describe(r)}`;
-  const fd = openRtnetlink();
-  try {
-    const to = new Uint8Array(SOCKADDR_NL_SIZE);
-    to[0] = AF_NETLINK; // pid 0: the kernel
-    if (libc.sendto(fd, addressOf(msg), msg.length, 0, addressOf(to), to.length) < 0) {
-      throw sysError('sendto', `netlink ${label}`, NEEDS_NET_ADMIN);
-    }
-    awaitAck(fd, seq, label);
-  } finally {
-    closeQuietly(fd);
-  }
-}
-
-function openRtnetlink(): number {
-  const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) throw sysError('socket', 'socket AF_NETLINK NETLINK_ROUTE');
-  try {
-    setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, 'NETLINK_EXT_ACK'); // kernel error text
-    setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, 'NETLINK_CAP_ACK'); // don't echo our request
-    return fd;
-  } catch (e) {
-    closeQuietly(fd);
-    throw e;
-  }
+  const sequence = nextSeq();
+  const msg = buildRouteMessage(type, flags, r, sequence);
+  rtnlRequest(msg, sequence, `${type === RTM_NEWROUTE ? 'RTM_NEWROUTE' : 'RTM_DELROUTE'} ${describe(r)}`, ROUTE_HINTS);
 }
 
 function describe(r: Route): string {
-  const parts = [`${r.blackhole === true ? 'blackhole ' : ''}${formatIPv4(toAddr(r.dst))}/${r.prefixLen}`];
-  if (r.gateway !== undefined) parts.push(`via ${formatIPv4(toAddr(r.gateway))}`);
+  const parts = [`${r.blackhole === true ? 'blackhole ' : ''}${addrOf(r.dst).text}/${r.prefixLen}`];
+  if (r.gateway !== undefined) parts.push(`via ${addrOf(r.gateway).text}`);
   if (r.dev !== undefined) parts.push(`dev ${r.dev}`);
   if (r.ifindex !== undefined) parts.push(`ifindex ${r.ifindex}`);
   return parts.join(' ');
@@ -246,110 +236,51 @@ function describe(r: Route): string {
 // ---- message building ----
 
 export function buildRouteMessage(type: number, flags: number, r: Route, sequence: number): Uint8Array {
-  const dst = toAddr(r.dst);
-  if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > 32) {
-    throw new InvalidArgumentError(`route prefix length ${r.prefixLen} (0–32)`);
+  const dst = addrOf(r.dst);
+  const v6 = dst.family === AF_INET6;
+  const max = v6 ? 128 : 32;
+  if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > max) {
+    throw new InvalidArgumentError(`route prefix length ${r.prefixLen} (0–${max})`);
   }
-  const mask = r.prefixLen === 0 ? 0 : (0xffffffff << (32 - r.prefixLen)) >>> 0;
-  if ((dst & ~mask) >>> 0 !== 0) {
-    throw new InvalidArgumentError(`route ${formatIPv4(dst)}/${r.prefixLen} has host bits set`);
-  }
+  const hostBits = v6 ? ipv6HasHostBits(dst.bytes, r.prefixLen) : hasHostBits4(dst.bytes, r.prefixLen);
+  if (hostBits) throw new InvalidArgumentError(`route ${dst.text}/${r.prefixLen} has host bits set`);
+  const name = `${dst.text}/${r.prefixLen}`;
   const oif = r.ifindex ?? (r.dev !== undefined ? ifIndex(r.dev) : undefined);
   if (r.blackhole === true && (oif !== undefined || r.gateway !== undefined)) {
-    throw new InvalidArgumentError(`blackhole route ${formatIPv4(dst)}/${r.prefixLen} takes no device or gateway`);
+    throw new InvalidArgumentError(`blackhole route ${name} takes no device or gateway`);
   }
   if (type === RTM_NEWROUTE && r.blackhole !== true && oif === undefined && r.gateway === undefined) {
-    throw new InvalidArgumentError(`route ${formatIPv4(dst)}/${r.prefixLen} needs a device or a gateway`);
+    throw new InvalidArgumentError(`route ${name} needs a device or a gateway`);
   }
+  const gateway = r.gateway === undefined ? undefined : addrOfFamily(r.gateway, dst.family, 'gateway', name);
+  const src = r.src === undefined ? undefined : addrOfFamily(r.src, dst.family, 'src', name);
   const table = r.table ?? RT_TABLE_MAIN;
   const del = type === RTM_DELROUTE;
 
-  const b = new Uint8Array(NLMSG_HDRLEN + RTMSG_SIZE + 6 * 8);
-  const v = new DataView(b.buffer);
-  let off = NLMSG_HDRLEN;
-  b[off] = AF_INET;
+  const w = new AttrWriter(NLMSG_HDRLEN + RTMSG_SIZE + 3 * 20 + 3 * 8, NLMSG_HDRLEN + RTMSG_SIZE);
+  const b = w.b;
+  const off = NLMSG_HDRLEN;
+  b[off] = dst.family;
   b[off + 1] = r.prefixLen;
   b[off + 4] = table < 256 ? table : 0; // rtm_table is 8 bits; RTA_TABLE carries all 32
   b[off + 5] = del ? 0 : (r.protocol ?? RTPROT_STATIC);
-  b[off + 6] = del ? RT_SCOPE_NOWHERE : r.gateway === undefined && r.blackhole !== true ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  // IPv6 routes have no scope (iproute2 sends universe for them, and so do we); IPv4
+  // ones are link-scoped without a gateway, and matched with any scope on delete.
+  b[off + 6] = v6 ? RT_SCOPE_UNIVERSE : del ? RT_SCOPE_NOWHERE : gateway === undefined && r.blackhole !== true ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
   // On delete, rtm_type 0 matches any type, except that a blackhole is named as one.
   b[off + 7] = r.blackhole === true ? RTN_BLACKHOLE : del ? 0 : RTN_UNICAST;
-  off += RTMSG_SIZE;
 
-  const u32Attr = (t: number, x: number, bigEndian: boolean): void => {
-    v.setUint16(off, 8, true);
-    v.setUint16(off + 2, t, true);
-    v.setUint32(off + 4, x, !bigEndian);
-    off += 8;
-  };
-  u32Attr(RTA_DST, dst, true);
-  u32Attr(RTA_TABLE, table, false);
-  if (oif !== undefined) u32Attr(RTA_OIF, oif, false);
-  if (r.gateway !== undefined) u32Attr(RTA_GATEWAY, toAddr(r.gateway), true);
-  if (r.src !== undefined) u32Attr(RTA_PREFSRC, toAddr(r.src), true);
-  if (r.metric !== undefined) u32Attr(RTA_PRIORITY, r.metric, false);
-
-  v.setUint32(0, off, true);
-  v.setUint16(4, type, true);
-  v.setUint16(6, NLM_F_REQUEST | NLM_F_ACK | flags, true);
-  v.setUint32(8, sequence, true);
-  return b.subarray(0, off);
+  w.bytes(RTA_DST, dst.bytes);
+  w.u32(RTA_TABLE, table);
+  if (oif !== undefined) w.u32(RTA_OIF, oif);
+  if (gateway !== undefined) w.bytes(RTA_GATEWAY, gateway.bytes);
+  if (src !== undefined) w.bytes(RTA_PREFSRC, src.bytes);
+  if (r.metric !== undefined) w.u32(RTA_PRIORITY, r.metric);
+  return w.finish(type, NLM_F_ACK | flags, sequence);
 }
 
-// ---- acknowledgement ----
-
-function awaitAck(fd: number, sequence: number, label: string): void {
-  const buf = new Uint8Array(8192);
-  const deadline = Date.now() + ACK_TIMEOUT_MS;
-  for (;;) {
-    // The kernel always acks NLM_F_ACK requests; a bound wait keeps a lost ack from hanging
-    // us. pollFd returns 0 on a signal too, hence the deadline rather than one timeout.
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      throw sysError('netlink', `netlink ${label}`, { ETIMEDOUT: `no ack from the kernel in ${ACK_TIMEOUT_MS} ms` }, ETIMEDOUT);
-    }
-    if (pollFd(fd, POLLIN, left) === 0) continue;
-    const n = libc.recvfrom(fd, addressOf(buf), buf.length, 0, 0, 0);
-    if (n < 0) throw sysError('recvfrom', `netlink ${label} (waiting for the ack)`);
-    const v = new DataView(buf.buffer, 0, n);
-    for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
-      const len = v.getUint32(off, true);
-      if (len < NLMSG_HDRLEN) break;
-      if (v.getUint16(off + 4, true) === NLMSG_ERROR && v.getUint32(off + 8, true) === sequence) {
-        const error = v.getInt32(off + NLMSG_HDRLEN, true);
-        if (error === 0) return;
-        throw netlinkError(label, -error, extAckMessage(buf, off, len, v.getUint16(off + 6, true)));
-      }
-      off += (len + 3) & ~3;
-    }
-  }
-}
-
-const ACK_HINTS: Record<string, string> = {
-  ESRCH: 'no such route',
-  EEXIST: 'a route to this destination exists already (replaceRoute overwrites it)',
-  ENODEV: 'the output device does not exist in this network namespace',
-};
-
-/** errno from the ack, with the capability hint when it applies and the kernel's own words. */
-function netlinkError(label: string, errno: number, kernel: string | undefined): SyscallError {
-  const name = errnoName(errno);
-  const hint = [NEEDS_NET_ADMIN[name] ?? ACK_HINTS[name], kernel && `kernel: ${kernel}`].filter(Boolean).join('; ');
-  return sysError('netlink', `netlink ${label}`, hint ? { [name]: hint } : undefined, errno);
-}
-
-/** The NLMSGERR_ATTR_MSG string after a capped nlmsgerr (error + request header). */
-function extAckMessage(buf: Uint8Array, off: number, len: number, flags: number): string | undefined {
-  if ((flags & NLM_F_ACK_TLVS) === 0) return undefined;
-  const v = new DataView(buf.buffer);
-  for (let a = off + NLMSG_HDRLEN + 4 + NLMSG_HDRLEN; a + 4 <= off + len; ) {
-    const alen = v.getUint16(a, true);
-    if (alen < 4) break;
-    if ((v.getUint16(a + 2, true) & 0x3fff) === NLMSGERR_ATTR_MSG) {
-      const end = buf.indexOf(0, a + 4);
-      return Buffer.from(buf.buffer, a + 4, (end < 0 ? a + alen : Math.min(end, a + alen)) - a - 4).toString('utf8');
-    }
-    a += (alen + 3) & ~3;
-  }
-  return undefined;
+function hasHostBits4(b: Uint8Array, len: number): boolean {
+  const a = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return (a & ~mask) >>> 0 !== 0;
 }

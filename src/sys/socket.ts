@@ -3,8 +3,10 @@
 
 import { EAGAIN, EINTR, addressOf, checkRange, lastErrno, libc, pollFd, scratch, sysError, type Hints } from './libc.js';
 import {
+  AF_INET6,
   POLLIN,
   POLLOUT,
+  SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   SOL_SOCKET,
   SO_RCVBUF,
@@ -12,8 +14,9 @@ import {
   SO_SNDBUF,
   SO_SNDBUFFORCE,
 } from './constants.js';
-import { formatIPv4 } from '../../native-free/addr.js';
-import { sockaddrAddr, sockaddrPort, writeSockaddrIn } from './sockaddr.js';
+import { formatIPv4, formatIPv6 } from '../../native-free/addr.js';
+import { sockaddr6Addr, sockaddrAddr, sockaddrFamily, sockaddrPort, writeSockaddrIn, writeSockaddrIn6 } from './sockaddr.js';
+import { InvalidArgumentError } from '../../native-free/errors.js';
 
 /** A source or destination; receive calls fill one in place (no object per packet). */
 export interface Peer {
@@ -34,8 +37,18 @@ const SEND_HINTS: Hints = {
   ENOBUFS: 'the device queue is full; retry or drop',
 };
 
+// bind() on an AF_INET6 socket. A v6 address added without `nodad` stays tentative
+// (duplicate address detection) for about retrans_timer × dad_transmits, 1 s by
+// default and longer with more probes or a slow link, and cannot be bound until then.
+const BIND6_HINTS: Hints = {
+  EADDRINUSE: 'another socket holds this address and port: a kernel VXLAN device (flannel-v6.1, flannel\'s VXLAN for the IPv6 network; see ip -d link show type vxlan: delete it first), another weft, or a socket without SO_REUSEPORT',
+  EADDRNOTAVAIL: 'the address is not configured on an interface in this network namespace, or it is still tentative: an IPv6 address is unusable for ~1–2 s after it is added while duplicate address detection runs (ip -6 addr shows "tentative"; add it with `nodad` to skip DAD), or DAD failed ("dadfailed": another host has it), or IPv6 is disabled on the interface (net.ipv6.conf.<if>.disable_ipv6=1)',
+  EACCES: 'ports below 1024 need CAP_NET_BIND_SERVICE',
+  EINVAL: 'a link-local address needs its interface (scope id); weft binds global or ULA addresses',
+};
+
 const opt = scratch(8);
-const name = scratch(SOCKADDR_IN_SIZE + 4); // sockaddr + socklen_t
+const name = scratch(SOCKADDR_IN6_SIZE + 4); // sockaddr (either family) + socklen_t
 const peerAddr = scratch(SOCKADDR_IN_SIZE);
 const peerLen = scratch(4);
 
@@ -86,6 +99,36 @@ export function bindIPv4(fd: number, addr: number, port: number): void {
 export function connectIPv4(fd: number, addr: number, port: number): void {
   writeSockaddrIn(name.buf, 0, addr, port);
   if (libc.connect(fd, name.ptr, SOCKADDR_IN_SIZE) < 0) throw sysError('connect', `connect fd ${fd} to ${formatIPv4(addr)}:${port}`);
+}
+
+/** bind() an AF_INET6 socket to addr[0, 16):port (:: / 0 for any). */
+export function bindIPv6(fd: number, addr: Uint8Array, port: number): void {
+  writeSockaddrIn6(name.buf, 0, addr, 0, port);
+  if (libc.bind(fd, name.ptr, SOCKADDR_IN6_SIZE) < 0) {
+    throw sysError('bind', `bind [${formatIPv6(addr)}]:${port}`, BIND6_HINTS);
+  }
+}
+
+/** connectIPv4 for an AF_INET6 socket (the same use: a socket connected to itself stops receiving). */
+export function connectIPv6(fd: number, addr: Uint8Array, port: number): void {
+  writeSockaddrIn6(name.buf, 0, addr, 0, port);
+  if (libc.connect(fd, name.ptr, SOCKADDR_IN6_SIZE) < 0) {
+    throw sysError('connect', `connect fd ${fd} to [${formatIPv6(addr)}]:${port}`);
+  }
+}
+
+/** The IPv6 address (16 fresh bytes) and port an AF_INET6 socket is bound to. Not per packet. */
+export function localAddress6(fd: number): { addr: Uint8Array; port: number } {
+  name.view.setUint32(SOCKADDR_IN6_SIZE, SOCKADDR_IN6_SIZE, true);
+  if (libc.getsockname(fd, name.ptr, name.ptr + SOCKADDR_IN6_SIZE) < 0) {
+    throw sysError('getsockname', `getsockname fd ${fd}`);
+  }
+  if (sockaddrFamily(name.buf, 0) !== AF_INET6) {
+    throw new InvalidArgumentError(`localAddress6: fd ${fd} is not an AF_INET6 socket`);
+  }
+  const addr = new Uint8Array(16);
+  sockaddr6Addr(name.buf, 0, addr, 0);
+  return { addr, port: sockaddrPort(name.buf, 0) };
 }
 
 /** The address and port a socket is bound to (useful after binding port 0). */

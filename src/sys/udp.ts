@@ -3,13 +3,16 @@
 // bound to the same port (SO_REUSEPORT: the kernel spreads flows across them) and
 // move datagrams in batches (mmsg.ts). Send/receive: socket.ts and mmsg.ts.
 
-import { closeQuietly, lastErrno, libc, scratch, sysError } from './libc.js';
+import { closeQuietly, lastErrno, libc, scratch, sysError, type Hints } from './libc.js';
 import {
   AF_INET,
+  AF_INET6,
   EINVAL,
   ENOPROTOOPT,
   EOPNOTSUPP,
+  IPPROTO_IPV6,
   IPPROTO_UDP,
+  IPV6_V6ONLY,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
@@ -20,8 +23,8 @@ import {
   UDP_GRO,
   UDP_SEGMENT,
 } from './constants.js';
-import { bindIPv4, setBufferSize, setIntOption } from './socket.js';
-import { checkPort, toAddr } from './sockaddr.js';
+import { bindIPv4, bindIPv6, setBufferSize, setIntOption } from './socket.js';
+import { checkPort, toAddr, toAddr6 } from './sockaddr.js';
 
 export interface UdpOptions {
   /** SO_REUSEADDR; default true. */
@@ -48,6 +51,40 @@ export function openUdp(addr: number | string, port: number, o: UdpOptions = {})
     if (o.rcvBuf !== undefined) setBufferSize(fd, 'rcv', o.rcvBuf);
     if (o.sndBuf !== undefined) setBufferSize(fd, 'snd', o.sndBuf);
     bindIPv4(fd, a, port);
+    return fd;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}
+
+const SOCKET6_HINTS: Hints = {
+  EAFNOSUPPORT: 'this kernel has no IPv6 (booted with ipv6.disable=1, or built without CONFIG_IPV6): see ipv6Status() in sys/ipv6.ts',
+};
+
+/**
+ * An IPv6 UDP socket bound to addr:port (text or 16 bytes; "::" / 0 for any), options
+ * as openUdp's; returns the fd. IPV6_V6ONLY is set before bind, so the socket never
+ * receives IPv4 (mapped ::ffff:a.b.c.d) traffic and a send to a mapped address fails
+ * (ENETUNREACH): a node's v4 and v6 sockets on the same port stay apart, even on the
+ * wildcard. UDP_SEGMENT and UDP_GRO work on it as on a v4 socket (the kernel's SOL_UDP
+ * options are shared; udp_v6_send_skb applies the same GSO limits, segment + 48 header
+ * bytes within the route MTU); probe them with udpGsoSupported and enableUdpGro on
+ * this fd. Use MmsgVector { family: 6 } with it.
+ */
+export function openUdp6(addr: string | Uint8Array, port: number, o: UdpOptions = {}): number {
+  const a = toAddr6(addr);
+  checkPort(port);
+  const type = SOCK_DGRAM | SOCK_CLOEXEC | (o.nonBlocking === false ? 0 : SOCK_NONBLOCK);
+  const fd = libc.socket(AF_INET6, type, IPPROTO_UDP);
+  if (fd < 0) throw sysError('socket', 'socket AF_INET6 SOCK_DGRAM', SOCKET6_HINTS);
+  try {
+    setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, 'IPV6_V6ONLY');
+    if (o.reuseAddr !== false) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
+    if (o.reusePort !== false) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    if (o.rcvBuf !== undefined) setBufferSize(fd, 'rcv', o.rcvBuf);
+    if (o.sndBuf !== undefined) setBufferSize(fd, 'snd', o.sndBuf);
+    bindIPv6(fd, a, port);
     return fd;
   } catch (e) {
     closeQuietly(fd);
@@ -86,6 +123,8 @@ function setUdpOffload(fd: number, option: number, value: number, label: string)
  * looks up sockets for every UDP packet (udp_encap_needed_key, system-wide).
  * Returns false when the kernel refuses the option as unknown/unsupported (ENOPROTOOPT,
  * EINVAL, EOPNOTSUPP); other errors (EBADF, ENOTSOCK, ...) throw a SyscallError.
+ * Works the same on an openUdp6 socket (udpv6_setsockopt hands SOL_UDP to the code
+ * both families share; IPv6 GRO is udp6_gro_receive); its flag is per socket.
  */
 export function enableUdpGro(fd: number): boolean {
   return setUdpOffload(fd, UDP_GRO, 1, 'UDP_GRO');
@@ -102,11 +141,13 @@ export function enableUdpGro(fd: number): boolean {
  * and in stable kernels from late 2024) segments; with EMSGSIZE when a segment plus headers exceeds the route MTU. So
  * senders must also fall back to plain datagrams at send time (sendBatch throws a
  * SyscallError: read its errnoName). GSO also needs UDP checksums on: a socket with
- * SO_NO_CHECK gets EINVAL for every GSO send.
+ * SO_NO_CHECK gets EINVAL for every GSO send. The same holds for an openUdp6
+ * socket (udp_v6_send_skb has the same checks, with 48 header bytes: segment ≤
+ * route MTU − 48), so probe each socket, v4 and v6, on its own fd.
  */
 export function udpGsoSupported(fd: number): boolean {
   return setUdpOffload(fd, UDP_SEGMENT, 0, 'UDP_SEGMENT');
 }
 
-export { sendTo, recvFrom, localAddress, waitReadable, waitWritable, type Peer } from './socket.js';
+export { sendTo, recvFrom, localAddress, localAddress6, waitReadable, waitWritable, type Peer } from './socket.js';
 export { PacketSlab, MmsgVector, sendBatch, recvBatch, type MmsgVectorOptions } from './mmsg.js';

@@ -3,7 +3,8 @@
 //   configured in the root namespace (links are created with `ip -n`, both veth ends
 //   inside test namespaces);
 // - underlay addresses come from 198.51.100.0/24 / 203.0.113.0/24 and pod-like ones
-//   from 10.244.0.0/16; fixtures only send to addresses inside these namespaces;
+//   from 10.244.0.0/16, IPv6 ones from fd00::/8 (ULA) only; fixtures only send to
+//   addresses inside these namespaces;
 // - everything is removed in afterAll, on process exit/signals, and namespaces left
 //   by a dead test process (its pid is in the name) are removed at start.
 
@@ -82,6 +83,30 @@ export function veth(a: string, addrA: string, b: string, addrB: string, prefixL
   sh('ip', ['-n', b, 'addr', 'add', `${addrB}/${prefixLen}`, 'dev', 'wt0']);
   sh('ip', ['-n', a, 'link', 'set', 'wt0', 'up']);
   sh('ip', ['-n', b, 'link', 'set', 'wt0', 'up']);
+}
+
+/**
+ * A veth pair as veth() makes it, addressed with IPv6 (fd00::/8 only) and, when given,
+ * IPv4 too. The v6 addresses are added `nodad`: usable at once (no tentative phase);
+ * each side knows the other's MAC for its v6 address (a permanent neighbour entry).
+ */
+export function veth6(a: string, addrA: string, b: string, addrB: string, v4?: [string, string]): void {
+  if (!addrA.startsWith('fd') || !addrB.startsWith('fd')) throw new Error('test IPv6 addresses come from fd00::/8');
+  sh('ip', ['-n', a, 'link', 'add', 'wt0', 'type', 'veth', 'peer', 'name', 'wt0', 'netns', b]);
+  for (const [ns, addr, addr4] of [
+    [a, addrA, v4?.[0]],
+    [b, addrB, v4?.[1]],
+  ] as const) {
+    sh('ip', ['-n', ns, '-6', 'addr', 'add', `${addr}/64`, 'dev', 'wt0', 'nodad']);
+    if (addr4 !== undefined) sh('ip', ['-n', ns, 'addr', 'add', `${addr4}/24`, 'dev', 'wt0']);
+    sh('ip', ['-n', ns, 'link', 'set', 'wt0', 'up']);
+  }
+  // Neighbours known from the start: a burst sent before neighbour discovery ends
+  // would otherwise be dropped beyond the unresolved queue (the same holds for ARP).
+  const mac = (ns: string): string => (JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', 'wt0'])) as Array<{ address: string }>)[0]!.address;
+  const [macA, macB] = [mac(a), mac(b)];
+  sh('ip', ['-n', a, '-6', 'neigh', 'replace', addrB, 'lladdr', macB, 'dev', 'wt0', 'nud', 'permanent']);
+  sh('ip', ['-n', b, '-6', 'neigh', 'replace', addrA, 'lladdr', macA, 'dev', 'wt0', 'nud', 'permanent']);
 }
 
 export function inNs(ns: string, cmd: string, args: string[]): string {
