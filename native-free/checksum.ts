@@ -121,3 +121,20 @@ export function updateChecksum16(hc: number, oldWord: number, newWord: number): 
 export function pseudoHeaderSum4(src: number, dst: number, protocol: number, length: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
 }
+
+/**
+ * Sum of an IPv6 pseudo-header (RFC 8200 §8.1) for UDP or TCP checksums:
+ * source and destination address, the 32-bit upper-layer length (below 2^16
+ * here: no jumbograms), three zero bytes and the next header. `addrs` is where
+ * the two addresses sit, back to back: byte 8 of the IPv6 header. Folded,
+ * not complemented.
+ */
+export function pseudoHeaderSum6(b: Uint8Array, addrs: number, protocol: number, length: number): number {
+  let hi = 0;
+  let lo = 0;
+  for (let i = addrs, end = addrs + 32; i < end; i += 8) {
+    hi += b[i]! + b[i + 2]! + b[i + 4]! + b[i + 6]!;
+    lo += b[i + 1]! + b[i + 3]! + b[i + 5]! + b[i + 7]!;
+  }
+  return fold(hi * 256 + lo + protocol + length);
+}

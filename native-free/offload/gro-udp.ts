@@ -16,6 +16,8 @@
 //   write real checksums when it cuts the super-packet). A damaged one
 //   passes with GRO_PASS_BAD_CHECKSUM and is dropped by the caller.
 // The calls and their answers are gro.ts's: GRO_HELD, GRO_FLUSH, GRO_PASS.
+// UDP/IPv6 datagrams (gro-udp6.ts) go through the same calls and state; an
+// IPv4 flow and an IPv6 one never mix.
 //
 // udpGroFinish writes the virtio_net_hdr (NEEDS_CSUM, GSO_UDP_L4), the IPv4
 // total length and header checksum, the UDP length, and in the UDP checksum
@@ -51,13 +53,14 @@ import {
   GRO_PASS_NO_PAYLOAD,
   GRO_PASS_NOT_UDP,
   GRO_PASS_TOO_BIG,
-  groArea,
-} from './gro.js';
+  UDP_GRO_MAX_SEGMENTS,
+} from './gro-answers.js';
+import { groArea } from './gro.js';
+import { udpGroAdd6, udpGroFinish6 } from './gro-udp6.js';
 import { MAX_SUPER_PACKET } from './tso.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN, clearVirtioNetHdr, writeVirtioNetHdr } from './virtio-net-hdr.js';
 
-/** Datagrams per super-packet: UDP_MAX_SEGMENTS of kernels before 2024. */
-export const UDP_GRO_MAX_SEGMENTS = 64;
+export { UDP_GRO_MAX_SEGMENTS };
 
 const UDP_LENGTH = 4;
 const UDP_CHECKSUM = 6;
@@ -97,9 +100,13 @@ function pass(g: UdpGroState, reason: number): number {
   return GRO_PASS;
 }
 
-/** Offers the IPv4 packet b[off, off+len) (bytes past its total length are ignored). */
+/**
+ * Offers the IPv4 (or IPv6: gro-udp6.ts) packet b[off, off+len) (bytes past
+ * its total length are ignored).
+ */
 export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: number): number {
-  if (off < 0 || len > b.length - off || validateIpv4(b, off, len) !== IPV4_OK) return pass(g, GRO_PASS_NOT_IPV4);
+  if (off < 0 || len > b.length - off) return pass(g, GRO_PASS_NOT_IPV4);
+  if (validateIpv4(b, off, len) !== IPV4_OK) return b[off]! >>> 4 === 6 ? udpGroAdd6(g, b, off, len) : pass(g, GRO_PASS_NOT_IPV4);
   if (headerLength(b, off) !== IPV4_MIN_HEADER_LENGTH) return pass(g, GRO_PASS_NOT_IPV4);
   if (protocol(b, off) !== PROTO_UDP) return pass(g, GRO_PASS_NOT_UDP);
   if (isFragment(b, off)) return pass(g, GRO_PASS_FRAGMENTABLE);
@@ -121,6 +128,7 @@ export function udpGroAdd(g: UdpGroState, b: Uint8Array, off: number, len: numbe
     // Same flow, in order, and room left? Compare with the held headers in place.
     const joins =
       !g.closed &&
+      b[off] === o[held] && // version and IHL: never onto an IPv6 super-packet
       n <= g.gsoSize &&
       g.count < UDP_GRO_MAX_SEGMENTS &&
       g.length + n <= g.maxPacket &&
@@ -158,6 +166,7 @@ export function udpGroFinish(g: UdpGroState): number {
   if (g.count === 0) return 0;
   const o = g.out;
   const p = g.base + VIRTIO_NET_HDR_LEN;
+  if (o[p]! >>> 4 === 6) return udpGroFinish6(g);
   const n = VIRTIO_NET_HDR_LEN + g.length;
   if (g.count === 1) {
     if (g.partial) writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, HDRS, 0, IPV4_MIN_HEADER_LENGTH, UDP_CHECKSUM);

@@ -16,6 +16,10 @@
 //   corrupted segment must not be folded into a fresh sum: it passes with
 //   GRO_PASS_BAD_CHECKSUM, and the caller drops it (DROP_BAD_CHECKSUM).
 //
+// IPv6 segments (gro6.ts) are coalesced by the same calls into a GSO_TCPV6
+// super-packet, under the same rules with IPv6's fields; a held IPv4 flow
+// and an IPv6 one never mix (the version byte is compared like the rest).
+//
 //   const a = groAdd(g, b, off, len);
 //   GRO_HELD:  copied into the held super-packet; nothing to write yet.
 //   GRO_FLUSH: mergeable but not with what is held: write the held one
@@ -51,11 +55,25 @@ import {
   validateIpv4,
 } from '../header/ipv4.js';
 import { copyBytes, moveSum, sameBytes } from './copy-sum.js';
+import {
+  GRO_FLUSH,
+  GRO_HELD,
+  GRO_PASS,
+  GRO_PASS_BAD_CHECKSUM,
+  GRO_PASS_FLAGS,
+  GRO_PASS_FRAGMENTABLE,
+  GRO_PASS_NONE,
+  GRO_PASS_NOT_IPV4,
+  GRO_PASS_NOT_TCP,
+  GRO_PASS_NO_PAYLOAD,
+  GRO_PASS_TOO_BIG,
+  MERGEABLE_FLAGS,
+} from './gro-answers.js';
+import { groAdd6, groFinish6 } from './gro6.js';
 import { MAX_SUPER_PACKET } from './tso.js';
 import {
   TCP_ACK,
   TCP_CHECKSUM_OFFSET,
-  TCP_ECE,
   TCP_MIN_HEADER_LENGTH,
   TCP_PSH,
   setTcpChecksum,
@@ -77,32 +95,23 @@ import {
   writeVirtioNetHdr,
 } from './virtio-net-hdr.js';
 
-export const GRO_HELD = 0;
-export const GRO_FLUSH = 1;
-export const GRO_PASS = 2;
-
-// Why a packet passed (g.passReason), for counters and tests.
-export const GRO_PASS_NONE = 0;
-/** Not IPv4, header malformed, or IPv4 options. */
-export const GRO_PASS_NOT_IPV4 = 1;
-/** Not TCP, or its header is malformed. */
-export const GRO_PASS_NOT_TCP = 2;
-/** A fragment, or DF clear. */
-export const GRO_PASS_FRAGMENTABLE = 3;
-/** SYN, FIN, RST, URG or CWR set, or ACK clear. */
-export const GRO_PASS_FLAGS = 4;
-/** No payload (a pure ACK). */
-export const GRO_PASS_NO_PAYLOAD = 5;
-/** The segment's TCP (UDP) checksum neither verifies nor is partial: damaged, to be dropped (DROP_BAD_CHECKSUM). */
-export const GRO_PASS_BAD_CHECKSUM = 6;
-/** Larger than a super-packet can hold. */
-export const GRO_PASS_TOO_BIG = 7;
-/** Not UDP, or its header or length field is wrong (gro-udp.ts). */
-export const GRO_PASS_NOT_UDP = 8;
-
-export const GRO_PASS_REASONS = ['none', 'not_ipv4', 'not_tcp', 'fragmentable', 'flags', 'no_payload', 'bad_checksum', 'too_big', 'not_udp'] as const;
-
-const MERGEABLE_FLAGS = TCP_ACK | TCP_PSH | TCP_ECE;
+export {
+  GRO_FLUSH,
+  GRO_HELD,
+  GRO_PASS,
+  GRO_PASS_BAD_CHECKSUM,
+  GRO_PASS_FLAGS,
+  GRO_PASS_FRAGMENTABLE,
+  GRO_PASS_IPV6_EXTENSION,
+  GRO_PASS_NONE,
+  GRO_PASS_NOT_IPV4,
+  GRO_PASS_NOT_TCP,
+  GRO_PASS_NOT_UDP,
+  GRO_PASS_NO_CHECKSUM,
+  GRO_PASS_NO_PAYLOAD,
+  GRO_PASS_REASONS,
+  GRO_PASS_TOO_BIG,
+} from './gro-answers.js';
 
 export interface GroState {
   /** virtio_net_hdr at `base`, the held IPv4 packet at base + VIRTIO_NET_HDR_LEN. */
@@ -180,9 +189,13 @@ function pass(g: GroState, reason: number): number {
   return GRO_PASS;
 }
 
-/** Offers the IPv4 packet b[off, off+len) (bytes past its total length are ignored). */
+/**
+ * Offers the IPv4 (or IPv6: gro6.ts) packet b[off, off+len) (bytes past its
+ * total length are ignored).
+ */
 export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): number {
-  if (off < 0 || len > b.length - off || validateIpv4(b, off, len) !== IPV4_OK) return pass(g, GRO_PASS_NOT_IPV4);
+  if (off < 0 || len > b.length - off) return pass(g, GRO_PASS_NOT_IPV4);
+  if (validateIpv4(b, off, len) !== IPV4_OK) return b[off]! >>> 4 === 6 ? groAdd6(g, b, off, len) : pass(g, GRO_PASS_NOT_IPV4);
   const ihl = headerLength(b, off);
   if (ihl !== IPV4_MIN_HEADER_LENGTH) return pass(g, GRO_PASS_NOT_IPV4);
   if (protocol(b, off) !== PROTO_TCP) return pass(g, GRO_PASS_NOT_TCP);
@@ -226,6 +239,7 @@ export function groAdd(g: GroState, b: Uint8Array, off: number, len: number): nu
   const ht = held + IPV4_MIN_HEADER_LENGTH;
   if (
     g.closed ||
+    b[off] !== o[held] || // version and IHL: never onto an IPv6 super-packet
     thl !== g.tcpHeaderLength ||
     n > g.gsoSize ||
     g.length + n > g.maxPacket ||
@@ -263,6 +277,7 @@ export function groFinish(g: GroState): number {
   if (g.count === 0) return 0;
   const o = g.out;
   const p = g.base + VIRTIO_NET_HDR_LEN;
+  if (o[p]! >>> 4 === 6) return groFinish6(g);
   const n = VIRTIO_NET_HDR_LEN + g.length;
   if (g.count === 1) {
     if (g.partial) writeVirtioNetHdr(o, g.base, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, g.hdrs, 0, IPV4_MIN_HEADER_LENGTH, TCP_CHECKSUM_OFFSET);

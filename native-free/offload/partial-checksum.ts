@@ -40,7 +40,7 @@
 // damaged segment with a full checksum is still caught (BAD), and so is a
 // damaged partial one whose damage hits the addresses, lengths or the field.
 
-import { fold, sum16 } from '../checksum.js';
+import { fold, pseudoHeaderSum6, sum16 } from '../checksum.js';
 import { FORWARD, DROP_BAD_CHECKSUM } from '../drop.js';
 import { PROTO_TCP, PROTO_UDP, headerLength, isFragment, protocol, pseudoHeaderSumOf, totalLength } from '../header/ipv4.js';
 import { IPV6_HEADER_LEN, ipv6NextHeader, ipv6PayloadLength } from '../header/ipv6.js';
@@ -90,9 +90,7 @@ export function l4ChecksumState(b: Uint8Array, off: number, len: number): number
     proto = ipv6NextHeader(b, off);
     start = IPV6_HEADER_LEN;
     l4len = ipv6PayloadLength(b, off);
-    // RFC 8200 §8.1: both addresses, the upper-layer length (32 bits; < 2^16
-    // here), three zero bytes and the next header.
-    pseudo = sum16(b, off + 8, 32, proto + l4len);
+    pseudo = pseudoHeaderSum6(b, off + 8, proto, l4len);
   } else {
     return L4_UNCHECKED;
   }

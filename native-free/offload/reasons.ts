@@ -15,11 +15,15 @@ export const VNET_BAD_GSO_SIZE = 4;
 export const VNET_BAD_HDR_LEN = 5;
 /** NEEDS_CSUM with csum_start + csum_offset + 2 beyond the packet. */
 export const VNET_BAD_CSUM_START = 6;
-/** A valid GSO type the engine does not segment (UDP fragmentation offload, TCPV6). */
+/** A valid GSO type the engine does not segment (UDP fragmentation offload). */
 export const OFFLOAD_UNSUPPORTED_GSO = 7;
-/** The IPv4 header of a TCPV4 super-packet is malformed (version, IHL, total length, checksum) or a fragment. */
+/**
+ * The IP header of a super-packet is malformed or of the wrong version: IPv4
+ * (TCPV4, UDP_L4) version, IHL, total length, checksum, or a fragment; IPv6
+ * (TCPV6, UDP_L4) version, or 40 + payload length beyond the read.
+ */
 export const OFFLOAD_BAD_IP = 8;
-/** A TCPV4 super-packet whose IPv4 protocol is not TCP. */
+/** A TCPV4 (TCPV6) super-packet whose IPv4 protocol (IPv6 next header) is not TCP. */
 export const OFFLOAD_NOT_TCP = 9;
 /** TCP header shorter than 20 bytes or its data offset beyond the packet. */
 export const OFFLOAD_BAD_TCP = 10;
@@ -27,10 +31,15 @@ export const OFFLOAD_BAD_TCP = 10;
 export const OFFLOAD_TOO_MANY_SEGMENTS = 11;
 /** A segment (headroom + headers + gso_size) larger than the slab stride. */
 export const OFFLOAD_SEGMENT_TOO_BIG = 12;
-/** A UDP_L4 super-packet whose IPv4 protocol is not UDP. */
+/** A UDP_L4 super-packet whose IPv4 protocol (IPv6 next header) is not UDP. */
 export const OFFLOAD_NOT_UDP = 13;
-/** A UDP_L4 super-packet whose UDP header is cut or whose length field disagrees with the IPv4 length. */
+/** A UDP_L4 super-packet whose UDP header is cut or whose length field disagrees with the IP length. */
 export const OFFLOAD_BAD_UDP = 14;
+/**
+ * An IPv6 super-packet with an extension header between the fixed header and
+ * TCP/UDP (ipv6.ts says why none is cut).
+ */
+export const OFFLOAD_IPV6_EXTENSION = 15;
 
 export const OFFLOAD_REASONS = [
   'ok',
@@ -48,6 +57,7 @@ export const OFFLOAD_REASONS = [
   'segment_too_big',
   'not_udp',
   'bad_udp',
+  'ipv6_extension',
 ] as const;
 
 export type OffloadReason = (typeof OFFLOAD_REASONS)[number];

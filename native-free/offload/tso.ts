@@ -1,7 +1,9 @@
 // From a TUN read to packets for the tunnel: segmentation of a TCP/IPv4
 // super-packet (VIRTIO_NET_HDR_GSO_TCPV4, what TUNSETOFFLOAD(TUN_F_TSO4) lets
 // the kernel hand us) into gso_size segments, and completion of a partial
-// checksum (NEEDS_CSUM without GSO, what TUN_F_CSUM lets it hand us).
+// checksum (NEEDS_CSUM without GSO, what TUN_F_CSUM lets it hand us, IPv4 or
+// IPv6 alike: the field holds the pseudo-header sum of either). TCP/IPv6
+// (GSO_TCPV6) is cut by tso6.ts, UDP by uso.ts (IPv4) and uso6.ts (IPv6).
 //
 // Segments are written into a caller's slab, one per `stride` bytes, each
 // `headroom` bytes into its slot so encapsulation can prepend its headers in
@@ -38,6 +40,9 @@ import {
 import { copyBytes, copySum16 } from './copy-sum.js';
 import { UDP_HEADER_LENGTH } from '../header/udp.js';
 import { segmentUdp4, segmented } from './uso.js';
+import { segmentUdp6 } from './uso6.js';
+import { segmentTcp6 } from './tso6.js';
+import { IPV6_HEADER_LEN } from '../header/ipv6.js';
 import {
   OFFLOAD_BAD_IP,
   OFFLOAD_BAD_TCP,
@@ -64,6 +69,7 @@ import {
   VIRTIO_NET_HDR_GSO_ECN,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_GSO_UDP_L4,
   VIRTIO_NET_HDR_LEN,
   validateVirtioNetHdr,
@@ -74,7 +80,7 @@ import {
   vnetGsoType,
 } from './virtio-net-hdr.js';
 
-/** Largest IPv4 packet (total length is 16 bits). */
+/** Largest IPv4 packet (total length is 16 bits); IPv6 super-packets are held to it too. */
 export const MAX_SUPER_PACKET = 65535;
 
 /** Where segments go: slots of `stride` bytes from `offset`, each used from `headroom` on. */
@@ -124,12 +130,21 @@ export function createOffloadResult(capacity: number): OffloadResult {
 export function packedStride(b: Uint8Array, off: number, len: number, headroom: number): number {
   const p = off + VIRTIO_NET_HDR_LEN;
   if (off < 0 || off + len > b.length || len < VIRTIO_NET_HDR_LEN + 40) return 0;
+  if (b[p]! >>> 4 === 6) return packedStride6(b, off, len, headroom);
   const ihl = headerLength(b, p);
   if (ihl < IPV4_MIN_HEADER_LENGTH) return 0;
   if ((vnetGsoType(b, off) & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) return headroom + ihl + UDP_HEADER_LENGTH + vnetGsoSize(b, off);
   if (VIRTIO_NET_HDR_LEN + ihl + TCP_MIN_HEADER_LENGTH > len) return 0;
   const thl = tcpHeaderLength(b, p + ihl);
   return headroom + ihl + thl + vnetGsoSize(b, off);
+}
+
+/** packedStride for an IPv6 super-packet: the fixed header is 40 bytes (tso6.ts, uso6.ts cut nothing else). */
+function packedStride6(b: Uint8Array, off: number, len: number, headroom: number): number {
+  const gso = vnetGsoSize(b, off);
+  if ((vnetGsoType(b, off) & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) return headroom + IPV6_HEADER_LEN + UDP_HEADER_LENGTH + gso;
+  if (VIRTIO_NET_HDR_LEN + IPV6_HEADER_LEN + TCP_MIN_HEADER_LENGTH > len) return 0;
+  return headroom + IPV6_HEADER_LEN + tcpHeaderLength(b, off + VIRTIO_NET_HDR_LEN + IPV6_HEADER_LEN) + gso;
 }
 
 /**
@@ -149,8 +164,8 @@ export function completeChecksum(b: Uint8Array, start: number, end: number, csum
 /**
  * Turns a TUN read b[off, off+len) — virtio_net_hdr then IP packet — into
  * ready packets in r. GSO_NONE: the packet stays in place (checksum
- * completed if NEEDS_CSUM), r.count 1. GSO_TCPV4 (and GSO_UDP_L4, uso.ts):
- * segmented into `slab`.
+ * completed if NEEDS_CSUM), r.count 1. GSO_TCPV4, GSO_TCPV6 (tso6.ts) and
+ * GSO_UDP_L4 (uso.ts, uso6.ts; by the IP version): segmented into `slab`.
  * Returns OFFLOAD_OK or a reason; r is only meaningful on OFFLOAD_OK.
  */
 export function tunReadToPackets(b: Uint8Array, off: number, len: number, slab: TsoSlab, r: OffloadResult): number {
@@ -172,7 +187,12 @@ export function tunReadToPackets(b: Uint8Array, off: number, len: number, slab: 
     return OFFLOAD_OK;
   }
   if (gso === VIRTIO_NET_HDR_GSO_TCPV4) return segmentTcp4(b, p, plen, vnetGsoSize(b, off), slab, r);
-  if (gso === VIRTIO_NET_HDR_GSO_UDP_L4) return segmentUdp4(b, p, plen, vnetGsoSize(b, off), slab, r);
+  if (gso === VIRTIO_NET_HDR_GSO_UDP_L4) {
+    // One gso_type for both versions (the kernel's SKB_GSO_UDP_L4): the header says which.
+    if (b[p]! >>> 4 === 6) return segmentUdp6(b, p, plen, vnetGsoSize(b, off), slab, r);
+    return segmentUdp4(b, p, plen, vnetGsoSize(b, off), slab, r);
+  }
+  if (gso === VIRTIO_NET_HDR_GSO_TCPV6) return segmentTcp6(b, p, plen, vnetGsoSize(b, off), slab, r);
   return OFFLOAD_UNSUPPORTED_GSO;
 }
 

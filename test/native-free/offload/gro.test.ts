@@ -8,6 +8,7 @@ import {
   GRO_PASS_BAD_CHECKSUM,
   GRO_PASS_FLAGS,
   GRO_PASS_FRAGMENTABLE,
+  GRO_PASS_IPV6_EXTENSION,
   GRO_PASS_NOT_IPV4,
   GRO_PASS_NOT_TCP,
   GRO_PASS_NO_PAYLOAD,
@@ -180,7 +181,8 @@ describe('gro: segments → one super-packet for the TUN', () => {
   // [name, packet, pass reason]
   const passes: Array<[string, () => Uint8Array, number]> = [
     ['UDP', () => { const p = tcp4Packet(baseSpec({ payload: new Uint8Array(100) }), 'full'); p[9] = 17; fix(p); return p; }, GRO_PASS_NOT_TCP],
-    ['IPv6', () => Uint8Array.from({ length: 60 }, (_, i) => (i === 0 ? 0x60 : 0)), GRO_PASS_NOT_IPV4],
+    ['IPv6, hop-by-hop options first (gro6.ts)', () => Uint8Array.from({ length: 60 }, (_, i) => (i === 0 ? 0x60 : 0)), GRO_PASS_IPV6_EXTENSION],
+    ['IP version 5', () => Uint8Array.from({ length: 60 }, (_, i) => (i === 0 ? 0x55 : 0)), GRO_PASS_NOT_IPV4],
     ['IPv4 options', () => tcp4Packet(baseSpec({ ipOptions: Uint8Array.from([1, 1, 1, 0]), payload: new Uint8Array(100) }), 'full'), GRO_PASS_NOT_IPV4],
     ['DF clear', () => tcp4Packet(baseSpec({ df: false, payload: new Uint8Array(100) }), 'full'), GRO_PASS_FRAGMENTABLE],
     ['SYN', () => tcp4Packet(baseSpec({ flags: 0x12, payload: new Uint8Array(100) }), 'full'), GRO_PASS_FLAGS],

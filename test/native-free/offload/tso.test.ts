@@ -140,7 +140,7 @@ describe('tso: TUN read → MSS-sized segments', () => {
   // [name, how to break the read, reason]
   const bad: Array<[string, (r: Uint8Array) => void, number]> = [
     ['GSO UDP', (r) => { r[1] = 3; }, OFFLOAD_UNSUPPORTED_GSO],
-    ['GSO TCPV6', (r) => { r[1] = 4; }, OFFLOAD_UNSUPPORTED_GSO],
+    ['GSO TCPV6 on an IPv4 packet', (r) => { r[1] = 4; }, OFFLOAD_BAD_IP],
     ['GSO UDP_L4 on a TCP packet', (r) => { r[1] = 5; }, OFFLOAD_NOT_UDP],
     ['gso_size 0', (r) => { r[4] = 0; r[5] = 0; }, VNET_BAD_GSO_SIZE],
     ['IP version 6', (r) => { r[VNET] = 0x65; }, OFFLOAD_BAD_IP],
