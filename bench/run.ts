@@ -8,8 +8,9 @@ import { cases as engineCases } from './cases/engine.js';
 import { cases as tableCases } from './cases/tables.js';
 import { cases as offloadCases } from './cases/offload.js';
 import { cases as offloadUdpCases } from './cases/offload-udp.js';
+import { cases as offload6Cases } from './cases/offload6.js';
 
-const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases, ...offloadUdpCases];
+const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases, ...offloadUdpCases, ...offload6Cases];
 
 function main(): void {
   const { values } = parseArgs({
