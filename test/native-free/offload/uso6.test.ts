@@ -174,4 +174,30 @@ describe('gro-udp6: UDP/IPv6 datagrams of one flow → one GSO_UDP_L4 write', ()
     const { writes } = coalesce(ds);
     expect(writes.length).toBe(2);
   });
+
+  it('an IPv4 datagram crafted to match a held IPv6 one at the IPv4 offsets is not joined to it', () => {
+    // TOS, DF, TTL, addresses, ports and id = last + 1 copied from where
+    // gro-udp.ts reads them for IPv4: only the version byte tells them apart.
+    const g = createUdpGroState();
+    const v6 = datagrams()[0]!;
+    expect(udpGroAdd(g, v6, 0, v6.length)).toBe(GRO_HELD);
+    const n = 1200;
+    const v4 = new Uint8Array(28 + n);
+    v4[0] = 0x45;
+    v4[1] = v6[1]!;
+    v4[2] = (28 + n) >> 8;
+    v4[3] = (28 + n) & 255;
+    v4[4] = ((g.lastId + 1) >> 8) & 255;
+    v4[5] = (g.lastId + 1) & 255;
+    v4[6] = v6[6]! & 0x40;
+    v4[8] = v6[8]!;
+    v4[9] = 17;
+    v4.set(v6.subarray(12, 24), 12); // addresses, then the ports at 20..23
+    const ipc = ~wordSum(v4.subarray(0, 20)) & 0xffff;
+    v4[10] = ipc >> 8;
+    v4[11] = ipc & 255;
+    v4[24] = (8 + n) >> 8;
+    v4[25] = (8 + n) & 255; // checksum 0: "none" over IPv4, taken as it is
+    expect(udpGroAdd(g, v4, 0, v4.length)).toBe(GRO_FLUSH);
+  });
 });
