@@ -3,7 +3,7 @@
 // alignment, odd and even lengths, and shared memory.
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { checksum, sum16 } from '../../native-free/checksum.js';
+import { checksum, pseudoHeaderSum6, sum16 } from '../../native-free/checksum.js';
 
 /** RFC 1071 by the book: 16-bit big-endian words, end-around carry after each add. */
 function reference(b: Uint8Array, off: number, len: number, initial: number): number {
@@ -65,4 +65,21 @@ test('a packet with its checksum in place sums to 0xffff whatever its alignment'
     b[shift + 11] = c & 0xff;
     expect(sum16(b, shift, 200)).toBe(0xffff);
   }
+});
+
+test('pseudoHeaderSum6 is the sum of RFC 8200 §8.1 pseudo-header, laid out byte by byte (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(7), fc.constantFrom(6, 17, 58), fc.nat(0xffff), (addrs, at, proto, length) => {
+      const b = new Uint8Array(at + 32);
+      b.set(addrs, at);
+      // Source, destination, 32-bit upper-layer length, three zero bytes, next header.
+      const ph = new Uint8Array(40);
+      ph.set(addrs, 0);
+      ph[34] = length >> 8;
+      ph[35] = length & 0xff;
+      ph[39] = proto;
+      expect(pseudoHeaderSum6(b, at, proto, length)).toBe(reference(ph, 0, 40, 0));
+    }),
+    { numRuns: 500 },
+  );
 });
