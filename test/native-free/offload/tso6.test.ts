@@ -14,6 +14,9 @@ import {
   OFFLOAD_REASON_COUNT,
   OFFLOAD_SEGMENT_TOO_BIG,
   OFFLOAD_TOO_MANY_SEGMENTS,
+  VNET_BAD_CSUM_START,
+  VNET_BAD_GSO_SIZE,
+  VNET_BAD_HDR_LEN,
 } from '../../../native-free/offload/reasons.js';
 import { type TsoSlab, createOffloadResult, createTsoSlab, packedStride, tunReadToPackets } from '../../../native-free/offload/tso.js';
 import { type Spec6, TCP, base6, pseudo6, spec6Arb, tcp6ChecksumOk, tcp6Packet, tcp6Super, u16, u32 } from './ip6.js';
@@ -152,6 +155,9 @@ describe('tso6: a TCP/IPv6 super-packet from the TUN → MSS-sized segments', ()
     ['payload length shorter than a TCP header', (r) => { r[VNET + 4] = 0; r[VNET + 5] = 19; }, OFFLOAD_BAD_TCP],
     ['data offset 4 (16 bytes)', (r) => { r[VNET + 52] = 0x40; }, OFFLOAD_BAD_TCP],
     ['data offset past the payload', (r) => { r[VNET + 4] = 0; r[VNET + 5] = 40; r[VNET + 52] = 0xf0; }, OFFLOAD_BAD_TCP],
+    ['gso_size 0', (r) => { r[4] = 0; r[5] = 0; }, VNET_BAD_GSO_SIZE],
+    ['hdr_len past the packet', (r) => { r[2] = 0xff; r[3] = 0xff; }, VNET_BAD_HDR_LEN],
+    ['csum_start + csum_offset past the packet', (r) => { r[6] = 0xf0; r[7] = 0xff; }, VNET_BAD_CSUM_START],
     ['gso_size 2: more segments than the slab holds', (r) => { r[4] = 2; r[5] = 0; }, OFFLOAD_TOO_MANY_SEGMENTS],
     ['gso_size larger than a slot', (r) => { r[4] = 0x00; r[5] = 0x10; }, OFFLOAD_SEGMENT_TOO_BIG],
   ];

@@ -6,7 +6,16 @@ import { describe, expect, it } from 'vitest';
 
 import { GRO_FLUSH, GRO_HELD, GRO_PASS, GRO_PASS_NO_CHECKSUM, GRO_PASS_BAD_CHECKSUM } from '../../../native-free/offload/gro.js';
 import { createUdpGroState, udpGroAdd, udpGroFinish } from '../../../native-free/offload/gro-udp.js';
-import { OFFLOAD_BAD_UDP, OFFLOAD_IPV6_EXTENSION, OFFLOAD_NOT_UDP, OFFLOAD_OK, OFFLOAD_BAD_IP } from '../../../native-free/offload/reasons.js';
+import {
+  OFFLOAD_BAD_IP,
+  OFFLOAD_BAD_UDP,
+  OFFLOAD_IPV6_EXTENSION,
+  OFFLOAD_NOT_UDP,
+  OFFLOAD_OK,
+  OFFLOAD_SEGMENT_TOO_BIG,
+  OFFLOAD_TOO_MANY_SEGMENTS,
+  VNET_BAD_GSO_SIZE,
+} from '../../../native-free/offload/reasons.js';
 import { createOffloadResult, createTsoSlab, tunReadToPackets } from '../../../native-free/offload/tso.js';
 import { type Spec6, UDP, base6, pseudo6, u16, udp6ChecksumOk, udp6Packet, udp6Super } from './ip6.js';
 import { VNET, wordSum } from './tcp4.js';
@@ -129,6 +138,10 @@ describe('uso6: a UDP/IPv6 super-packet from the TUN becomes gso_size datagrams'
     ['destination options first', (b: Uint8Array) => { b[VNET + 6] = 60; }, OFFLOAD_IPV6_EXTENSION],
     ['UDP length disagrees with the IPv6 payload length', (b: Uint8Array) => { b[VNET + 45]! += 1; }, OFFLOAD_BAD_UDP],
     ['IPv6 payload length past the read', (b: Uint8Array) => { b[VNET + 4]! += 1; }, OFFLOAD_BAD_IP],
+    ['IP version 4 in front', (b: Uint8Array) => { b[VNET] = 0x45; }, OFFLOAD_BAD_IP],
+    ['gso_size 0', (b: Uint8Array) => { b[4] = 0; b[5] = 0; }, VNET_BAD_GSO_SIZE],
+    ['gso_size 1 on 3000 bytes: more datagrams than the slab holds', (b: Uint8Array) => { b[4] = 1; b[5] = 0; }, OFFLOAD_TOO_MANY_SEGMENTS],
+    ['gso_size larger than a slot', (b: Uint8Array) => { b[4] = 0; b[5] = 0x09; }, OFFLOAD_SEGMENT_TOO_BIG],
   ])('refused: %s', (_name, spoil, reason) => {
     const read = udp6Super(udpBase());
     spoil(read);
