@@ -5,12 +5,13 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type BenchCase, type BenchResult, runCase, sinkValue } from './harness.js';
 import { cases as engineCases } from './cases/engine.js';
+import { cases as engine6Cases } from './cases/engine6.js';
 import { cases as tableCases } from './cases/tables.js';
 import { cases as offloadCases } from './cases/offload.js';
 import { cases as offloadUdpCases } from './cases/offload-udp.js';
 import { cases as offload6Cases } from './cases/offload6.js';
 
-const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases, ...offloadUdpCases, ...offload6Cases];
+const all: BenchCase[] = [...engineCases, ...engine6Cases, ...tableCases, ...offloadCases, ...offloadUdpCases, ...offload6Cases];
 
 function main(): void {
   const { values } = parseArgs({

@@ -31,7 +31,7 @@ export const DROP_ECN_CE_NOT_ECT = 11;
 export const DROP_NO_ROUTE = 12;
 /** Larger than the tunnel MTU with DF set: answered with ICMP "fragmentation needed". */
 export const DROP_TOO_BIG = 13;
-/** An IPv6 inner packet on a backend that carries only IPv4 (IP-in-IP is protocol 4). */
+/** An IPv6 inner packet, or an IPv6 underlay, on a backend that carries only IPv4 (IP-in-IP is protocol 4, flannel's ipip is IPv4-only). */
 export const DROP_UNSUPPORTED_FAMILY = 14;
 /** The kernel refused to send it (sendmmsg error for that datagram, or the socket buffer stayed full). */
 export const DROP_TX_ERROR = 15;
@@ -49,6 +49,8 @@ export const DROP_NOT_LOCAL = 20;
 export const DROP_FAMILY_DISABLED = 21;
 /** An inner TCP/UDP segment whose checksum is neither valid nor a kernel peer's partial (pseudo-header only) sum: damaged on the way. */
 export const DROP_BAD_CHECKSUM = 22;
+/** The destination's peer has no underlay address of the family this inner packet travels over (e.g. IPv6 pods of a peer that registered no PublicIPv6). */
+export const DROP_NO_UNDERLAY = 23;
 
 export const DROP_REASONS = [
   'forward',
@@ -74,6 +76,7 @@ export const DROP_REASONS = [
   'not_local',
   'family_disabled',
   'bad_checksum',
+  'no_underlay',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

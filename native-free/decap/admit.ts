@@ -21,10 +21,14 @@
 //
 // Run after the inner packet has been validated (deliverInner): reasons for
 // a malformed packet come first, and the address fields read here are sound.
-// No allocation: one route lookup and two compares.
+// No allocation: one route lookup and two compares. IPv6 inner packets go to
+// admit6.ts (same rules); a family the node does not carry (config
+// innerFamilies) is dropped as family_disabled, admission on or off.
 
 import { DROP_FAMILY_DISABLED, DROP_NOT_LOCAL, DROP_SPOOFED_SOURCE, FORWARD } from '../drop.js';
+import { FAMILY_V4 } from '../family.js';
 import { IPV4_SRC_OFFSET, dst, src } from '../header/ipv4.js';
+import { admitInner6 } from './admit6.js';
 import type { DecapContext } from './context.js';
 
 /**
@@ -33,9 +37,9 @@ import type { DecapContext } from './context.js';
  * DROP_SPOOFED_SOURCE, DROP_NOT_LOCAL.
  */
 export function admitInner(ctx: DecapContext, b: Uint8Array, off: number): number {
-  // weft carries IPv4 only (the TUN has IPv6 off): this holds with or
-  // without the spoofing checks, which would otherwise be blind to IPv6.
-  if (b[off]! >>> 4 !== 4) return DROP_FAMILY_DISABLED;
+  if (b[off]! >>> 4 !== 4) return admitInner6(ctx, b, off);
+  // A node without IPv4 pods (IPv6 only) takes none, with or without admission.
+  if ((ctx.families & FAMILY_V4) === 0) return DROP_FAMILY_DISABLED;
   const a = ctx.config.admission;
   if (a === null) return FORWARD;
   // The source's owner, by the route table (-1: no node's subnet). With

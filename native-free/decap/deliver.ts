@@ -16,6 +16,14 @@ export function checkSender(ctx: DecapContext, srcAddr: number): number {
   return FORWARD;
 }
 
+/** checkSender for an IPv6 outer source: the 16 bytes at src[srcOff] (from the socket's sockaddr_in6). */
+export function checkSender6(ctx: DecapContext, src: Uint8Array, srcOff: number): number {
+  const peer = ctx.peers.findByUnderlay6(src, srcOff);
+  if (peer < 0 && !ctx.config.acceptUnknownPeers) return DROP_UNKNOWN_PEER;
+  ctx.result.peer = peer;
+  return FORWARD;
+}
+
 /**
  * Validates the inner packet at b[off..off+len), applies the outer ECN and
  * fills ctx.result.offset/length. Returns FORWARD or a drop code.

@@ -160,3 +160,20 @@ export function setIpv6Dst(b: Uint8Array, off: number, src: Uint8Array, srcOff: 
 function copy16(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number): void {
   for (let i = 0; i < IPV6_ADDR_LEN; i++) to[toOff + i] = from[fromOff + i]!;
 }
+
+/**
+ * The sum (RFC 1071, folded, not complemented) of the IPv6 pseudo-header
+ * (RFC 8200 §8.1) of the header at off: its source and destination
+ * addresses, the upper-layer length and next header. For UDP, TCP and
+ * ICMPv6 checksums, passed as `initial` to checksum().
+ */
+export function ipv6PseudoHeaderSum(b: Uint8Array, off: number, nextHeader: number, length: number): number {
+  let hi = 0;
+  let lo = 0;
+  for (let i = off + SRC; i < off + DST + IPV6_ADDR_LEN; i += 2) {
+    hi += b[i]!;
+    lo += b[i + 1]!;
+  }
+  // The length is 32 bits in the pseudo-header; upper halves are zero below 64 KiB.
+  return hi * 256 + lo + (length >>> 16) + (length & 0xffff) + nextHeader;
+}

@@ -11,6 +11,7 @@ import { createEncapContext, type EncapConfig, type PeerLookup } from '../../nat
 import { backendOf, type Backend, type BackendType } from '../backend/index.js';
 import { ENCAP_LEAD } from '../dataplane/slab-layout.js';
 import * as ip from '../../native-free/header/ipv4.js';
+import { FAMILY_V4 } from '../../native-free/family.js';
 import { writeFragNeeded } from '../../native-free/icmp-too-big.js';
 import type { LpmTable } from '../../native-free/table/lpm.js';
 import type { PeerTable } from '../../native-free/table/peers.js';
@@ -123,6 +124,11 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
     underlayOf: () => node.config.localUnderlay,
     writeMac: (_id, d, o) => d.set(node.config.localMac, o),
     findByUnderlay: (a) => (a === node.config.localUnderlay ? 0 : -1),
+    // The trace is IPv4-underlay only (no v6 underlay configured here yet).
+    familiesOf: () => FAMILY_V4,
+    writeUnderlay6: () => {},
+    writeMac6: (_id, d, o) => d.set(node.config.localMac, o),
+    findByUnderlay6: () => -1,
   };
   const rx = createDecapContext({ vni: node.config.vni, localMac: mac, acceptUnknownPeers: false, admission: null }, self);
   const from = node.config.localUnderlay;

@@ -38,7 +38,7 @@ describe('PeerTable basics', () => {
     expect(t.has(a)).toBe(true);
     expect(t.has(2)).toBe(false);
     expect(t.flags[b]).toBe(4 | PEER_IN_USE);
-    expect(t.get(b)).toEqual({ underlay: ip('198.51.100.2'), mac: mac('02:00:00:00:02:02'), flags: 4 });
+    expect(t.get(b)).toEqual({ underlay: ip('198.51.100.2'), mac: mac('02:00:00:00:02:02'), flags: 4, underlay6: null, mac6: null });
     expect(t.size).toBe(2);
     expect([...t.ids()]).toEqual([0, 1]);
   });
@@ -61,7 +61,7 @@ describe('PeerTable basics', () => {
     expect(t.findByMac(mac('02:00:00:00:00:02'), 0)).toBe(id);
     expect(macOf(t, id)).toBe('02:00:00:00:00:02');
     t.update(id, { flags: 6 });
-    expect(t.get(id)).toEqual({ underlay: ip('10.0.0.2'), mac: mac('02:00:00:00:00:02'), flags: 6 });
+    expect(t.get(id)).toEqual({ underlay: ip('10.0.0.2'), mac: mac('02:00:00:00:00:02'), flags: 6, underlay6: null, mac6: null });
     t.update(id, { underlay: ip('10.0.0.2'), mac: '02:00:00:00:00:02' }); // no-op change is fine
     expect(t.version).toBe(v + 4);
   });
