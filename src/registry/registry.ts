@@ -244,7 +244,7 @@ export async function acquireLease(store: LeaseStore, attrs: LeaseAttrs, opts: A
       // A dual-stack key names two subnets: another node may have created a different key
       // with one of them at the same moment (compare-and-create guards only the key). The
       // older lease keeps it; the younger gives way and picks again.
-      if (names.ipv6Subnet !== undefined && (await lostRace(store, lease))) {
+      if (names.ipv6Subnet !== undefined && (await lostRace(store, config, lease))) {
         log?.warn(`lease ${leaseIdentity(lease)} collides with one another node created just before: picking again (${store.where})`);
         await store.remove(lease);
         continue;
@@ -266,12 +266,23 @@ function safeEncode(attrs: LeaseAttrs): string | null {
   }
 }
 
-/** Did another node create a colliding lease before ours (lower creation revision)? */
-async function lostRace(store: LeaseStore, ours: Lease): Promise<boolean> {
+/**
+ * Did another node create a colliding lease before ours (lower creation revision)?
+ * Only leases of the config's lengths count: a hostile ::/0 or 0.0.0.0/0 lease, which
+ * blocks no allocation (holding), must not make every new lease give way either.
+ */
+async function lostRace(store: LeaseStore, config: NetworkConfig, ours: Lease): Promise<boolean> {
   const { leases } = await store.list();
   const mine = leaseIdentity(ours);
   const born = ours.created ?? ours.revision;
-  return leases.some((l) => leaseIdentity(l) !== mine && collide(l, ours) && (l.created ?? l.revision) < born);
+  return leases.some((l) => leaseIdentity(l) !== mine && fitsLengths(config, l) && collide(l, ours) && (l.created ?? l.revision) < born);
+}
+
+/** Are a lease's subnets exactly of SubnetLen / IPv6SubnetLen (where enabled)? */
+function fitsLengths(config: NetworkConfig, l: Lease): boolean {
+  const ok4 = !config.EnableIPv4 || parseCidr4(l.subnet)?.len === config.SubnetLen;
+  const ok6 = !config.EnableIPv6 || (l.ipv6Subnet !== undefined && parseCidr6(l.ipv6Subnet)?.len === config.IPv6SubnetLen);
+  return ok4 && ok6;
 }
 
 /** Identity of a lease across events: its subnet(s), i.e. its key. */
