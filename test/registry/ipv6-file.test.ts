@@ -122,7 +122,7 @@ describe('dual stack', () => {
       const r = registry();
       const it = r.watchLeases(new AbortController().signal)[Symbol.asyncIterator]();
       const first = await it.next();
-      await it.return?.();
+      await it.return?.(undefined);
       return (first.value as { lease: { subnet: string; ipv6Subnet?: string; attrs: LeaseAttrs } }[]).map((e) => e.lease);
     })();
     expect(all.find((l) => l.subnet === '10.244.9.0/24')).toMatchObject({
