@@ -348,6 +348,11 @@ export abstract class StoreRegistry<S extends LeaseStore> implements SubnetRegis
     return config.SubnetLen;
   }
 
+  /** The same for IPv6: IPv6SubnetLen (0 when IPv6 is off). */
+  ipv6SubnetLen(config: NetworkConfig): number {
+    return config.IPv6SubnetLen ?? 0;
+  }
+
   acquireLease(attrs: LeaseAttrs, opts: AcquireOptions = {}): Promise<Lease> {
     return acquireLease(this.store, attrs, opts, this.log);
   }

@@ -107,6 +107,11 @@ export interface SubnetRegistry {
    */
   subnetLen(config: NetworkConfig, own: Lease): number;
   /**
+   * EnableIPv6: the same for IPv6 subnets: IPv6SubnetLen where the registry
+   * allocates; for kube the length of this node's IPv6 podCIDR.
+   */
+  ipv6SubnetLen(config: NetworkConfig, own: Lease): number;
+  /**
    * flannel's CompleteLease: called once, when the data plane forwards and the
    * subnet file is written (kube: NetworkUnavailable=False, if asked for).
    * Registries with nothing to do leave it out.
