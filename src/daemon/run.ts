@@ -24,6 +24,7 @@ import { Host, noSockets, releaseSockets, type UnderlaySockets } from './host.js
 import { LocalInterfaces } from './local.js';
 import { renderProcessMetrics } from './process-metrics.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
+import { refuseUnwiredIPv6 } from './ipv6-gate.js';
 import { selectInterface } from './iface-select.js';
 import { ForwardRules, IpMasq, iptablesVersion, type IptablesCommands } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
@@ -89,6 +90,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
     log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
   }
   const config = await registry.getNetworkConfig();
+  refuseUnwiredIPv6(config); // issue 13: the registry carries IPv6, the data plane not yet (ipv6-gate.ts)
   // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything
   // on the host changes: looked up on PATH, not run. Which iptables the host uses (legacy or nft),
   // and the tools' versions, are asked once the workers forward (startDataPlane's rules step):

@@ -19,6 +19,21 @@
 //   - (vxlan) its VtepMAC is a unicast, non-zero MAC, not ours, not another
 //     accepted lease's.
 //
+// With EnableIPv6 (issue 13) every lease also carries an IPv6 subnet, a
+// PublicIPv6 and (vxlan) BackendV6Data {VNI, VtepMAC} for the IPv6 tunnel, as
+// flannel writes them (pkg/lease/lease.go, pkg/backend/vxlan/vxlan.go
+// newSubnetAttrs), and the same rules hold for them:
+//   - its IPv6 subnet is canonical (RFC 5952, no host bits), inside
+//     IPv6Network, exactly /IPv6SubnetLen, overlapping neither ours nor an
+//     accepted lease's,
+//   - its PublicIPv6 is global unicast (2000::/3) or unique-local (fc00::/7),
+//     not inside IPv6Network, not ours, not another accepted lease's,
+//   - (vxlan) BackendV6Data's VNI is the network's and its VtepMAC a unicast
+//     MAC, not ours (our IPv6 VTEP's), not another accepted lease's IPv6 VTEP's.
+// On an IPv6-only network (EnableIPv4 false) the IPv4 half is not checked: a
+// lease must carry no IPv4 subnet (flannel's key "0.0.0.0-0&…", subnet "" here)
+// and its PublicIP (0.0.0.0) and BackendData are ignored.
+//
 // First accepted wins: a lease that conflicts with an accepted one is rejected
 // and never displaces it. When an accepted lease is deleted from the registry
 // (its node is gone), the rejected leases that conflicted with it are
@@ -42,6 +57,7 @@
 import { backendOf, leaseBackendType, type BackendType } from '../backend/index.js';
 import { formatIPv4 } from '../../native-free/addr.js';
 import { contains, isUnicastIPv4, overlaps, parseCidr4, parseIPv4, type Cidr4 } from '../registry/ipv4.js';
+import { canonicalCidr6, contains6, formatIPv6, isUnicastIPv6, overlaps6, parseCidr6, parseIPv6, type Cidr6 } from '../registry/ipv6.js';
 import { leaseIdentity } from '../registry/registry.js';
 import type { Lease, LeaseEvent } from '../registry/types.js';
 
@@ -61,11 +77,25 @@ export const LEASE_REJECT_REASONS = [
   'bad_mac',
   'own_mac',
   'mac_taken',
+  // IPv6 (issue 13): the same checks on the IPv6 half of a lease.
+  'bad_ipv6_subnet',
+  'ipv6_outside_network',
+  'ipv6_wrong_prefix_len',
+  'ipv6_overlaps_self',
+  'ipv6_overlaps_peer',
+  'bad_public_ipv6',
+  'public_ipv6_in_network',
+  'own_public_ipv6',
+  'public_ipv6_taken',
+  'v6_vni_mismatch',
+  'bad_v6_mac',
+  'own_v6_mac',
+  'v6_mac_taken',
 ] as const;
 export type LeaseRejectReason = (typeof LEASE_REJECT_REASONS)[number];
 
 /** Reasons that depend on other accepted leases: these are evaluated again when one goes away. */
-const CONFLICTS: ReadonlySet<LeaseRejectReason> = new Set(['overlaps_peer', 'public_ip_taken', 'mac_taken']);
+const CONFLICTS: ReadonlySet<LeaseRejectReason> = new Set(['overlaps_peer', 'public_ip_taken', 'mac_taken', 'ipv6_overlaps_peer', 'public_ipv6_taken', 'v6_mac_taken']);
 
 export interface AdmissionLogger {
   info(obj: object, msg: string): void;
@@ -80,6 +110,10 @@ export interface AdmissionOptions {
   backend: BackendType;
   /** The network's VNI (vxlan), else ignored. */
   vni: number;
+  /** EnableIPv4; default true. False: an IPv6-only network (`network`, `subnetLen` and PublicIP unused). */
+  ipv4?: boolean;
+  /** EnableIPv6: IPv6Network and the IPv6 prefix length every peer's IPv6 subnet must have (IPv6SubnetLen). */
+  ipv6?: { network: string; subnetLen: number };
   /** This node's lease as it acquired it, and what else is its own. */
   self: {
     lease: Lease;
@@ -87,6 +121,10 @@ export interface AdmissionOptions {
     publicIps: readonly string[];
     /** This node's VTEP MAC (vxlan), else null. */
     mac: string | null;
+    /** EnableIPv6: this node's IPv6 addresses (the underlay's, and the PublicIPv6 it publishes). */
+    publicIpv6s?: readonly string[];
+    /** EnableIPv6 with vxlan: the MAC of this node's IPv6 VTEP (flannel's flannel-v6.<VNI>). */
+    macV6?: string | null;
   };
   log: AdmissionLogger;
 }
@@ -108,11 +146,17 @@ export interface Admitted {
 
 /** A lease's fields as the data plane uses them, parsed once. */
 interface Endpoint {
-  subnet: Cidr4;
+  /** null on an IPv6-only network. */
+  subnet: Cidr4 | null;
   publicIp: number;
   type: string;
   mac: string | null;
   vni: number | null;
+  /** The IPv6 half (null when absent or malformed; checked only with EnableIPv6). */
+  subnet6: Cidr6 | null;
+  publicIp6: bigint | null;
+  mac6: string | null;
+  vni6: number | null;
 }
 
 interface Accepted {
@@ -128,18 +172,38 @@ interface Rejected {
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
+/** VtepMAC and VNI of BackendData or BackendV6Data ({"VNI":1,"VtepMAC":"…"}), as far as they are there. */
+function vtepOf(data: unknown): { mac: string | null; vni: number | null } {
+  const d = typeof data === 'object' && data !== null ? (data as { VNI?: unknown; VtepMAC?: unknown }) : undefined;
+  const mac = typeof d?.VtepMAC === 'string' ? d.VtepMAC.toLowerCase() : null;
+  const vni = typeof d?.VNI === 'number' ? d.VNI : d?.VNI === undefined ? null : NaN;
+  return { mac, vni };
+}
+
 /** The fields compared for "the same lease value" (renewals change only the revision and expiry). */
-function endpointOf(lease: Lease): { ep: Endpoint | null; fingerprint: string } {
+function endpointOf(lease: Lease, ipv4 = true): { ep: Endpoint | null; fingerprint: string } {
   const a = lease.attrs;
   const type = leaseBackendType(a);
-  const data = a.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null | undefined;
-  const mac = typeof data?.VtepMAC === 'string' ? data.VtepMAC.toLowerCase() : null;
-  const vni = typeof data?.VNI === 'number' ? data.VNI : data?.VNI === undefined ? null : NaN;
-  const fingerprint = `${lease.subnet} ${String(a.PublicIP)} ${type} ${mac ?? '-'} ${vni ?? '-'}`;
+  const { mac, vni } = vtepOf(a.BackendData);
+  const v6 = vtepOf(a.BackendV6Data);
+  const ip6Text = typeof a.PublicIPv6 === 'string' ? a.PublicIPv6 : null;
+  const fingerprint =
+    `${lease.subnet} ${String(a.PublicIP)} ${type} ${mac ?? '-'} ${vni ?? '-'}` +
+    (lease.ipv6Subnet !== undefined || ip6Text !== null || a.BackendV6Data !== undefined
+      ? ` ${String(lease.ipv6Subnet ?? '-')} ${ip6Text ?? '-'} ${v6.mac ?? '-'} ${v6.vni ?? '-'}`
+      : '');
+  const subnet6 = typeof lease.ipv6Subnet === 'string' ? canonicalCidr6(lease.ipv6Subnet) : null;
+  const publicIp6 = ip6Text === null ? null : parseIPv6(ip6Text);
+  const six = { subnet6, publicIp6, mac6: v6.mac, vni6: v6.vni };
+  if (!ipv4) {
+    // IPv6-only: no IPv4 subnet may be there ("" from the key 0.0.0.0-0&…).
+    if (lease.subnet !== '') return { ep: null, fingerprint };
+    return { ep: { subnet: null, publicIp: -1, type, mac, vni, ...six }, fingerprint };
+  }
   const subnet = typeof lease.subnet === 'string' ? parseCidr4(lease.subnet) : null;
   const publicIp = typeof a.PublicIP === 'string' ? parseIPv4(a.PublicIP) : null;
-  if (subnet === null || publicIp === null) return { ep: subnet === null ? null : { subnet, publicIp: -1, type, mac, vni }, fingerprint };
-  return { ep: { subnet, publicIp, type, mac, vni }, fingerprint };
+  if (subnet === null) return { ep: null, fingerprint };
+  return { ep: { subnet, publicIp: publicIp ?? -1, type, mac, vni, ...six }, fingerprint };
 }
 
 function unicastMac(mac: string): boolean {
@@ -148,8 +212,13 @@ function unicastMac(mac: string): boolean {
 }
 
 export class LeaseAdmission {
-  private readonly network: Cidr4;
-  private readonly selfSubnet: Cidr4;
+  private readonly network: Cidr4 | null;
+  private readonly selfSubnet: Cidr4 | null;
+  /** EnableIPv6: IPv6Network and this node's IPv6 subnet. */
+  private readonly network6: Cidr6 | null;
+  private readonly selfSubnet6: Cidr6 | null;
+  private readonly ownIps6: Set<bigint>;
+  private readonly ipv4: boolean;
   private readonly selfKey: string;
   private readonly selfFingerprint: string;
   private readonly ownIps: Set<number>;
@@ -160,6 +229,9 @@ export class LeaseAdmission {
   private readonly bySubnet = new Map<number, string>(); // accepted subnets all have one length
   private readonly byIp = new Map<number, string>();
   private readonly byMac = new Map<string, string>();
+  private readonly bySubnet6 = new Map<bigint, string>(); // accepted IPv6 subnets all have one length too
+  private readonly byIp6 = new Map<bigint, string>();
+  private readonly byMac6 = new Map<string, string>();
   /** (key, reason) pairs already logged. */
   private readonly logged = new Set<string>();
   private readonly counts = new Map<LeaseRejectReason, number>(LEASE_REJECT_REASONS.map((r) => [r, 0]));
@@ -168,13 +240,31 @@ export class LeaseAdmission {
   private readonly vtep: boolean;
 
   constructor(private readonly opts: AdmissionOptions) {
-    const net = parseCidr4(opts.network);
-    const self = parseCidr4(opts.self.lease.subnet);
-    if (!net || !self) throw new Error(`lease admission needs IPv4 subnets: network ${opts.network}, own lease ${opts.self.lease.subnet}`);
-    this.network = net;
-    this.selfSubnet = self;
+    this.ipv4 = opts.ipv4 ?? true;
+    if (this.ipv4) {
+      const net = parseCidr4(opts.network);
+      const self = parseCidr4(opts.self.lease.subnet);
+      if (!net || !self) throw new Error(`lease admission needs IPv4 subnets: network ${opts.network}, own lease ${opts.self.lease.subnet}`);
+      this.network = net;
+      this.selfSubnet = self;
+    } else {
+      if (!opts.ipv6) throw new Error('lease admission: an IPv6-only network (ipv4 false) needs the ipv6 options');
+      this.network = null;
+      this.selfSubnet = null;
+    }
+    if (opts.ipv6) {
+      const net6 = parseCidr6(opts.ipv6.network);
+      const self6 = opts.self.lease.ipv6Subnet === undefined ? null : parseCidr6(opts.self.lease.ipv6Subnet);
+      if (!net6 || !self6) throw new Error(`lease admission needs IPv6 subnets: IPv6Network ${opts.ipv6.network}, own lease ${String(opts.self.lease.ipv6Subnet)}`);
+      this.network6 = net6;
+      this.selfSubnet6 = self6;
+    } else {
+      this.network6 = null;
+      this.selfSubnet6 = null;
+    }
+    this.ownIps6 = new Set((opts.self.publicIpv6s ?? []).map((ip) => parseIPv6(ip)).filter((ip): ip is bigint => ip !== null));
     this.selfKey = leaseIdentity(opts.self.lease);
-    this.selfFingerprint = endpointOf(opts.self.lease).fingerprint;
+    this.selfFingerprint = endpointOf(opts.self.lease, this.ipv4).fingerprint;
     this.ownIps = new Set(opts.self.publicIps.map((ip) => parseIPv4(ip)).filter((ip): ip is number => ip !== null));
     this.vtep = backendOf(opts.backend).vtepPeers;
   }
@@ -240,36 +330,92 @@ export class LeaseAdmission {
 
   /** The reason this lease cannot be accepted now, or null. `key`'s own accepted entry does not count as a conflict. */
   check(key: string, lease: Lease): { reason: LeaseRejectReason; detail: string } | null {
-    const { ep } = endpointOf(lease);
+    const { ep } = endpointOf(lease, this.ipv4);
     const o = this.opts;
-    if (ep === null) return { reason: 'bad_subnet', detail: `subnet ${JSON.stringify(lease.subnet)} is not an IPv4 network` };
-    const sn = ep.subnet;
-    const subnet = `${formatIPv4(sn.ip)}/${sn.len}`;
-    if (sn.len < this.network.len || !contains(this.network, sn.ip)) return { reason: 'outside_network', detail: `${subnet} is not inside Network ${o.network}` };
-    if (sn.len !== o.subnetLen) return { reason: 'wrong_prefix_len', detail: `${subnet} is not a /${o.subnetLen}` };
-    if (overlaps(sn, this.selfSubnet)) return { reason: 'overlaps_self', detail: `${subnet} overlaps this node's ${o.self.lease.subnet}` };
-    const holder = this.bySubnet.get(sn.ip);
-    if (holder !== undefined && holder !== key) return { reason: 'overlaps_peer', detail: `${subnet} is already the lease ${holder}` };
+    if (ep === null) {
+      return {
+        reason: 'bad_subnet',
+        detail: this.ipv4 ? `subnet ${JSON.stringify(lease.subnet)} is not an IPv4 network` : `subnet ${JSON.stringify(lease.subnet)} on an IPv6-only network, where leases carry no IPv4 subnet`,
+      };
+    }
+    if (ep.subnet !== null) {
+      const sn = ep.subnet;
+      const subnet = `${formatIPv4(sn.ip)}/${sn.len}`;
+      if (sn.len < this.network!.len || !contains(this.network!, sn.ip)) return { reason: 'outside_network', detail: `${subnet} is not inside Network ${o.network}` };
+      if (sn.len !== o.subnetLen) return { reason: 'wrong_prefix_len', detail: `${subnet} is not a /${o.subnetLen}` };
+      if (overlaps(sn, this.selfSubnet!)) return { reason: 'overlaps_self', detail: `${subnet} overlaps this node's ${o.self.lease.subnet}` };
+      const holder = this.bySubnet.get(sn.ip);
+      if (holder !== undefined && holder !== key) return { reason: 'overlaps_peer', detail: `${subnet} is already the lease ${holder}` };
+    }
+    const six = this.check6Subnet(key, lease, ep);
+    if (six !== null) return six;
     if (ep.type !== o.backend) return { reason: 'backend_mismatch', detail: `backend "${ep.type}", this network's is "${o.backend}"` };
-    if (this.vtep && ep.vni !== null && ep.vni !== o.vni) return { reason: 'vni_mismatch', detail: `VNI ${String(ep.vni)}, this network's is ${o.vni}` };
-    const ipText = String(lease.attrs.PublicIP);
-    if (ep.publicIp < 0 || !isUnicastIPv4(ipText)) return { reason: 'bad_public_ip', detail: `PublicIP ${JSON.stringify(lease.attrs.PublicIP)} is not a unicast IPv4 address` };
-    if (contains(this.network, ep.publicIp)) return { reason: 'public_ip_in_network', detail: `PublicIP ${ipText} is inside the overlay Network ${o.network}` };
-    if (this.ownIps.has(ep.publicIp)) return { reason: 'own_public_ip', detail: `PublicIP ${ipText} is this node's` };
-    const ipHolder = this.byIp.get(ep.publicIp);
-    if (ipHolder !== undefined && ipHolder !== key) return { reason: 'public_ip_taken', detail: `PublicIP ${ipText} already has the lease ${ipHolder}` };
-    if (this.vtep) {
+    if (this.ipv4 && this.vtep && ep.vni !== null && ep.vni !== o.vni) return { reason: 'vni_mismatch', detail: `VNI ${String(ep.vni)}, this network's is ${o.vni}` };
+    if (this.network6 !== null && this.vtep && ep.vni6 !== null && ep.vni6 !== o.vni) {
+      return { reason: 'v6_vni_mismatch', detail: `BackendV6Data VNI ${String(ep.vni6)}, this network's is ${o.vni}` };
+    }
+    if (this.ipv4) {
+      const ipText = String(lease.attrs.PublicIP);
+      if (ep.publicIp < 0 || !isUnicastIPv4(ipText)) return { reason: 'bad_public_ip', detail: `PublicIP ${JSON.stringify(lease.attrs.PublicIP)} is not a unicast IPv4 address` };
+      if (contains(this.network!, ep.publicIp)) return { reason: 'public_ip_in_network', detail: `PublicIP ${ipText} is inside the overlay Network ${o.network}` };
+      if (this.ownIps.has(ep.publicIp)) return { reason: 'own_public_ip', detail: `PublicIP ${ipText} is this node's` };
+      const ipHolder = this.byIp.get(ep.publicIp);
+      if (ipHolder !== undefined && ipHolder !== key) return { reason: 'public_ip_taken', detail: `PublicIP ${ipText} already has the lease ${ipHolder}` };
+    }
+    const six2 = this.check6Endpoint(key, lease, ep);
+    if (six2 !== null) return six2;
+    if (this.vtep && this.ipv4) {
       if (ep.mac === null || !unicastMac(ep.mac)) return { reason: 'bad_mac', detail: `VtepMAC ${JSON.stringify((lease.attrs.BackendData as { VtepMAC?: unknown } | null)?.VtepMAC ?? null)} is not a unicast MAC` };
       if (ep.mac === o.self.mac) return { reason: 'own_mac', detail: `VtepMAC ${ep.mac} is this node's` };
       const macHolder = this.byMac.get(ep.mac);
       if (macHolder !== undefined && macHolder !== key) return { reason: 'mac_taken', detail: `VtepMAC ${ep.mac} already belongs to the lease ${macHolder}` };
     }
+    if (this.vtep && this.network6 !== null) {
+      const raw = (lease.attrs.BackendV6Data as { VtepMAC?: unknown } | null | undefined)?.VtepMAC ?? null;
+      if (ep.mac6 === null || !unicastMac(ep.mac6)) return { reason: 'bad_v6_mac', detail: `BackendV6Data VtepMAC ${JSON.stringify(raw)} is not a unicast MAC` };
+      if (ep.mac6 === (o.self.macV6 ?? null)?.toLowerCase()) return { reason: 'own_v6_mac', detail: `BackendV6Data VtepMAC ${ep.mac6} is this node's IPv6 VTEP's` };
+      const holder6 = this.byMac6.get(ep.mac6);
+      if (holder6 !== undefined && holder6 !== key) return { reason: 'v6_mac_taken', detail: `BackendV6Data VtepMAC ${ep.mac6} already belongs to the lease ${holder6}` };
+    }
+    return null;
+  }
+
+  /** EnableIPv6: the IPv6 subnet's checks (the IPv4 subnet's counterpart). */
+  private check6Subnet(key: string, lease: Lease, ep: Endpoint): { reason: LeaseRejectReason; detail: string } | null {
+    const net6 = this.network6;
+    if (net6 === null) return null;
+    const o = this.opts;
+    const sn = ep.subnet6;
+    if (sn === null) return { reason: 'bad_ipv6_subnet', detail: `IPv6 subnet ${JSON.stringify(lease.ipv6Subnet ?? null)} is not an IPv6 network in canonical form` };
+    const text = lease.ipv6Subnet!;
+    if (sn.len < net6.len || !contains6(net6, sn.ip)) return { reason: 'ipv6_outside_network', detail: `${text} is not inside IPv6Network ${o.ipv6!.network}` };
+    if (sn.len !== o.ipv6!.subnetLen) return { reason: 'ipv6_wrong_prefix_len', detail: `${text} is not a /${o.ipv6!.subnetLen}` };
+    if (overlaps6(sn, this.selfSubnet6!)) return { reason: 'ipv6_overlaps_self', detail: `${text} overlaps this node's ${o.self.lease.ipv6Subnet}` };
+    const holder = this.bySubnet6.get(sn.ip);
+    if (holder !== undefined && holder !== key) return { reason: 'ipv6_overlaps_peer', detail: `${text} is already the lease ${holder}` };
+    return null;
+  }
+
+  /** EnableIPv6: PublicIPv6's checks (the PublicIP's counterpart). */
+  private check6Endpoint(key: string, lease: Lease, ep: Endpoint): { reason: LeaseRejectReason; detail: string } | null {
+    const net6 = this.network6;
+    if (net6 === null) return null;
+    const raw = lease.attrs.PublicIPv6;
+    const ip = ep.publicIp6;
+    if (ip === null || !isUnicastIPv6(String(raw))) {
+      return { reason: 'bad_public_ipv6', detail: `PublicIPv6 ${JSON.stringify(raw ?? null)} is not a global or unique-local unicast IPv6 address` };
+    }
+    const text = formatIPv6(ip);
+    if (contains6(net6, ip)) return { reason: 'public_ipv6_in_network', detail: `PublicIPv6 ${text} is inside the overlay IPv6Network ${this.opts.ipv6!.network}` };
+    if (this.ownIps6.has(ip)) return { reason: 'own_public_ipv6', detail: `PublicIPv6 ${text} is this node's` };
+    const holder = this.byIp6.get(ip);
+    if (holder !== undefined && holder !== key) return { reason: 'public_ipv6_taken', detail: `PublicIPv6 ${text} already has the lease ${holder}` };
     return null;
   }
 
   /** Accepts or rejects one present lease. */
   private consider(key: string, lease: Lease, out: LeaseEvent[]): void {
-    const { ep, fingerprint } = endpointOf(lease);
+    const { ep, fingerprint } = endpointOf(lease, this.ipv4);
     const cur = this.accepted.get(key);
     const verdict = this.check(key, lease);
     if (verdict === null) {
@@ -323,15 +469,28 @@ export class LeaseAdmission {
   }
 
   private index(key: string, a: Accepted): void {
-    this.bySubnet.set(a.ep.subnet.ip, key);
-    this.byIp.set(a.ep.publicIp, key);
-    if (a.ep.mac !== null && this.vtep) this.byMac.set(a.ep.mac, key);
+    if (this.ipv4) {
+      this.bySubnet.set(a.ep.subnet!.ip, key);
+      this.byIp.set(a.ep.publicIp, key);
+      if (a.ep.mac !== null && this.vtep) this.byMac.set(a.ep.mac, key);
+    }
+    if (this.network6 !== null) {
+      this.bySubnet6.set(a.ep.subnet6!.ip, key);
+      this.byIp6.set(a.ep.publicIp6!, key);
+      if (a.ep.mac6 !== null && this.vtep) this.byMac6.set(a.ep.mac6, key);
+    }
   }
 
   private unindex(key: string, a: Accepted): void {
-    if (this.bySubnet.get(a.ep.subnet.ip) === key) this.bySubnet.delete(a.ep.subnet.ip);
-    if (this.byIp.get(a.ep.publicIp) === key) this.byIp.delete(a.ep.publicIp);
-    if (a.ep.mac !== null && this.byMac.get(a.ep.mac) === key) this.byMac.delete(a.ep.mac);
+    const drop = <K>(m: Map<K, string>, k: K | null): void => {
+      if (k !== null && m.get(k) === key) m.delete(k);
+    };
+    drop(this.bySubnet, a.ep.subnet?.ip ?? null);
+    drop(this.byIp, a.ep.publicIp);
+    drop(this.byMac, a.ep.mac);
+    drop(this.bySubnet6, a.ep.subnet6?.ip ?? null);
+    drop(this.byIp6, a.ep.publicIp6);
+    drop(this.byMac6, a.ep.mac6);
   }
 
   /**
@@ -341,9 +500,9 @@ export class LeaseAdmission {
    */
   private ownChange(ev: LeaseEvent): OwnLeaseChange | null {
     const mine = this.opts.self.lease;
-    if (ev.type === 'removed') return { type: 'removed', detail: `lease ${mine.subnet} was removed from the registry`, lease: ev.lease };
-    const theirs = endpointOf(ev.lease).fingerprint;
+    if (ev.type === 'removed') return { type: 'removed', detail: `lease ${leaseIdentity(mine)} was removed from the registry`, lease: ev.lease };
+    const theirs = endpointOf(ev.lease, this.ipv4).fingerprint;
     if (theirs === this.selfFingerprint) return null;
-    return { type: 'changed', detail: `lease ${mine.subnet} was rewritten by someone else: ours is "${this.selfFingerprint}", the registry now holds "${theirs}"`, lease: ev.lease };
+    return { type: 'changed', detail: `lease ${leaseIdentity(mine)} was rewritten by someone else: ours is "${this.selfFingerprint}", the registry now holds "${theirs}"`, lease: ev.lease };
   }
 }

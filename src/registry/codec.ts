@@ -5,9 +5,18 @@
 //           "BackendData":{"VNI":1,"VtepMAC":"6e:52:f6:1b:1e:83"}}
 //          (Go's encoding/json of flannel's LeaseAttrs: field order, `null` for the
 //           PublicIPv6 pointer, omitempty on the rest)
+// IPv6 (flannel pkg/subnet/subnet.go MakeSubnetKey, pkg/lease/lease.go LeaseAttrs):
+//   key:   <prefix>/subnets/10.244.3.0-24&fd00:10:244:3::-64   (dual stack: "&" and the
+//          IPv6 subnet in Go's net.IP.String() text, i.e. RFC 5952, "-" for "/")
+//   key:   <prefix>/subnets/0.0.0.0-0&fd00:10:244:3::-64       (IPv6-only: the IPv4 part is
+//          flannel's zero IP4Net, which MakeSubnetKey writes and ParseSubnetKey requires)
+//   value: {"PublicIP":"198.51.100.7","PublicIPv6":"fd00:198:51:100::7","BackendType":"vxlan",
+//           "BackendData":{"VNI":1,"VtepMAC":"…"},"BackendV6Data":{"VNI":1,"VtepMAC":"…"}}
+//          (IPv6-only: "PublicIP":"0.0.0.0", Go's zero IP4, and no BackendData)
 import { posix } from 'node:path';
 import { InvalidArgumentError } from '../../native-free/errors.js';
 import { formatCidr4, formatIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
+import { canonicalCidr6, formatIPv6, parseIPv6 } from './ipv6.js';
 import type { LeaseAttrs } from './types.js';
 
 /** flannel's --etcd-prefix default. */
@@ -23,16 +32,26 @@ export function subnetsPrefix(prefix: string): string {
   return `${posix.join(prefix, 'subnets')}/`;
 }
 
-/** "10.244.3.0/24" → "<prefix>/subnets/10.244.3.0-24" (dual stack: "…-24&fc00::-64"). */
+/** The IPv4 part of an IPv6-only lease's key: flannel's empty IP4Net. */
+export const NO_IPV4_KEY_PART = '0.0.0.0-0';
+
+/**
+ * "10.244.3.0/24" → "<prefix>/subnets/10.244.3.0-24"; dual stack "…-24&fd00::-64";
+ * IPv6-only (subnet "") "…/0.0.0.0-0&fd00::-64".
+ */
 export function subnetKey(prefix: string, subnet: string, ipv6Subnet?: string): string {
-  const v4 = subnet.replace('/', '-');
+  const v4 = subnet === '' ? NO_IPV4_KEY_PART : subnet.replace('/', '-');
   return subnetsPrefix(prefix) + (ipv6Subnet ? `${v4}&${ipv6Subnet.replace('/', '-')}` : v4);
 }
 
 // flannel's subnetRegex, anchored on the name after `subnets/`.
 const KEY = /^(\d+\.\d+\.\d+\.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
 
-/** The subnet(s) named by a key under `<prefix>/subnets/`, or null if it is not a (canonical) subnet key. */
+/**
+ * The subnet(s) named by a key under `<prefix>/subnets/`, or null if it is not a
+ * (canonical) subnet key. An IPv6-only key ("0.0.0.0-0&…") gives subnet "": no IPv4
+ * subnet, never the route 0.0.0.0/0.
+ */
 export function parseSubnetKey(prefix: string, key: string): { subnet: string; ipv6Subnet?: string } | null {
   const base = subnetsPrefix(prefix);
   if (!key.startsWith(base)) return null;
@@ -43,9 +62,11 @@ export function parseSubnetKey(prefix: string, key: string): { subnet: string; i
   // flannel never writes host bits; refusing them keeps subnet ↔ key a bijection.
   if (!net || formatCidr4(net) !== text) return null;
   if (m[3] === undefined) return { subnet: text };
-  const len6 = Number(m[4]);
-  if (len6 > 128) return null;
-  return { subnet: text, ipv6Subnet: `${m[3]}/${len6}` };
+  // The same for the IPv6 part: only the RFC 5952 text Go writes ("fd00:0:0:1::", not
+  // "fd00::1:0:0:0:0" or "fd00:0000::"), no host bits, length ≤ 128.
+  const text6 = `${m[3]}/${m[4]}`;
+  if (canonicalCidr6(text6) === null) return null;
+  return { subnet: `${m[1]}-${m[2]}` === NO_IPV4_KEY_PART ? '' : text, ipv6Subnet: text6 };
 }
 
 // Go's encoding/json escapes these inside strings (HTML safety); we match it byte for byte.
@@ -57,7 +78,13 @@ function goJSON(value: unknown): string {
 export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
   const ip = parseIPv4(attrs.PublicIP);
   if (ip === null) throw new InvalidArgumentError(`lease PublicIP "${attrs.PublicIP}" is not an IPv4 address`);
-  let out = `{"PublicIP":"${formatIPv4(ip)}","PublicIPv6":${attrs.PublicIPv6 ? goJSON(attrs.PublicIPv6) : 'null'}`;
+  let ip6: string | null = null;
+  if (attrs.PublicIPv6) {
+    const v = parseIPv6(attrs.PublicIPv6);
+    if (v === null) throw new InvalidArgumentError(`lease PublicIPv6 "${attrs.PublicIPv6}" is not an IPv6 address`);
+    ip6 = formatIPv6(v); // Go's IP6.MarshalJSON: "%s" of net.IP.String(), RFC 5952
+  }
+  let out = `{"PublicIP":"${formatIPv4(ip)}","PublicIPv6":${ip6 !== null ? `"${ip6}"` : 'null'}`;
   if (attrs.BackendType) out += `,"BackendType":${goJSON(attrs.BackendType)}`;
   if (attrs.BackendData !== undefined && attrs.BackendData !== null) out += `,"BackendData":${goJSON(attrs.BackendData)}`;
   if (attrs.BackendV6Data !== undefined && attrs.BackendV6Data !== null) out += `,"BackendV6Data":${goJSON(attrs.BackendV6Data)}`;

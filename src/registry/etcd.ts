@@ -1,6 +1,7 @@
 // The subnet registry on etcd v3, in flannel's layout (pkg/subnet/etcd/registry.go):
 //   <prefix>/config                  the network config (JSON)
 //   <prefix>/subnets/10.244.3.0-24   a lease: LeaseAttrs JSON, attached to a 24 h etcd lease
+//   <prefix>/subnets/10.244.3.0-24&fd00:10:244:3::-64   the same with EnableIPv6 (codec.ts)
 //
 // Renewal, mapped from flannel: flannel does not keep etcd leases alive. Its
 // updateSubnet grants a NEW 24 h lease and re-puts the value attached to it, and
@@ -15,7 +16,7 @@ import { Etcd3, isRecoverableError, type IOptions, type IKeyValue, type ITxnResp
 import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, parseSubnetKey, subnetKey, subnetsPrefix } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError, RegistryUnavailableError } from './errors.js';
 import { WeftError } from '../../native-free/errors.js';
-import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseStore } from './registry.js';
+import { StoreRegistry, diffLeases, leaseIdentity, sleep, type LeaseNames, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger, SubnetRegistry } from './types.js';
 import { Inbox } from './inbox.js';
 import { WatchHomes, WATCH_CONNECT_MS, WATCH_IDLE_MS, WATCH_PROBE_MS } from './etcd-watch-home.js';
@@ -238,8 +239,9 @@ class EtcdStore implements LeaseStore {
     }
   }
 
-  async create(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
-    const key = Buffer.from(subnetKey(this.prefix, subnet));
+  async create(names: LeaseNames, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
+    // flannel's createSubnet: one key for both subnets (MakeSubnetKey), one etcd lease.
+    const key = Buffer.from(subnetKey(this.prefix, names.subnet, names.ipv6Subnet));
     const value = Buffer.from(encodeLeaseAttrs(attrs));
     const grant = await this.grant(ttlMs);
     // flannel's createSubnet: put only if Version(key) == 0, i.e. the key does not exist.
@@ -247,7 +249,8 @@ class EtcdStore implements LeaseStore {
       this.client.kv.txn({ compare: [{ key, target: 'Version', result: 'Equal', version: 0 }], success: [{ request_put: { key, value, lease: grant.id } }] }),
     );
     if (done === null) return null;
-    return { subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: done.revision };
+    // A key created by this transaction has create_revision = its revision.
+    return { ...names, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: done.revision, created: done.revision };
   }
 
   async replace(lease: Lease, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
@@ -262,8 +265,10 @@ class EtcdStore implements LeaseStore {
     );
     if (done === null) return null;
     if (done.previous !== grant.id) await this.revoke(done.previous);
+    // flannel's RenewLease (updateSubnet) rewrites the one key: both subnets are renewed together.
     const out: Lease = { subnet: lease.subnet, attrs: decodeLeaseAttrs(value.toString()), expiration: expiry(grant), revision: done.revision };
     if (lease.ipv6Subnet !== undefined) out.ipv6Subnet = lease.ipv6Subnet;
+    if (lease.created !== undefined) out.created = lease.created;
     return out;
   }
 

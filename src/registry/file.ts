@@ -17,7 +17,7 @@ import { configKey, decodeLeaseAttrs, DEFAULT_PREFIX, encodeLeaseAttrs, isObject
 import { parseNetworkConfig } from './config.js';
 import { NoNetworkConfigError, RegistryError } from './errors.js';
 import { withFileLock } from './file-lock.js';
-import { StoreRegistry, diffLeases, sleep, type LeaseStore } from './registry.js';
+import { StoreRegistry, diffLeases, sleep, type LeaseNames, type LeaseStore } from './registry.js';
 import type { Lease, LeaseAttrs, LeaseEvent, RegistryLogger } from './types.js';
 
 export interface FileRegistryOptions {
@@ -181,10 +181,9 @@ class FileStore implements LeaseStore {
     return doc.values.has(key) && (doc.keys.get(key)?.revision ?? 0) === lease.revision;
   }
 
-  create(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
-    return this.mutate((doc) =>
-      doc.values.has(subnetKey(this.prefix, subnet)) ? { result: null, changed: false } : { result: this.put(doc, { subnet }, attrs, ttlMs), changed: true },
-    );
+  create(names: LeaseNames, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {
+    const key = subnetKey(this.prefix, names.subnet, names.ipv6Subnet);
+    return this.mutate((doc) => (doc.values.has(key) ? { result: null, changed: false } : { result: this.put(doc, names, attrs, ttlMs), changed: true }));
   }
 
   replace(lease: Lease, attrs: LeaseAttrs, ttlMs: number): Promise<Lease | null> {

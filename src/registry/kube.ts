@@ -26,6 +26,7 @@ import { parseNetworkConfig, type NetworkConfig } from './config.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError } from './errors.js';
 import { contains, formatCidr4, isUnicastIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
+import { contains6, formatCidr6, parseCidr6, parseIPv6 } from './ipv6.js';
 import {
   annotationChanges,
   annotationNames,
@@ -33,8 +34,10 @@ import {
   desiredAnnotations,
   leaseFingerprint,
   nodeName,
-  nodePodCidr4,
+  nodePodCidrs,
   nodeToLease,
+  IPV4_ONLY,
+  type Families,
   revisionOf,
   type AnnotationNames,
   type NodeLike,
@@ -102,6 +105,9 @@ export class KubeRegistry implements SubnetRegistry {
   private nodeNamePromise: Promise<string> | undefined;
   /** Last warning per node, so a node that stays unreadable is reported once per change. */
   private readonly warned = new Map<string, string>();
+  /** The families of the network config last read (getNetworkConfig): which halves a node's lease has. */
+  private families: Families = IPV4_ONLY;
+  private configRead = false;
 
   constructor(private readonly opts: KubeRegistryOptions) {
     if (!opts.nodeName && !opts.pod) {
@@ -158,7 +164,10 @@ export class KubeRegistry implements SubnetRegistry {
       throw new ConfigError(`network config ${this.netConfigPath} cannot be read (${(err as Error).message})`);
     }
     try {
-      return parseNetworkConfig(text);
+      const config = parseNetworkConfig(text);
+      this.families = { ipv4: config.EnableIPv4, ipv6: config.EnableIPv6 };
+      this.configRead = true;
+      return config;
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(`${err.message} (network config file ${this.netConfigPath})`);
       throw err;
@@ -168,6 +177,12 @@ export class KubeRegistry implements SubnetRegistry {
   /** podCIDRs are allocated by the controller manager: peers' have the length of ours, not SubnetLen. */
   subnetLen(_config: NetworkConfig, own: Lease): number {
     return Number(own.subnet.slice(own.subnet.indexOf('/') + 1));
+  }
+
+  /** The same for IPv6: the length of this node's IPv6 podCIDR (--node-cidr-mask-size-ipv6). */
+  ipv6SubnetLen(_config: NetworkConfig, own: Lease): number {
+    const s6 = own.ipv6Subnet ?? '';
+    return Number(s6.slice(s6.indexOf('/') + 1));
   }
 
   /** flannel's CompleteLease: NetworkUnavailable=False, unless --set-node-network-unavailable=false. */
@@ -207,27 +222,52 @@ export class KubeRegistry implements SubnetRegistry {
         `node ${name} does not exist in Kubernetes API server ${api.server}: set NODE_NAME to this node's name as kubectl get nodes shows it (in a DaemonSet: fieldRef spec.nodeName)`,
       );
     }
-    let cidr;
+    let cidrs;
     try {
-      cidr = nodePodCidr4(node);
+      cidrs = nodePodCidrs(node);
     } catch (err) {
       throw new RegistryError(`node ${name}: ${(err as Error).message}`);
     }
-    if (!cidr) {
-      throw new RegistryError(
-        `node ${name} has no spec.podCIDR: start kube-controller-manager with --allocate-node-cidrs ` +
-          `(and --cluster-cidr=${config.Network}), or set the node's podCIDR`,
-      );
+    let subnet = '';
+    if (config.EnableIPv4) {
+      const cidr = cidrs.v4;
+      if (!cidr) {
+        throw new RegistryError(
+          `node ${name} has no ${config.EnableIPv6 ? "IPv4 " : ""}spec.podCIDR: start kube-controller-manager with --allocate-node-cidrs ` +
+            `(and --cluster-cidr=${config.Network}${config.EnableIPv6 ? ',<IPv6Network>' : ''}), or set the node's podCIDR`,
+        );
+      }
+      subnet = formatCidr4(cidr);
+      const network = parseCidr4(config.Network)!;
+      if (cidr.len < network.len || !contains(network, cidr.ip)) {
+        // flannel: "subnet %q specified in the flannel net config doesn't contain %q PodCIDR of the %q node"
+        throw new RegistryError(
+          `node ${name} has spec.podCIDR ${subnet}, which is not inside Network ${config.Network} of ${this.netConfigPath}: ` +
+            'make kube-controller-manager\'s --cluster-cidr and the Network of net-conf.json the same',
+        );
+      }
     }
-    const subnet = formatCidr4(cidr);
-    const network = parseCidr4(config.Network)!;
-    if (cidr.len < network.len || !contains(network, cidr.ip)) {
-      throw new RegistryError(
-        `node ${name} has spec.podCIDR ${subnet}, which is not inside Network ${config.Network} of ${this.netConfigPath}: ` +
-          'make kube-controller-manager\'s --cluster-cidr and the Network of net-conf.json the same',
-      );
+    let ipv6Subnet: string | undefined;
+    if (config.EnableIPv6) {
+      const cidr6 = cidrs.v6;
+      if (!cidr6) {
+        throw new RegistryError(
+          `node ${name} has no IPv6 entry in spec.podCIDRs (EnableIPv6): start kube-controller-manager with --allocate-node-cidrs and a dual-stack ` +
+            `--cluster-cidr (e.g. ${config.EnableIPv4 ? `${config.Network},` : ''}${config.IPv6Network}), or set the node's podCIDRs`,
+        );
+      }
+      ipv6Subnet = formatCidr6(cidr6);
+      const network6 = parseCidr6(config.IPv6Network!)!;
+      if (cidr6.len < network6.len || !contains6(network6, cidr6.ip)) {
+        // flannel: "subnet %q specified in the flannel net config doesn't contain %q IPv6 PodCIDR of the %q node"
+        throw new RegistryError(
+          `node ${name} has IPv6 podCIDR ${ipv6Subnet}, which is not inside IPv6Network ${config.IPv6Network} of ${this.netConfigPath}: ` +
+            'make kube-controller-manager\'s IPv6 --cluster-cidr and the IPv6Network of net-conf.json the same',
+        );
+      }
+      if (!attrs.PublicIPv6) throw new ConfigError(`the network config enables IPv6 (${config.IPv6Network}) but this node's lease has no PublicIPv6`);
     }
-    if (opts.preferSubnet !== undefined) {
+    if (opts.preferSubnet !== undefined && subnet !== '') {
       const prev = parseCidr4(opts.preferSubnet);
       if (prev && formatCidr4(prev) !== subnet) this.log?.info(`previous subnet ${opts.preferSubnet} differs from node ${name}'s spec.podCIDR ${subnet}: using the podCIDR`);
     }
@@ -244,8 +284,13 @@ export class KubeRegistry implements SubnetRegistry {
     if (overwrite) this.log?.info(`node ${name} publishes public-ip ${overwrite} from annotation ${this.names.backendPublicIPOverwrite}`);
     // The lease as other nodes read it (public-ip is the overwrite when set), so that the
     // daemon can tell its own annotations from someone else's change of them.
-    const published = overwrite && parseIPv4(overwrite) !== null ? { ...attrs, PublicIP: overwrite } : attrs;
-    return { subnet, attrs: decodeLeaseAttrs(encodeLeaseAttrs(published)), expiration: null, revision, node: name };
+    const overwrite6 = current[this.names.backendPublicIPv6Overwrite];
+    let published = overwrite && parseIPv4(overwrite) !== null ? { ...attrs, PublicIP: overwrite } : attrs;
+    // desiredAnnotations publishes public-ipv6-overwrite as public-ipv6 whenever it is set.
+    if (config.EnableIPv6 && overwrite6 && parseIPv6(overwrite6) !== null) published = { ...published, PublicIPv6: overwrite6 };
+    const lease: Lease = { subnet, attrs: decodeLeaseAttrs(encodeLeaseAttrs(published)), expiration: null, revision, node: name };
+    if (ipv6Subnet !== undefined) lease.ipv6Subnet = ipv6Subnet;
+    return lease;
   }
 
   /** Leases on Node objects do not expire: the lease as it is. */
@@ -287,6 +332,7 @@ export class KubeRegistry implements SubnetRegistry {
   async *watchLeases(signal: AbortSignal): AsyncGenerator<LeaseEvent[]> {
     const stop = AbortSignal.any([signal, this.closing.signal]);
     const known = new Map<string, Known>();
+    if (!this.configRead) await this.getNetworkConfig(); // which halves each node's lease has
     const api = await this.api();
     const first = await api.listNodes();
     yield this.diff(known, first.nodes);
@@ -379,7 +425,7 @@ export class KubeRegistry implements SubnetRegistry {
   private leaseOf(node: NodeLike): Lease | null {
     const name = nodeName(node);
     try {
-      const lease = nodeToLease(node, this.names);
+      const lease = nodeToLease(node, this.names, this.families);
       this.warned.delete(name);
       return lease;
     } catch (err) {

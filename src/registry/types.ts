@@ -8,23 +8,33 @@ import type { NetworkConfig } from './config.js';
  * LeaseAttrs (pkg/lease/lease.go) because the JSON is shared with flannel nodes.
  */
 export interface LeaseAttrs {
-  /** The node's underlay IPv4 address, the tunnel endpoint. Leases are matched to nodes by it. */
+  /**
+   * The node's underlay IPv4 address, the tunnel endpoint. Leases are matched to nodes by it
+   * (IPv6-only networks: by PublicIPv6). "0.0.0.0" (Go's zero IP4) on an IPv6-only lease.
+   */
   PublicIP: string;
-  /** flannel writes `null` when absent; weft is IPv4-only and never sets it. */
+  /** The node's underlay IPv6 address (EnableIPv6), the IPv6 tunnel endpoint; flannel writes `null` when absent. */
   PublicIPv6?: string | null;
   /** "vxlan", "ipip"; flannel's udp backend leaves it empty (omitted). */
   BackendType?: string;
   /** Backend-specific JSON; for vxlan a VxlanLeaseData. */
   BackendData?: unknown;
+  /** The same for the IPv6 tunnel (flannel's flannel-v6.<VNI> device): for vxlan a VxlanLeaseData with that device's VtepMAC. */
   BackendV6Data?: unknown;
 }
 
 export type { VxlanLeaseData } from '../backend/vxlan.js';
 
 export interface Lease {
-  /** e.g. "10.244.3.0/24"; stored under the key `<prefix>/subnets/10.244.3.0-24`. */
+  /**
+   * e.g. "10.244.3.0/24"; stored under the key `<prefix>/subnets/10.244.3.0-24`.
+   * "" on an IPv6-only lease (key `0.0.0.0-0&…`, flannel's zero IPv4 subnet): no IPv4 subnet.
+   */
   subnet: string;
-  /** Only on dual-stack flannel leases (`…-24&fc00::-64` keys); weft reads them but never writes them. */
+  /**
+   * EnableIPv6: the node's IPv6 subnet, e.g. "fd00:10:244:3::/64" (RFC 5952), leased together
+   * with `subnet` under one key `…/10.244.3.0-24&fd00:10:244:3::-64` and renewed with it.
+   */
   ipv6Subnet?: string;
   attrs: LeaseAttrs;
   /** When the lease runs out unless renewed; null for a key with no TTL (a reservation). */
@@ -54,6 +64,8 @@ export interface AcquireOptions {
    * lease under its PublicIP and the subnet is free and fits the config.
    */
   preferSubnet?: string;
+  /** The same for the IPv6 subnet (FLANNEL_IPV6_SUBNET); used only together with preferSubnet's rules, when both are free and fit. */
+  preferIpv6Subnet?: string;
 }
 
 export interface SubnetRegistry {
@@ -94,6 +106,11 @@ export interface SubnetRegistry {
    * length of this node's podCIDR (the controller manager's --node-cidr-mask-size).
    */
   subnetLen(config: NetworkConfig, own: Lease): number;
+  /**
+   * EnableIPv6: the same for IPv6 subnets: IPv6SubnetLen where the registry
+   * allocates; for kube the length of this node's IPv6 podCIDR.
+   */
+  ipv6SubnetLen(config: NetworkConfig, own: Lease): number;
   /**
    * flannel's CompleteLease: called once, when the data plane forwards and the
    * subnet file is written (kube: NetworkUnavailable=False, if asked for).

@@ -227,3 +227,132 @@ it('renders every reason and the table gauges', () => {
   expect(noTables).toContain('weft_leases_rejected_total{reason="outside_network"} 1');
   expect(noTables).not.toContain('weft_table_');
 });
+
+// IPv6 (issue 13): the IPv6 half of a lease, as flannel's vxlan backend writes it
+// (PublicIPv6, BackendV6Data {VNI, VtepMAC} of its flannel-v6.<VNI> device).
+describe('IPv6 lease checks', () => {
+  const SELF_IP6 = 'fd00:198:51:100::1';
+  const SELF_MAC6 = '0a:00:00:00:06:01';
+  function lease6(subnet: string, ip: string, ipv6Subnet: string | undefined, ip6: unknown, mac6: unknown = '0a:00:00:00:06:03', extra: { mac?: string; vni6?: unknown; data6?: unknown } = {}): Lease {
+    const l = lease(subnet, ip, subnet === '' ? null : (extra.mac ?? '0a:00:00:00:00:03'));
+    return {
+      ...l,
+      ...(ipv6Subnet !== undefined ? { ipv6Subnet } : {}),
+      attrs: { ...l.attrs, PublicIPv6: ip6 as string, BackendV6Data: extra.data6 !== undefined ? extra.data6 : { VNI: extra.vni6 ?? 1, VtepMAC: mac6 } },
+    };
+  }
+  const SELF6 = lease6('10.244.1.0/24', SELF_IP, 'fd00:10:244:1::/64', SELF_IP6, SELF_MAC6, { mac: SELF_MAC });
+  const dual = (over: Partial<AdmissionOptions> = {}) =>
+    setup({
+      ipv6: { network: 'fd00:10:244::/56', subnetLen: 64 },
+      self: { lease: SELF6, publicIps: [SELF_IP], mac: SELF_MAC, publicIpv6s: [SELF_IP6], macV6: SELF_MAC6 },
+      ...over,
+    });
+  const NB = lease6('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2', '0a:00:00:00:06:02', { mac: '0a:00:00:00:00:02' });
+  const good = (o: Partial<{ sn6: string | undefined; ip6: unknown; mac6: unknown; vni6: unknown; data6: unknown }> = {}) =>
+    lease6('10.244.3.0/24', '198.51.100.3', 'sn6' in o ? o.sn6 : 'fd00:10:244:3::/64', 'ip6' in o ? o.ip6 : 'fd00:198:51:100::3', 'mac6' in o ? o.mac6 : '0a:00:00:00:06:03', {
+      ...(o.vni6 !== undefined ? { vni6: o.vni6 } : {}),
+      ...(o.data6 !== undefined ? { data6: o.data6 } : {}),
+    });
+  const cases: [string, Lease, LeaseRejectReason | null][] = [
+    ['an honest dual-stack lease', good(), null],
+    ['a global unicast PublicIPv6', good({ ip6: '2001:db8::3' }), null],
+    ['no IPv6 subnet (an IPv4-only key)', good({ sn6: undefined }), 'bad_ipv6_subnet'],
+    ['an IPv6 subnet with host bits', good({ sn6: 'fd00:10:244:3::1/64' }), 'bad_ipv6_subnet'],
+    ['an IPv6 subnet not in RFC 5952 text', good({ sn6: 'fd00:10:244:3:0:0:0:0/64' }), 'bad_ipv6_subnet'],
+    ['an IPv4 text as the IPv6 subnet', good({ sn6: '10.244.3.0/24' }), 'bad_ipv6_subnet'],
+    ['::/0', good({ sn6: '::/0' }), 'ipv6_outside_network'],
+    ['outside IPv6Network', good({ sn6: 'fd00:10:245:3::/64' }), 'ipv6_outside_network'],
+    ['all of IPv6Network', good({ sn6: 'fd00:10:244::/56' }), 'ipv6_wrong_prefix_len'],
+    ['a /65 inside IPv6Network', good({ sn6: 'fd00:10:244:3::/65' }), 'ipv6_wrong_prefix_len'],
+    ['a /63 over ours', good({ sn6: 'fd00:10:244::/63' }), 'ipv6_wrong_prefix_len'],
+    ['our IPv6 subnet', good({ sn6: 'fd00:10:244:1::/64' }), 'ipv6_overlaps_self'],
+    ["a peer's IPv6 subnet", good({ sn6: 'fd00:10:244:2::/64' }), 'ipv6_overlaps_peer'],
+    ['no PublicIPv6', good({ ip6: null }), 'bad_public_ipv6'],
+    ['PublicIPv6 ::', good({ ip6: '::' }), 'bad_public_ipv6'],
+    ['PublicIPv6 loopback', good({ ip6: '::1' }), 'bad_public_ipv6'],
+    ['PublicIPv6 link-local', good({ ip6: 'fe80::3' }), 'bad_public_ipv6'],
+    ['PublicIPv6 multicast', good({ ip6: 'ff02::1' }), 'bad_public_ipv6'],
+    ['PublicIPv6 v4-mapped', good({ ip6: '::ffff:198.51.100.3' }), 'bad_public_ipv6'],
+    ['PublicIPv6 garbage', good({ ip6: 'fd00::zz' }), 'bad_public_ipv6'],
+    ['PublicIPv6 a number', good({ ip6: 7 }), 'bad_public_ipv6'],
+    ['PublicIPv6 inside the overlay', good({ ip6: 'fd00:10:244:9::9' }), 'public_ipv6_in_network'],
+    ['our PublicIPv6 (other spelling)', good({ ip6: 'FD00:198:51:100:0::1' }), 'own_public_ipv6'],
+    ["a peer's PublicIPv6", good({ ip6: 'fd00:198:51:100::2' }), 'public_ipv6_taken'],
+    ['BackendV6Data of another VNI', good({ vni6: 9 }), 'v6_vni_mismatch'],
+    ['no BackendV6Data', good({ data6: null }), 'bad_v6_mac'],
+    ['BackendV6Data a string', good({ data6: 'x' }), 'bad_v6_mac'],
+    ['BackendV6Data VtepMAC malformed', good({ mac6: '0a:00:00:06:03' }), 'bad_v6_mac'],
+    ['BackendV6Data VtepMAC multicast', good({ mac6: '33:33:00:00:00:01' }), 'bad_v6_mac'],
+    ['BackendV6Data VtepMAC zero', good({ mac6: '00:00:00:00:00:00' }), 'bad_v6_mac'],
+    ['BackendV6Data VtepMAC not a string', good({ mac6: 42 }), 'bad_v6_mac'],
+    ['our IPv6 VTEP MAC', good({ mac6: SELF_MAC6.toUpperCase() }), 'own_v6_mac'],
+    ["a peer's IPv6 VTEP MAC", good({ mac6: '0a:00:00:00:06:02' }), 'v6_mac_taken'],
+  ];
+  it.each(cases)('%s', (_name, l, reason) => {
+    const { a, warnings } = dual();
+    expect(subnets(a.admit([add(NB)]).events)).toEqual(['added 10.244.2.0/24']);
+    const out = a.admit([add(l)]);
+    if (reason === null) {
+      expect(subnets(out.events)).toEqual(['added 10.244.3.0/24']);
+      expect(warnings).toEqual([]);
+    } else {
+      expect(out.events).toEqual([]);
+      expect(a.rejections().get(reason)).toBe(1);
+      expect([...a.rejections().values()].reduce((x, y) => x + y, 0)).toBe(1);
+      expect(warnings).toEqual([expect.objectContaining({ reason })]);
+    }
+    // The neighbour keeps its place, and an honest lease still gets in afterwards.
+    expect(a.acceptedLeases()).toContain(NB);
+    const honest = lease6('10.244.4.0/24', '198.51.100.4', 'fd00:10:244:4::/64', 'fd00:198:51:100::4', '0a:00:00:00:06:04', { mac: '0a:00:00:00:00:04' });
+    expect(subnets(a.admit([add(honest)]).events)).toEqual(['added 10.244.4.0/24']);
+  });
+
+  it('a peer IPv6 subnet freed by a deletion lets the lease that conflicted with it in', () => {
+    const { a } = dual();
+    a.admit([add(NB)]);
+    const late = lease6('10.244.3.0/24', '198.51.100.3', 'fd00:10:244:2::/64', 'fd00:198:51:100::3');
+    expect(a.admit([add(late)]).events).toEqual([]);
+    expect(a.rejections().get('ipv6_overlaps_peer')).toBe(1);
+    expect(a.admit([del(NB)]).events.map((e) => `${e.type} ${e.lease.subnet}`)).toEqual(['removed 10.244.2.0/24', 'added 10.244.3.0/24']);
+  });
+
+  it('our own dual-stack renewal is no change; a rewritten IPv6 VTEP MAC is', () => {
+    const { a } = dual();
+    expect(a.admit([add({ ...SELF6, revision: 9 })]).own).toBeNull();
+    const moved = { ...SELF6, attrs: { ...SELF6.attrs, BackendV6Data: { VNI: 1, VtepMAC: '0a:00:00:00:06:99' } } };
+    expect(a.admit([add(moved)]).own).toMatchObject({ type: 'changed' });
+  });
+
+  it('IPv6-only: no IPv4 subnet, PublicIP 0.0.0.0 and no BackendData are the norm; an IPv4 subnet is refused', () => {
+    const self = lease6('', '0.0.0.0', 'fd00:10:244:1::/64', SELF_IP6, SELF_MAC6);
+    const { a } = setup({
+      ipv4: false,
+      network: '',
+      subnetLen: 0,
+      ipv6: { network: 'fd00:10:244::/56', subnetLen: 64 },
+      self: { lease: self, publicIps: [], mac: null, publicIpv6s: [SELF_IP6], macV6: SELF_MAC6 },
+    });
+    const p2 = lease6('', '0.0.0.0', 'fd00:10:244:2::/64', 'fd00:198:51:100::2', '0a:00:00:00:06:02');
+    const p3 = lease6('', '0.0.0.0', 'fd00:10:244:3::/64', 'fd00:198:51:100::3', '0a:00:00:00:06:03');
+    expect(a.admit([add(p2), add(p3)]).events.map((e) => e.lease.ipv6Subnet)).toEqual(['fd00:10:244:2::/64', 'fd00:10:244:3::/64']);
+    // Several leases with PublicIP 0.0.0.0 are not a PublicIP conflict here.
+    expect(a.rejections().get('public_ip_taken')).toBe(0);
+    const withV4 = lease6('10.244.5.0/24', '198.51.100.5', 'fd00:10:244:5::/64', 'fd00:198:51:100::5', '0a:00:00:00:06:05');
+    expect(a.admit([add(withV4)]).events).toEqual([]);
+    expect(a.rejections().get('bad_subnet')).toBe(1);
+    // The key is the IPv6 subnet alone: p2's key rewritten with p3's PublicIPv6 withdraws p2.
+    const takeover = lease6('', '0.0.0.0', 'fd00:10:244:2::/64', 'fd00:198:51:100::3', '0a:00:00:00:06:06');
+    expect(a.admit([add(takeover)]).events.map((e) => `${e.type} ${e.lease.ipv6Subnet}`)).toEqual(['removed fd00:10:244:2::/64']);
+    expect(a.rejections().get('public_ipv6_taken')).toBe(1);
+    expect(a.acceptedLeases()).toEqual([p3]);
+  });
+
+  it('reasons are appended, never renumbered', () => {
+    expect(LEASE_REJECT_REASONS.indexOf('mac_taken')).toBe(13);
+    expect(LEASE_REJECT_REASONS.slice(14)).toEqual([
+      'bad_ipv6_subnet', 'ipv6_outside_network', 'ipv6_wrong_prefix_len', 'ipv6_overlaps_self', 'ipv6_overlaps_peer',
+      'bad_public_ipv6', 'public_ipv6_in_network', 'own_public_ipv6', 'public_ipv6_taken', 'v6_vni_mismatch', 'bad_v6_mac', 'own_v6_mac', 'v6_mac_taken',
+    ]);
+  });
+});

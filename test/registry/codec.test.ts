@@ -46,3 +46,47 @@ describe('keys', () => {
     }
   });
 });
+
+// IPv6 (issue 13): flannel pkg/subnet/subnet.go MakeSubnetKey/ParseSubnetKey and
+// pkg/lease/lease.go LeaseAttrs as Go's encoding/json writes them (PublicIPv6 a
+// *ip.IP6, its MarshalJSON the net.IP text; BackendV6Data a json.RawMessage, omitempty).
+describe('IPv6 keys and values as flannel writes them', () => {
+  const P = '/coreos.com/network';
+  const FLANNEL_DUAL =
+    '{"PublicIP":"198.51.100.7","PublicIPv6":"fd00:198:51:100::7","BackendType":"vxlan",' +
+    '"BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"},"BackendV6Data":{"VNI":1,"VtepMAC":"5a:1f:00:11:22:33"}}';
+  const FLANNEL_V6ONLY = '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00:198:51:100::7","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"5a:1f:00:11:22:33"}}';
+
+  it('encodes a dual-stack vxlan lease byte for byte, PublicIPv6 in RFC 5952 text', () => {
+    const attrs = {
+      PublicIP: '198.51.100.7', PublicIPv6: 'FD00:198:51:100:0:0:0:7', BackendType: 'vxlan',
+      BackendData: vxlanLeaseData(1, 'c6:d2:32:6f:8f:44'), BackendV6Data: vxlanLeaseData(1, '5A:1F:00:11:22:33'),
+    };
+    expect(encodeLeaseAttrs(attrs)).toBe(FLANNEL_DUAL);
+  });
+  it('round-trips flannel dual-stack and IPv6-only values', () => {
+    for (const v of [FLANNEL_DUAL, FLANNEL_V6ONLY]) expect(encodeLeaseAttrs(decodeLeaseAttrs(v))).toBe(v);
+    expect(decodeLeaseAttrs(FLANNEL_V6ONLY)).toEqual({ PublicIP: '0.0.0.0', PublicIPv6: 'fd00:198:51:100::7', BackendType: 'vxlan', BackendV6Data: { VNI: 1, VtepMAC: '5a:1f:00:11:22:33' } });
+  });
+  it('refuses to write a PublicIPv6 that is not IPv6', () => {
+    expect(() => encodeLeaseAttrs({ PublicIP: '198.51.100.7', PublicIPv6: '198.51.100.7' })).toThrow(/PublicIPv6/);
+    expect(() => encodeLeaseAttrs({ PublicIP: '198.51.100.7', PublicIPv6: 'fd00::g' })).toThrow(/PublicIPv6/);
+  });
+  const keys: Array<[string, string, { subnet: string; ipv6Subnet?: string } | null]> = [
+    ['dual stack', '10.244.3.0-24&fd00:10:244:3::-64', { subnet: '10.244.3.0/24', ipv6Subnet: 'fd00:10:244:3::/64' }],
+    ['IPv6-only (flannel zero IPv4 part)', '0.0.0.0-0&fd00:10:244:3::-64', { subnet: '', ipv6Subnet: 'fd00:10:244:3::/64' }],
+    ['a /126', '10.244.3.0-24&fd00::4-126', { subnet: '10.244.3.0/24', ipv6Subnet: 'fd00::4/126' }],
+    ['the zero IPv4 subnet alone stays what it is', '0.0.0.0-0', { subnet: '0.0.0.0/0' }],
+    ['IPv6 host bits', '10.244.3.0-24&fd00:10:244:3::1-64', null],
+    ['IPv6 not canonical (zero run not compressed)', '10.244.3.0-24&fd00:10:244:3:0:0:0:0-64', null],
+    ['IPv6 not canonical (leading zeros)', '10.244.3.0-24&fd00:0010:244:3::-64', null],
+    ['IPv6 length 129', '10.244.3.0-24&fd00::-129', null],
+    ['IPv6 part empty', '10.244.3.0-24&-64', null],
+    ['IPv6 upper case (flannel regex is lower case)', '10.244.3.0-24&FD00::-64', null],
+    ['an IPv4 text as IPv6', '10.244.3.0-24&10:244:3:0-64', null],
+  ];
+  it.each(keys)('parses key %s', (_n, name, expected) => {
+    expect(parseSubnetKey(P, `${P}/subnets/${name}`)).toEqual(expected);
+    if (expected !== null) expect(subnetKey(P, expected.subnet, expected.ipv6Subnet)).toBe(`${P}/subnets/${name}`);
+  });
+});

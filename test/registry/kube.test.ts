@@ -557,3 +557,106 @@ describe('kube registry: other nodes', () => {
     await until(() => fake.openWatches === 0, 5000, 'the watches to close');
   });
 });
+
+// IPv6 (issue 13): flannel kube.go AcquireLease / nodeToLease with EnableIPv6 — the
+// IPv6 entry of spec.podCIDRs, and the backend-v6-data / public-ipv6 annotations.
+describe('kube registry: IPv6', () => {
+  const DUAL_CONF = '{"Network": "10.244.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "vxlan"}}';
+  const V6ONLY_CONF = '{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "vxlan"}}';
+  const MAC6_A = '5a:1f:00:11:22:33';
+  const dualAttrs = (ip: string, ip6: string, mac: string, mac6: string): LeaseAttrs => ({
+    PublicIP: ip, PublicIPv6: ip6, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: mac }, BackendV6Data: { VNI: 1, VtepMAC: mac6 },
+  });
+  /** What flanneld's vxlan backend writes on a dual-stack node. */
+  const flannelDual = (ip: string, ip6: string, mac: string, mac6: string): Record<string, string> => ({
+    ...flannelAnnotations(ip, mac),
+    [`${P}/backend-v6-data`]: `{"VNI":1,"VtepMAC":"${mac6}"}`,
+    [`${P}/public-ipv6`]: ip6,
+  });
+
+  it('dual stack: takes both podCIDRs and writes the IPv6 annotations byte for byte', async () => {
+    await writeFile(netConf, DUAL_CONF);
+    fake.addNode('node-a', { podCIDR: '10.244.7.0/24', podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'] });
+    const r = registry();
+    await r.getNetworkConfig();
+    const lease = await r.acquireLease(dualAttrs('198.51.100.10', 'FD00:198:51:100:0::10', MAC_A, MAC6_A));
+    expect(lease).toMatchObject({ subnet: '10.244.7.0/24', ipv6Subnet: 'fd00:10:244:7::/64', attrs: { PublicIPv6: 'fd00:198:51:100::10' } });
+    expect(patches()).toEqual([expect.objectContaining({ body: { metadata: { annotations: flannelDual('198.51.100.10', 'fd00:198:51:100::10', MAC_A, MAC6_A) } } })]);
+    expect(r.ipv6SubnetLen({} as NetworkConfig, lease)).toBe(64);
+    // Same attrs again: nothing to patch.
+    await r.acquireLease(dualAttrs('198.51.100.10', 'fd00:198:51:100::10', MAC_A, MAC6_A));
+    expect(patches()).toHaveLength(1);
+  });
+
+  it('publishes public-ipv6-overwrite as public-ipv6', async () => {
+    await writeFile(netConf, DUAL_CONF);
+    fake.addNode('node-a', { podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'], annotations: { [`${P}/public-ipv6-overwrite`]: 'fd00:203:0:113::7' } });
+    const lease = await registry().acquireLease(dualAttrs('198.51.100.10', 'fd00:198:51:100::10', MAC_A, MAC6_A));
+    expect(fake.node('node-a')!['metadata']).toMatchObject({ annotations: { [`${P}/public-ipv6`]: 'fd00:203:0:113::7' } });
+    expect(lease.attrs.PublicIPv6).toBe('fd00:203:0:113::7');
+  });
+
+  it('IPv6-only: the IPv6 podCIDR alone, no backend-data or public-ip written (flannel: BackendData "null")', async () => {
+    await writeFile(netConf, V6ONLY_CONF);
+    fake.addNode('node-a', { podCIDR: 'fd00:10:244:7::/64', podCIDRs: ['fd00:10:244:7::/64'] });
+    const lease = await registry().acquireLease({ PublicIP: '0.0.0.0', PublicIPv6: 'fd00:198:51:100::10', BackendType: 'vxlan', BackendV6Data: { VNI: 1, VtepMAC: MAC6_A } });
+    expect(lease).toMatchObject({ subnet: '', ipv6Subnet: 'fd00:10:244:7::/64' });
+    expect(patches()[0]!.body).toEqual({
+      metadata: { annotations: { [`${P}/backend-type`]: 'vxlan', [`${P}/backend-v6-data`]: `{"VNI":1,"VtepMAC":"${MAC6_A}"}`, [`${P}/public-ipv6`]: 'fd00:198:51:100::10', [`${P}/kube-subnet-manager`]: 'true' } },
+    });
+  });
+
+  const refusals: Array<[string, string, object, RegExp]> = [
+    ['no IPv6 podCIDR on a dual-stack network', DUAL_CONF, { podCIDRs: ['10.244.7.0/24'] }, /has no IPv6 entry in spec.podCIDRs/],
+    ['an IPv6 podCIDR outside IPv6Network', DUAL_CONF, { podCIDRs: ['10.244.7.0/24', 'fd00:99:1::/64'] }, /IPv6 podCIDR fd00:99:1::\/64, which is not inside IPv6Network fd00:10:244::\/56/],
+    ['three podCIDRs', DUAL_CONF, { podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64', 'fd00:10:244:8::/64'] }, /spec.podCIDRs has 3 entries/],
+    ['two IPv6 podCIDRs', DUAL_CONF, { podCIDRs: ['fd00:10:244:7::/64', 'fd00:10:244:8::/64'] }, /two IPv6 entries/],
+    ['a malformed IPv6 podCIDR', DUAL_CONF, { podCIDRs: ['10.244.7.0/24', 'fd00::zz/64'] }, /"fd00::zz\/64" is not an IPv6 network/],
+    ['IPv6-only without an IPv6 podCIDR', V6ONLY_CONF, { podCIDR: '10.244.7.0/24' }, /has no IPv6 entry/],
+  ];
+  it.each(refusals)('refuses %s', async (_n, conf, init, message) => {
+    await writeFile(netConf, conf);
+    fake.addNode('node-a', init);
+    await expect(registry().acquireLease(dualAttrs('198.51.100.10', 'fd00:198:51:100::10', MAC_A, MAC6_A))).rejects.toMatchObject({ code: 'ERR_WEFT_REGISTRY', message: expect.stringMatching(message) });
+  });
+
+  it('reads flanneld dual-stack nodes as leases; hostile IPv6 annotations are skipped or refused and counted; honest ones flow', async () => {
+    await writeFile(netConf, DUAL_CONF);
+    fake.addNode('node-a', { podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'] });
+    fake.addNode('node-b', { podCIDRs: ['10.244.8.0/24', 'fd00:10:244:8::/64'], annotations: flannelDual('198.51.100.20', 'fd00:198:51:100::20', '0a:58:0a:f4:08:01', '5a:58:0a:f4:08:01') });
+    // Unreadable: public-ipv6 not an address (skipped with a warning, as flannel skips it).
+    fake.addNode('node-x', { podCIDRs: ['10.244.9.0/24', 'fd00:10:244:9::/64'], annotations: flannelDual('198.51.100.30', 'not-an-ip', '0a:58:0a:f4:09:01', '5a:58:0a:f4:09:01') });
+    // Readable but hostile: a link-local PublicIPv6, and a multicast IPv6 VTEP MAC.
+    fake.addNode('node-y', { podCIDRs: ['10.244.10.0/24', 'fd00:10:244:a::/64'], annotations: flannelDual('198.51.100.40', 'fe80::40', '0a:58:0a:f4:0a:01', '5a:58:0a:f4:0a:01') });
+    fake.addNode('node-z', { podCIDRs: ['10.244.11.0/24', 'fd00:10:244:b::/64'], annotations: flannelDual('198.51.100.50', 'fd00:198:51:100::50', '0a:58:0a:f4:0b:01', '33:33:00:00:00:01') });
+    const r = registry();
+    const self = await r.acquireLease(dualAttrs('198.51.100.10', 'fd00:198:51:100::10', MAC_A, MAC6_A));
+    const config = await r.getNetworkConfig();
+    const admission = new LeaseAdmission({
+      network: config.Network, subnetLen: r.subnetLen(config, self), backend: 'vxlan', vni: 1,
+      ipv6: { network: config.IPv6Network!, subnetLen: r.ipv6SubnetLen(config, self) },
+      self: { lease: self, publicIps: ['198.51.100.10'], mac: MAC_A, publicIpv6s: ['fd00:198:51:100::10'], macV6: MAC6_A },
+      log: { info() {}, warn() {} },
+    });
+    const accepted = new Map<string, string | undefined>();
+    const ac = new AbortController();
+    stops.push(ac);
+    void (async () => {
+      for await (const batch of r.watchLeases(ac.signal)) {
+        for (const e of admission.admit(batch).events) {
+          if (e.type === 'added') accepted.set(e.lease.node!, e.lease.ipv6Subnet);
+          else accepted.delete(e.lease.node!);
+        }
+      }
+    })();
+    await until(() => accepted.size === 1, 5000, 'node-b accepted');
+    expect([...accepted]).toEqual([['node-b', 'fd00:10:244:8::/64']]);
+    expect(admission.rejections().get('bad_public_ipv6')).toBe(1);
+    expect(admission.rejections().get('bad_v6_mac')).toBe(1);
+    expect(logs.some((l) => l.startsWith('WARN ignoring node node-x') && l.includes('public-ipv6'))).toBe(true);
+    // An honest newcomer gets in.
+    fake.addNode('node-c', { podCIDRs: ['10.244.12.0/24', 'fd00:10:244:c::/64'], annotations: flannelDual('198.51.100.60', 'fd00:198:51:100::60', '0a:58:0a:f4:0c:01', '5a:58:0a:f4:0c:01') });
+    await until(() => accepted.has('node-c'), 5000, 'node-c accepted');
+    expect(accepted.get('node-c')).toBe('fd00:10:244:c::/64');
+  });
+});
