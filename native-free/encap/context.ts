@@ -50,7 +50,14 @@ export class EncapResult {
   peer = -1;
   /** Underlay IPv4 address to send to (u32). */
   underlay = 0;
-  /** Outer UDP source port chosen from the flow hash (vxlan). */
+  /**
+   * Hash of the inner flow (flow-hash.ts; vxlan, udp): the worker picks the
+   * send socket, and with it the outer UDP source port, from it, so one flow
+   * always leaves from one port (kept in order) and many flows spread over
+   * the underlay's ECMP paths and the receivers' RSS queues. 0 for ipip.
+   */
+  flowHash = 0;
+  /** Outer UDP source port chosen from the flow hash (vxlan, when the engine writes the outer headers). */
   sourcePort = 0;
 }
 

@@ -7,6 +7,7 @@
 import { FORWARD } from '../drop.js';
 import { IPV4_MIN_HEADER_LENGTH } from '../header/ipv4.js';
 import { UDP_HEADER_LENGTH } from '../header/udp.js';
+import { flowHash4, flowHash6 } from '../flow-hash.js';
 import type { EncapContext } from './context.js';
 import { writeOuterUdp4 } from './outer.js';
 import { routeInner } from './route.js';
@@ -19,11 +20,14 @@ export function encapUdp(ctx: EncapContext, b: Uint8Array, off: number, len: num
   const code = routeInner(ctx, b, off, len, true);
   if (code !== FORWARD) return code;
   const r = ctx.result;
+  r.flowHash = b[off]! >>> 4 === 4 ? flowHash4(b, off, r.length) : flowHash6(b, off);
   if (!ctx.config.outerHeaders) {
     r.offset = off;
     return FORWARD;
   }
-  // flannel's udp backend sends from its own port; so does weft.
+  // flannel's udp backend sends from its own port; so does a whole packet
+  // built here (pcap, trace). A worker may send from another port, picked by
+  // r.flowHash (flannel's receiver reads with recv() and never looks at it).
   writeOuterUdp4(ctx, b, off, r.length, ctx.config.port, off);
   return FORWARD;
 }

@@ -45,7 +45,8 @@ export function encapVxlan(ctx: EncapContext, b: Uint8Array, off: number, len: n
   setEtherType(b, eth, v4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
   const vx = eth - VXLAN_HEADER_LENGTH;
   writeVxlanHeader(b, vx, ctx.config.vni);
-  r.sourcePort = sourcePortFor(v4 ? flowHash4(b, off, innerLen) : flowHash6(b, off));
+  r.flowHash = v4 ? flowHash4(b, off, innerLen) : flowHash6(b, off);
+  r.sourcePort = sourcePortFor(r.flowHash);
   if (!ctx.config.outerHeaders) {
     r.offset = vx;
     r.length = innerLen + VXLAN_PAYLOAD_OVERHEAD;

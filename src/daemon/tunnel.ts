@@ -116,6 +116,8 @@ export class Tunnel implements Forwarder {
       tunFd,
       txFd: host.txFds[index]!,
       rxFd: host.rxFds[index]!,
+      sendFds: host.sendFds,
+      sendPorts: host.sendPorts,
       localUnderlay: parseIPv4(underlay.address),
       localMac: Array.from(parseMac(o.mac)),
       tunnelAddr: subnet.addr,

@@ -50,15 +50,15 @@ function fakeSend(o: { take?: number; refuseGso?: boolean; refuseAt?: number; fu
 function underlay(sys: SendSys, gso: boolean) {
   const counters = new Float64Array(ROW);
   const txSlab = new PacketSlab({ slots: 1, slotSize: 1 << 17, headroom: 0 });
-  const u = new KernelUnderlay({ txFd: 7, rxFd: -1, port: 4789, counters, txSlab, sendEntries: 64, gso, rxSlab: null, batch: 64, gro: false, send: sys });
+  const u = new KernelUnderlay({ txFds: [7], sourcePorts: [4789], rxFd: -1, port: 4789, counters, txSlab, sendEntries: 64, gso, rxSlab: null, batch: 64, gro: false, send: sys });
   return { u, counters };
 }
 
 /** Three datagrams of 1000 bytes and one of 400, back to back from 0, to PEER; then one of 64 elsewhere to OTHER. */
 function queueRun(u: KernelUnderlay): void {
-  for (let k = 0; k < 3; k++) u.send(k * 1000, 1000, PEER);
-  u.send(3000, 400, PEER);
-  u.send(10000, 64, OTHER);
+  for (let k = 0; k < 3; k++) u.send(k * 1000, 1000, PEER, 0);
+  u.send(3000, 400, PEER, 0);
+  u.send(10000, 64, OTHER, 0);
 }
 
 describe('KernelUnderlay send', () => {
@@ -140,7 +140,7 @@ describe('KernelUnderlay receive over 127.0.0.1', () => {
     const counters = new Float64Array(ROW);
     const mem = rxSlab(8, 2048, 0);
     const txSlab = new PacketSlab({ slots: 1, slotSize: 1 << 16, headroom: 0 });
-    const u = new KernelUnderlay({ txFd: tx, rxFd: rx, port: localAddress(rx).port, counters, txSlab, sendEntries: 8, gso: true, rxSlab: mem.slab, batch: 8, gro, send: { sendBatch, waitWritable: () => false } });
+    const u = new KernelUnderlay({ txFds: [tx], sourcePorts: [localAddress(tx).port], rxFd: rx, port: localAddress(rx).port, counters, txSlab, sendEntries: 8, gso: true, rxSlab: mem.slab, batch: 8, gro, send: { sendBatch, waitWritable: () => false } });
     return { u, counters, txSlab, rx, from: localAddress(tx).port };
   }
 
@@ -165,8 +165,8 @@ describe('KernelUnderlay receive over 127.0.0.1', () => {
   it.skipIf(!canGso)('UDP_GRO on: a coalesced entry is handed out datagram by datagram, with the sender', () => {
     const r = pair(true);
     for (let k = 0; k < 4; k++) r.txSlab.buf[k * 1000] = k + 1;
-    for (let k = 0; k < 3; k++) r.u.send(k * 1000, 1000, parseIPv4('127.0.0.1'));
-    r.u.send(3000, 400, parseIPv4('127.0.0.1'));
+    for (let k = 0; k < 3; k++) r.u.send(k * 1000, 1000, parseIPv4('127.0.0.1'), 0);
+    r.u.send(3000, 400, parseIPv4('127.0.0.1'), 0);
     r.u.flush();
     const lo = parseIPv4('127.0.0.1');
     expect(received(r.u, r.rx)).toEqual([1, 2, 3, 4].map((first) => ({ len: first === 4 ? 400 : 1000, first, from: lo, fromPort: r.from })));
