@@ -176,6 +176,7 @@ export class Tunnel implements Forwarder {
       routes: this.routes,
       peers: this.peers,
       peerSubnets: () => this.sync.routeEntries(),
+      sourcePorts: host.sendPorts,
     };
     this.captureService = new CaptureService(capture);
   }
