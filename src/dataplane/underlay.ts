@@ -98,11 +98,6 @@ export class KernelUnderlay implements UnderlaySocket {
     return this.gsoState.on;
   }
 
-  /** How many sockets the send side spreads flows over. */
-  get sockets(): number {
-    return this.queues.length;
-  }
-
   send(off: number, len: number, addr: number, flow: number): void {
     this.runs.add(off, len, addr, (flow >>> 0) % this.queues.length);
   }
