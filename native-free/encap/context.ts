@@ -84,10 +84,16 @@ export class EncapResult {
   underlay = 0;
   /** Underlay IPv6 address to send to, filled when family is 6 (the sender copies it into its sockaddr_in6). */
   readonly underlay6 = new Uint8Array(16);
-  /** Outer UDP source port chosen from the flow hash (vxlan). */
-  sourcePort = 0;
-  /** The inner flow hash (vxlan; the IPv6 flow label is made from it). */
+  /**
+   * Hash of the inner flow (flow-hash.ts; vxlan, udp): the worker picks the
+   * send socket, and with it the outer UDP source port, from it, so one flow
+   * always leaves from one port (kept in order) and many flows spread over
+   * the underlay's ECMP paths and the receivers' RSS queues; over IPv6 the
+   * outer flow label is made from it too. 0 for ipip.
+   */
   flowHash = 0;
+  /** Outer UDP source port chosen from the flow hash (vxlan, when the engine writes the outer headers). */
+  sourcePort = 0;
 }
 
 export interface EncapContext {

@@ -27,19 +27,20 @@ export function encapUdp(ctx: EncapContext, b: Uint8Array, off: number, len: num
   const code = routeInner(ctx, b, off, len, true);
   if (code !== FORWARD) return code;
   const r = ctx.result;
+  r.flowHash = b[off]! >>> 4 === 4 ? flowHash4(b, off, r.length) : flowHash6(b, off);
   if (!ctx.config.outerHeaders) {
     r.offset = off;
     return FORWARD;
   }
-  // flannel's udp backend sends from its own port; so does weft.
+  // flannel's udp backend sends from its own port; so does a whole packet
+  // built here (pcap, trace). A worker may send from another port, picked by
+  // r.flowHash (flannel's receiver reads with recv() and never looks at it).
   if (r.family === 4) {
     writeOuterUdp4(ctx, b, off, r.length, ctx.config.port, off);
     return FORWARD;
   }
   if (off < UDP6_OVERHEAD) throw new RangeError(`udp encapsulation over IPv6 needs ${UDP6_OVERHEAD} bytes of headroom, got ${off}`);
-  // The port is fixed; the flow label is what spreads flows over IPv6.
-  const hash = b[off]! >>> 4 === 4 ? flowHash4(b, off, r.length) : flowHash6(b, off);
-  r.flowHash = hash;
-  writeOuterUdp6(ctx, b, off, r.length, ctx.config.port, off, hash);
+  // Over IPv6 the flow label spreads flows too.
+  writeOuterUdp6(ctx, b, off, r.length, ctx.config.port, off, r.flowHash);
   return FORWARD;
 }

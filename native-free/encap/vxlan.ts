@@ -61,9 +61,8 @@ export function encapVxlan(ctx: EncapContext, b: Uint8Array, off: number, len: n
   setEtherType(b, eth, v4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
   const vx = eth - VXLAN_HEADER_LENGTH;
   writeVxlanHeader(b, vx, ctx.config.vni);
-  const hash = v4 ? flowHash4(b, off, innerLen) : flowHash6(b, off);
-  r.flowHash = hash;
-  r.sourcePort = sourcePortFor(hash);
+  r.flowHash = v4 ? flowHash4(b, off, innerLen) : flowHash6(b, off);
+  r.sourcePort = sourcePortFor(r.flowHash);
   if (!ctx.config.outerHeaders) {
     r.offset = vx;
     r.length = innerLen + VXLAN_PAYLOAD_OVERHEAD;
@@ -72,7 +71,7 @@ export function encapVxlan(ctx: EncapContext, b: Uint8Array, off: number, len: n
   if (outer4) writeOuterUdp4(ctx, b, vx, innerLen + VXLAN_PAYLOAD_OVERHEAD, r.sourcePort, off);
   else {
     if (off < VXLAN6_OVERHEAD) throw new RangeError(`vxlan encapsulation over IPv6 needs ${VXLAN6_OVERHEAD} bytes of headroom, got ${off}`);
-    writeOuterUdp6(ctx, b, vx, innerLen + VXLAN_PAYLOAD_OVERHEAD, r.sourcePort, off, hash);
+    writeOuterUdp6(ctx, b, vx, innerLen + VXLAN_PAYLOAD_OVERHEAD, r.sourcePort, off, r.flowHash);
   }
   return FORWARD;
 }

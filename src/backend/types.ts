@@ -41,6 +41,12 @@ export type UnderlayKind = 'udp' | 'ip-in-ip' | 'none';
 export interface BackendFacts {
   vni: number;
   port: number;
+  /**
+   * `weft trace`: the outer UDP source port the traced packet's flow leaves
+   * from, one of the node's send-only sockets (--source-ports); absent when
+   * every datagram leaves from `port`.
+   */
+  sourcePort?: number;
 }
 
 export interface Backend<C extends { Type: string } = { Type: string }> {

@@ -38,6 +38,9 @@ export const UDP: Backend<UdpBackendConfig> = {
   notes: () => [],
   describe: (f) => `udp, port ${f.port}`,
   traceHeaders: (b, at) => [udpTraceLine(b, at)],
-  traceSocket: (f) => `the UDP socket sends the inner packet as its payload; the kernel writes outer IPv4 and UDP, with source port ${f.port} (the socket's)`,
+  traceSocket: (f) =>
+    `the UDP socket sends the inner packet as its payload; the kernel writes outer IPv4 and UDP, with source port ${
+      f.sourcePort === undefined ? `${f.port} (the socket's)` : `${f.sourcePort}: the send-only socket this flow's hash picks (--source-ports)`
+    }`,
   traceChecks: (from) => `sender ${from} is a known node (our lease), inner IPv4 sound, TTL > 0`,
 };

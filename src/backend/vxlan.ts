@@ -107,6 +107,9 @@ export const VXLAN: Backend<VxlanBackendConfig> = {
       `Ethernet     14 B  ${formatMac(b, e + eth.MAC_LENGTH)} → ${formatMac(b, e)}, type 0x${eth.etherType(b, e).toString(16).padStart(4, '0')}`,
     ];
   },
-  traceSocket: (f) => `the UDP socket sends from the VXLAN/UDP header on; the kernel writes outer IPv4 and UDP, with source port ${f.port} (the socket's), not the flow hash`,
+  traceSocket: (f) =>
+    f.sourcePort === undefined
+      ? `the UDP socket sends from the VXLAN/UDP header on; the kernel writes outer IPv4 and UDP, with source port ${f.port} (the socket's), not the flow hash`
+      : `the UDP socket sends from the VXLAN/UDP header on; the kernel writes outer IPv4 and UDP, with source port ${f.sourcePort}: the send-only socket this flow's hash picks (--source-ports), not the RFC 7348 port above`,
   traceChecks: (from, mac, f) => `I flag set, VNI ${f.vni}, sender ${from} is a known node (our lease), inner MAC ${mac} is its own, no VLAN tag, inner IPv4 sound, TTL > 0`,
 };

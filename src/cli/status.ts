@@ -19,6 +19,9 @@ export interface DaemonStatus {
   /** A tunnel node (vxlan, ipip, udp): its TUN, offloads in effect (asked for and accepted by the kernel), workers, drops. */
   tun?: string;
   offload?: { tun: boolean; udpGso: boolean; udpGro: boolean };
+  /** The outer UDP source ports flows leave from (--source-ports; [] or absent: all from `port`), and datagrams sent to them that the kernel dropped. */
+  sourcePorts?: number[];
+  sourcePortDrops?: number;
   workers?: { index: number; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number }[];
   workerRestarts?: number;
   /** Of those, workers terminated for a stalled heartbeat (absent from older daemons). */
@@ -76,6 +79,11 @@ function offloads(o: NonNullable<DaemonStatus['offload']>): string {
   return `tun (TSO, checksum, GRO writes) ${on(o.tun)}, udp gso ${on(o.udpGso)}, udp gro ${on(o.udpGro)}`;
 }
 
+function sourcePorts(ports: number[], dropped: number): string {
+  const sorted = [...ports].sort((a, b) => a - b);
+  return `${ports.length} source ports by inner flow: ${sorted.join(' ')}${dropped > 0 ? ` (${dropped} datagrams sent to them dropped unread)` : ''}`;
+}
+
 export function formatStatus(s: DaemonStatus): string {
   // A daemon of another version may name a backend this one does not know: shown as it is.
   const backend = isBackendType(s.backend) ? backendOf(s.backend).describe({ vni: s.vni, port: s.port }) : String(s.backend);
@@ -85,6 +93,7 @@ export function formatStatus(s: DaemonStatus): string {
     `expires   ${s.lease.expiration ?? 'never (a reservation, or a Kubernetes podCIDR)'}`,
     s.tun !== undefined ? `vtep mac  ${s.vtepMac}    mtu ${s.mtu}    tun ${s.tun}    ${state}` : `mtu       ${s.mtu}    no tunnel: the kernel forwards    ${state}`,
     ...(s.offload ? [`offloads  ${offloads(s.offload)}`] : []),
+    ...(s.sourcePorts !== undefined && s.sourcePorts.length > 0 ? [`sports    ${sourcePorts(s.sourcePorts, s.sourcePortDrops ?? 0)}`] : []),
     '',
   ];
   if (s.routes !== undefined) {

@@ -54,6 +54,8 @@ export interface RunFlags {
   setNodeNetworkUnavailable: boolean;
   /** Offloads asked for; each also falls back on its own when the kernel refuses it. */
   offload: OffloadFlags;
+  /** --source-ports: send-only sockets whose ports the outer UDP source port is picked from by inner flow (vxlan, udp); 0 or 1: the backend's port only. */
+  sourcePorts: number;
   nodeName: string | null;
   podName: string | null;
   podNamespace: string | null;
@@ -77,6 +79,15 @@ interface FlagSpec {
   default?: string | boolean;
   help: string;
 }
+
+/** Most --source-ports: a few suffice for ECMP and RSS to spread flows; each is one fd, and one sendmmsg vector per worker. */
+export const MAX_SOURCE_PORTS = 64;
+/**
+ * --source-ports by default: 8 ports spread flows over 8 paths or RSS queues
+ * (more than most underlays have), at 8 fds per node; a round of a worker
+ * makes at most one sendmmsg per port that has something to send.
+ */
+export const DEFAULT_SOURCE_PORTS = 8;
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   'etcd-endpoints': { type: 'string', default: '', help: 'comma-separated etcd endpoints; empty: the local file registry (--registry-file)' },
@@ -145,6 +156,11 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   'tun-offload': { type: 'string', default: 'true', help: 'TUN offloads: read TCP super-packets up to 64 KB and segment them here, write received segments coalesced (true or false)' },
   'udp-gso': { type: 'string', default: 'true', help: 'UDP_SEGMENT: send all segments of a super-packet in one call (true or false)' },
   'udp-gro': { type: 'string', default: 'true', help: 'UDP_GRO: receive datagrams the kernel coalesced (true or false)' },
+  'source-ports': {
+    type: 'string',
+    default: String(DEFAULT_SOURCE_PORTS),
+    help: `vxlan and udp: send from this many UDP source ports (picked by the kernel from its ephemeral range), each inner flow from one of them by its hash, as the kernel's VXLAN varies the source port (for ECMP and RSS on the underlay); 0 or 1: every datagram from the backend's port (0-${MAX_SOURCE_PORTS})`,
+  },
   'tun-name': { type: 'string', default: 'weft0', help: 'name of the TUN device weft creates' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1-1439)' },
   'accept-unknown-peers': { type: 'boolean', default: false, help: 'accept encapsulated packets from addresses that are no known node' },
@@ -330,6 +346,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     netConfigPath: get('net-config-path')!,
     setNodeNetworkUnavailable: bool('set-node-network-unavailable'),
     offload,
+    sourcePorts: integer('source-ports', get('source-ports')!, 0, MAX_SOURCE_PORTS),
     nodeName,
     podName,
     podNamespace,

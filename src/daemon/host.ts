@@ -16,6 +16,17 @@
 // run (worker.ts); its sockets share the port from the bind on, so datagrams
 // hashed to them wait there until then. On SIGTERM, quiesce() takes the old
 // weft's sockets out of the selection before its workers stop.
+//
+// Source-port entropy (--source-ports N, vxlan and udp): besides the receive
+// sockets, N send-only sockets on the underlay address, each on a port the
+// kernel picks (sys/udp.ts openSendOnlyUdp: from the ephemeral range, ours
+// alone, deaf), shared by every worker, which sends a flow on socket
+// flowHash % N (dataplane/underlay.ts). One set per node rather than per
+// worker: a flow keeps its port even if the TUN steers it to another queue,
+// and a UDP send takes no socket lock (no corking), so workers sharing a
+// socket do not wait on each other. They are no part of the VXLAN port's
+// SO_REUSEPORT group, so the handover above does not see them: a weft started
+// beside this one gets ports of its own, and these close with this process.
 import type { UnderlayKind } from '../backend/types.js';
 import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -28,7 +39,7 @@ import { IFF_VNET_HDR, closeTun, existingTunFlags, openTun, setPersist, setQueue
 import { connectIPv4 } from '../sys/socket.js';
 import { setReceiving } from '../sys/raw.js';
 import { parseIPv4 } from '../../native-free/addr.js';
-import { enableUdpGro, openUdp, udpGsoSupported } from '../sys/udp.js';
+import { enableUdpGro, openSendOnlyUdp, openUdp, udpGsoSupported } from '../sys/udp.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
 export class HostError extends WeftError {
@@ -49,12 +60,17 @@ export interface SocketPlan {
   /** Ask for UDP_SEGMENT / UDP_GRO (ignored for ipip: a raw socket has neither). */
   udpGso: boolean;
   udpGro: boolean;
+  /** Send-only sockets for source-port entropy (udp underlay only); 0 or 1: send from `port` on the receive sockets. */
+  sourcePorts: number;
 }
 
 export interface UnderlaySockets {
   /** Per worker: the socket it sends on and the one it reads (-1: none). */
   txFds: number[];
   rxFds: number[];
+  /** The node's send-only sockets (source-port entropy), shared by the workers, and their ports; empty when off. */
+  sendFds: number[];
+  sendPorts: number[];
   /** Every fd opened, once each. */
   owned: number[];
   /** In effect on every socket. */
@@ -64,7 +80,7 @@ export interface UnderlaySockets {
 
 /** A node without a tunnel (host-gw) binds nothing. */
 export function noSockets(): UnderlaySockets {
-  return { txFds: [], rxFds: [], owned: [], udpGso: false, udpGro: false };
+  return { txFds: [], rxFds: [], sendFds: [], sendPorts: [], owned: [], udpGso: false, udpGro: false };
 }
 
 export function releaseSockets(s: UnderlaySockets): void {
@@ -112,6 +128,9 @@ export class Host {
     /** Per worker: the socket it sends on and the one it reads (-1: none). */
     readonly txFds: number[],
     readonly rxFds: number[],
+    /** Send-only sockets (source-port entropy) and their ports; empty when off. */
+    readonly sendFds: number[],
+    readonly sendPorts: number[],
     private readonly owned: number[],
     /** TUN offloads in effect (IFF_VNET_HDR set), and why not when asked for and refused. */
     readonly tunOffload: boolean,
@@ -175,7 +194,7 @@ export class Host {
       const offload = (tunFlags(tun.fds[0]!) & IFF_VNET_HDR) !== 0;
       // Another weft forwards here: the kernel steers to these queues once the workers read them.
       if (beside) for (const fd of tun.fds) setQueueAttached(fd, false);
-      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.owned, offload, refused, found, followed);
+      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.sendFds, sockets.sendPorts, sockets.owned, offload, refused, found, followed);
     } catch (e) {
       releaseSockets(sockets);
       if (tun) {
@@ -199,10 +218,11 @@ export class Host {
    * takes them out of the SO_REUSEPORT selection (the kernel picks among the
    * unconnected sockets: a weft started beside this one gets every datagram),
    * and the raw IP-in-IP socket gets its drop-all filter (ipip-handover.ts then
-   * lets the other weft receive). Sending still works.
+   * lets the other weft receive). Sending still works. The send-only sockets
+   * receive nothing anyway and are left as they are.
    */
   quiesce(): void {
-    for (const fd of this.owned) {
+    for (const fd of new Set(this.rxFds.filter((fd) => fd >= 0))) {
       try {
         if (this.plan.underlay === 'ip-in-ip') setReceiving(fd, false);
         else connectIPv4(fd, parseIPv4(this.plan.bindAddr), QUIET_PORT);
@@ -309,7 +329,7 @@ function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, '
       txFds.push(fd);
       rxFds.push(i === 0 ? fd : -1);
     }
-    return { txFds, rxFds, udpGso: false, udpGro: false };
+    return { txFds, rxFds, sendFds: [], sendPorts: [], udpGso: false, udpGro: false };
   }
   let udpGso = plan.udpGso;
   let udpGro = plan.udpGro;
@@ -322,7 +342,18 @@ function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, '
     if (udpGso) udpGso = udpGsoSupported(fd);
     if (udpGro) udpGro = enableUdpGro(fd);
   }
+  const sendFds: number[] = [];
+  const sendPorts: number[] = [];
+  if (plan.sourcePorts > 1) {
+    for (let i = 0; i < plan.sourcePorts; i++) {
+      const s = openSendOnlyUdp(plan.bindAddr, { sndBuf: SOCKET_BUFFER });
+      owned.push(s.fd);
+      sendFds.push(s.fd);
+      sendPorts.push(s.port);
+    }
+  }
   // The kernel refuses an option for every socket or for none, so a refusal
-  // comes at the first socket and no socket is left with it on.
-  return { txFds, rxFds, udpGso, udpGro };
+  // comes at the first socket and no socket is left with it on (UDP_SEGMENT
+  // is a per-send cmsg: the probe on a receive socket holds for these too).
+  return { txFds, rxFds, sendFds, sendPorts, udpGso, udpGro };
 }

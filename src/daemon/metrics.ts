@@ -28,6 +28,8 @@ export interface MetricsSnapshot {
   workerStalls: number;
   /** Packets the kernel dropped at the TUN because the workers did not read them in time (sysfs tx_dropped), or null. */
   tunDropped: number | null;
+  /** Source-port entropy: send-only sockets (0: off), and what arrived at their ports and the kernel dropped unread. */
+  sourcePorts?: { sockets: number; dropped: number };
 }
 
 export function metric(name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): string {
@@ -61,6 +63,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
       metric('weft_workers', 'gauge', 'Data-plane worker threads running.', [['', s.workers]]),
       metric('weft_worker_restarts_total', 'counter', 'Worker threads that died or stalled and were replaced.', [['', s.workerRestarts]]),
       metric('weft_worker_stalls_total', 'counter', 'Worker threads terminated because their heartbeat stopped.', [['', s.workerStalls]]),
+      ...(s.sourcePorts === undefined
+        ? []
+        : [
+            metric('weft_source_port_sockets', 'gauge', 'Send-only UDP sockets the outer source port is picked from by inner flow (--source-ports; 0: the backend port only).', [['', s.sourcePorts.sockets]]),
+            metric('weft_source_port_dropped_total', 'counter', 'Datagrams sent to a send-only source port, dropped by the kernel before queueing (never read).', [['', s.sourcePorts.dropped]]),
+          ]),
       ...(s.tunDropped === null
         ? []
         : [metric('weft_tun_dropped_packets_total', 'counter', 'Packets the kernel dropped at the TUN queue before a worker read them.', [['', s.tunDropped]])]),

@@ -124,6 +124,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
         port,
         udpGso: flags.offload.udpGso,
         udpGro: flags.offload.udpGro,
+        sourcePorts: flags.sourcePorts,
       })
     : noSockets();
   try {

@@ -41,6 +41,8 @@ export interface TraceNode {
   peers: PeerTable;
   /** Subnets of peers, for naming the route that matched. */
   peerSubnets: () => { subnet: string; peer: number }[];
+  /** Ports of the send-only sockets (--source-ports), picked by flow hash as the workers pick them; empty or absent: all from config.port. */
+  sourcePorts?: readonly number[];
 }
 
 const PROTO = { udp: ip.PROTO_UDP, tcp: ip.PROTO_TCP, icmp: ip.PROTO_ICMP } as const;
@@ -116,7 +118,8 @@ export function trace(node: TraceNode, req: TraceRequest): { steps: TraceStep[];
   add('mtu', req.size <= node.config.mtu ? `${req.size} bytes ≤ tunnel MTU ${node.config.mtu}` : `${req.size} bytes > tunnel MTU ${node.config.mtu}, no DF: sent, the underlay fragments the outer packet`);
   const r = ctx.result;
   for (const h of describeHeaders(backend, buf, r.offset, ENCAP_LEAD)) add('header', h);
-  add('socket', backend.traceSocket(facts));
+  const sports = node.sourcePorts ?? [];
+  add('socket', backend.traceSocket(sports.length === 0 ? facts : { ...facts, sourcePort: sports[(r.flowHash >>> 0) % sports.length]! }));
   add('wire', `${r.length} bytes from ${formatIPv4(node.config.localUnderlay)} to ${formatIPv4(r.underlay)} (${r.length - req.size} bytes of tunnel overhead)`);
 
   // 4. What the receiving node will check, run by the engine as that node.

@@ -24,6 +24,7 @@ import type { Forwarder } from './forwarder.js';
 import type { TableSnapshot } from './lease-metrics.js';
 import type { RunFlags } from './flags.js';
 import { Host, type UnderlaySockets } from './host.js';
+import { receiveStats } from '../sys/deaf.js';
 import { IpipHandover } from './ipip-handover.js';
 import { renderMetrics } from './metrics.js';
 import { trace, type TraceNode } from './trace.js';
@@ -116,6 +117,8 @@ export class Tunnel implements Forwarder {
       tunFd,
       txFd: host.txFds[index]!,
       rxFd: host.rxFds[index]!,
+      sendFds: host.sendFds,
+      sendPorts: host.sendPorts,
       localUnderlay: parseIPv4(underlay.address),
       localMac: Array.from(parseMac(o.mac)),
       tunnelAddr: subnet.addr,
@@ -173,6 +176,7 @@ export class Tunnel implements Forwarder {
       routes: this.routes,
       peers: this.peers,
       peerSubnets: () => this.sync.routeEntries(),
+      sourcePorts: host.sendPorts,
     };
     this.captureService = new CaptureService(capture);
   }
@@ -224,6 +228,9 @@ export class Tunnel implements Forwarder {
     return {
       tun: this.host.tun.name,
       offload: this.offload,
+      // Source-port entropy: the ports datagrams leave from (one per inner flow); [] when off (all from `port`).
+      sourcePorts: this.host.sendPorts,
+      sourcePortDrops: this.sendPortDrops(),
       peers: this.sync.list(),
       workers: this.inits.map((_, i) => {
         const row = workerRow(counters, i);
@@ -233,6 +240,19 @@ export class Tunnel implements Forwarder {
       workerStalls: this.pool.stalls,
       drops: Object.fromEntries(DROP_REASONS.slice(1).map((r, i) => [r, sumRows(counters)[DROPS + i + 1]])),
     };
+  }
+
+  /** What arrived at the send-only ports, summed: the kernel's drop count of each socket (its filter drops everything). */
+  private sendPortDrops(): number {
+    let n = 0;
+    for (const fd of this.host.sendFds) {
+      try {
+        n += receiveStats(fd).drops;
+      } catch {
+        // a socket closed by teardown while a scrape runs: nothing to add
+      }
+    }
+    return n;
   }
 
   workerHeapUsed(): number {
@@ -251,6 +271,7 @@ export class Tunnel implements Forwarder {
         workerRestarts: pool.restarts,
         workerStalls: pool.stalls,
         tunDropped: tunDropped(this.host.tun.name),
+        ...(this.host.plan.underlay === 'udp' ? { sourcePorts: { sockets: this.host.sendFds.length, dropped: this.sendPortDrops() } } : {}),
       }) + this.captureService.metrics()
     );
   }

@@ -31,8 +31,8 @@ export class CaptureTap {
     return this.control[0]!;
   }
 
-  /** After a successful encapsulation of the inner packet at `inner`. */
-  tx(ctx: EncapContext, b: Uint8Array, inner: number, innerLen: number, mode: number): void {
+  /** After a successful encapsulation of the inner packet at `inner`, sent from source port `sport` (UDP). */
+  tx(ctx: EncapContext, b: Uint8Array, inner: number, innerLen: number, mode: number, sport: number): void {
     const snap = this.control[1]!;
     if (mode === CAPTURE_INNER) return this.ring.push(b, inner, innerLen, snap);
     const r = ctx.result;
@@ -42,7 +42,7 @@ export class CaptureTap {
       writeOuterIpv4(ctx, b, inner - ip.IPV4_MIN_HEADER_LENGTH, innerLen + ip.IPV4_MIN_HEADER_LENGTH, ip.PROTO_IPIP, r.underlay, inner, true);
       this.ring.push(b, inner - ip.IPV4_MIN_HEADER_LENGTH, innerLen + ip.IPV4_MIN_HEADER_LENGTH, snap);
     } else {
-      writeOuterUdp4(ctx, b, offset, length, ctx.config.port, inner);
+      writeOuterUdp4(ctx, b, offset, length, sport, inner);
       this.ring.push(b, r.offset, r.length, snap);
     }
     r.offset = offset; // what the socket sends is unchanged

@@ -7,6 +7,12 @@
 // sendmmsg entry with UDP_SEGMENT, as it takes the segments of a TCP
 // super-packet: a stream of small UDP packets (DNS, games, 64-byte iperf3)
 // costs one send path per run instead of one per datagram.
+//
+// With source-port entropy a worker sends on several sockets (one per source
+// port, chosen by inner flow hash: underlay.ts), each with its own sendmmsg
+// vector (send-queue.ts). A run is one entry of one socket's vector, so it
+// continues only while the socket stays the same too; interleaved flows on
+// different sockets break runs as interleaved peers do.
 import type { SendQueue } from './send-queue.js';
 
 /** The kernel's UDP_MAX_SEGMENTS before 2024: datagrams per UDP_SEGMENT send. */
@@ -20,20 +26,27 @@ export class DatagramRuns {
   private count = 0;
   private segment = 0;
   private addr = 0;
+  /** Index of the socket (its queue) the open run goes to. */
+  private socket = 0;
   /** A shorter datagram joined: nothing more may. */
   private closed = false;
 
+  /** @param queues one per socket, indexed as add()'s `socket`. */
   constructor(
-    private readonly queue: SendQueue,
+    private readonly queues: readonly SendQueue[],
     private readonly port: number,
   ) {}
 
-  /** Queues the datagram buf[off, off+len) for addr: it joins the open run, or the run is queued and a new one starts. */
-  add(off: number, len: number, addr: number): void {
+  /**
+   * Queues the datagram buf[off, off+len) for addr on socket `socket`: it joins
+   * the open run, or the run is queued and a new one starts.
+   */
+  add(off: number, len: number, addr: number, socket: number): void {
     if (
       this.count > 0 &&
       !this.closed &&
-      this.queue.gso &&
+      socket === this.socket &&
+      this.queues[socket]!.gso &&
       off === this.off + this.len &&
       addr === this.addr &&
       len <= this.segment &&
@@ -51,13 +64,14 @@ export class DatagramRuns {
     this.count = 1;
     this.segment = len;
     this.addr = addr;
+    this.socket = socket;
     this.closed = false;
   }
 
   /** Queues the open run, if any (before anything else is queued, and at the end of a round). */
   emit(): void {
     if (this.count === 0) return;
-    this.queue.add(this.off, this.len, this.addr, this.port, this.count > 1 ? this.segment : 0, this.count);
+    this.queues[this.socket]!.add(this.off, this.len, this.addr, this.port, this.count > 1 ? this.segment : 0, this.count);
     this.count = 0;
   }
 }

@@ -57,10 +57,14 @@ export interface UnderlayDatagram {
 export interface UnderlaySocket {
   /**
    * Queues the datagram txBuf[off, off+len) for underlay address addr (the
-   * backend's port), txBuf being the TUN queue's buffer. Back-to-back
-   * same-sized datagrams to one peer may leave as one send.
+   * backend's port), txBuf being the TUN queue's buffer, from the source port
+   * of inner flow hash `flow` (the encapsulation's result.flowHash): one flow
+   * always from one port. Back-to-back same-sized datagrams to one peer from
+   * one port may leave as one send.
    */
-  send(off: number, len: number, addr: number): void;
+  send(off: number, len: number, addr: number, flow: number): void;
+  /** The outer UDP source port datagrams of flow hash `flow` leave from (for captures); 0 without UDP. */
+  sourcePort(flow: number): number;
   /** Sends everything queued (the end of a transmit round); refusals and full buffers are counted drops. */
   flush(): void;
   /** Takes what is waiting, up to a batch: how many receive entries arrived (0 on none or a socket error). */

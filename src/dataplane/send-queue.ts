@@ -11,6 +11,12 @@
 // dropped and counted, the rest still go. A GSO entry refused with EIO (the
 // route's device cannot checksum, udp_send_skb) or EINVAL is resent one
 // datagram at a time, and GSO stays off for this worker from then on.
+//
+// One queue per socket: with source-port entropy a worker has several
+// (underlay.ts), each flushed with its own sendmmsg and waited on by its own
+// fd when full. They share one GsoState: the kernel refuses GSO for the route
+// (its device, an xfrm policy), not for the socket, so every socket of the
+// worker would be refused alike.
 import { DROP_TX_ERROR } from '../../native-free/drop.js';
 import { DROPS, GSO_FALLBACKS, GSO_SEGMENTS, GSO_SENDS, TX_PACKETS } from './counters.js';
 import { MmsgVector, type PacketSlab, sendBatch } from '../sys/mmsg.js';
@@ -23,6 +29,11 @@ export interface SendSys {
   waitWritable(fd: number, timeoutMs: number): boolean;
 }
 export const KERNEL_SEND: SendSys = { sendBatch, waitWritable };
+
+/** Whether UDP_SEGMENT may be used: asked for, and not refused by the kernel yet. Shared by a worker's queues. */
+export interface GsoState {
+  on: boolean;
+}
 
 /** How long a flush waits for room in a full socket buffer before dropping the rest. */
 const SEND_WAIT_MS = 10;
@@ -40,19 +51,16 @@ export class SendQueue {
   private readonly addrs: Float64Array;
   private readonly ports: Int32Array;
   private n = 0;
-  /** UDP_SEGMENT may be used (asked for, and not refused by the kernel yet). */
-  gso: boolean;
 
   constructor(
     slab: PacketSlab,
     entries: number,
     private readonly fd: number,
     private readonly counters: Float64Array,
-    gso: boolean,
+    private readonly gsoState: GsoState,
     private readonly sys: SendSys = KERNEL_SEND,
   ) {
-    this.gso = gso;
-    this.vec = new MmsgVector(slab, entries, { control: gso });
+    this.vec = new MmsgVector(slab, entries, { control: gsoState.on });
     this.single = new MmsgVector(slab, FALLBACK_BATCH);
     this.datagrams = new Int32Array(entries);
     this.offs = new Int32Array(entries);
@@ -60,6 +68,11 @@ export class SendQueue {
     this.segments = new Int32Array(entries);
     this.addrs = new Float64Array(entries);
     this.ports = new Int32Array(entries);
+  }
+
+  /** UDP_SEGMENT may be used (asked for, and not refused by the kernel yet, on any of the worker's sockets). */
+  get gso(): boolean {
+    return this.gsoState.on;
   }
 
   /** Entries queued and not yet sent. */
@@ -123,7 +136,7 @@ export class SendQueue {
       this.counters[DROPS + DROP_TX_ERROR]! += this.datagrams[i]!;
       return;
     }
-    this.gso = false;
+    this.gsoState.on = false;
     this.counters[GSO_FALLBACKS]!++;
     this.resendSplit(this.offs[i]!, this.lens[i]!, this.segments[i]!, this.addrs[i]!, this.ports[i]!);
   }

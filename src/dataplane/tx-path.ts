@@ -92,10 +92,11 @@ export class TxPath {
     const start = e.offset;
     const length = e.length;
     const addr = e.underlay;
+    const flow = e.flowHash;
     const mode = this.tap.mode;
     if (mode !== 0) this.capture(b, off, len, off - start, mode);
     this.counters[TX_BYTES]! += len;
-    this.underlay.send(start, length, addr);
+    this.underlay.send(start, length, addr, flow);
   }
 
   /** The segments of one super-packet: the first encapsulated, its encapsulation copied in front of the others. */
@@ -110,6 +111,7 @@ export class TxPath {
     const e = this.ctx.result;
     const h = first - e.offset; // encapsulation bytes in front of each inner packet
     const addr = e.underlay;
+    const flow = e.flowHash; // one flow: every segment from one port
     const mode = this.tap.mode;
     const underlay = this.underlay;
     let bytes = 0;
@@ -119,7 +121,7 @@ export class TxPath {
       if (i > 0) copyBytes(b, first - h, b, off - h, h);
       if (mode !== 0) this.capture(b, off, len, h, mode);
       bytes += len;
-      underlay.send(off - h, len + h, addr);
+      underlay.send(off - h, len + h, addr, flow);
     }
     this.counters[TX_BYTES]! += bytes;
   }
@@ -136,7 +138,7 @@ export class TxPath {
     const saved = this.saved;
     const from = e.offset - OUTER_MAX;
     copyBytes(b, from, saved, 0, OUTER_MAX);
-    this.tap.tx(this.ctx, b, off, len, mode);
+    this.tap.tx(this.ctx, b, off, len, mode, this.underlay.sourcePort(e.flowHash));
     copyBytes(saved, 0, b, from, OUTER_MAX);
   }
 

@@ -8,6 +8,14 @@
 // refused → one datagram at a time; a full socket buffer → wait briefly,
 // then drop and count).
 //
+// Source-port entropy (--source-ports): the send side may hold several
+// sockets, each bound to its own source port (host.ts), and every datagram
+// goes out on socket flowHash % count. One inner flow thus always leaves from
+// one port, in order; many flows spread over the ports, so the underlay's
+// ECMP and the receiver's RSS (and its SO_REUSEPORT group) see many flows,
+// as with the kernel's VXLAN. Each socket has its own queue, so a round ends
+// with one sendmmsg per socket that has anything to send.
+//
 // Receive: one recvmmsg takes up to `batch` entries into the receive slab.
 // With UDP_GRO an entry may hold several datagrams of one flow, gsoSize(i)
 // bytes each, back to back, the last possibly shorter: next() hands them out
@@ -18,14 +26,17 @@ import { MmsgVector, type PacketSlab, recvBatch } from '../sys/mmsg.js';
 import { DROPS, UDP_GRO_DATAGRAMS, UDP_GRO_SEGMENTS } from './counters.js';
 import { DatagramRuns } from './datagram-run.js';
 import type { UnderlayDatagram, UnderlaySocket } from './io.js';
-import { KERNEL_SEND, SendQueue, type SendSys } from './send-queue.js';
+import { KERNEL_SEND, SendQueue, type GsoState, type SendSys } from './send-queue.js';
+import { InvalidArgumentError } from '../../native-free/errors.js';
 
 /** recvmmsg into a vector: how many entries arrived, 0 if none (sys/mmsg.ts's recvBatch unless a test gives another). */
 export type RecvBatch = (fd: number, v: MmsgVector) => number;
 
 export interface KernelUnderlayOptions {
-  /** Socket to send encapsulated packets on. */
-  txFd: number;
+  /** Sockets to send encapsulated packets on (at least one), picked by flow hash. */
+  txFds: readonly number[];
+  /** The source port each of txFds sends from (what a capture shows); 0 without UDP. */
+  sourcePorts: readonly number[];
   /** Socket to receive from, or -1: receive() then takes nothing. */
   rxFd: number;
   /** Destination port of every datagram (vxlan, udp; 0 for ipip). */
@@ -49,7 +60,9 @@ export interface KernelUnderlayOptions {
 
 export class KernelUnderlay implements UnderlaySocket {
   readonly datagram: UnderlayDatagram;
-  private readonly queue: SendQueue;
+  private readonly queues: SendQueue[];
+  private readonly ports: Int32Array;
+  private readonly gsoState: GsoState;
   private readonly runs: DatagramRuns;
   private readonly rxFd: number;
   private readonly vec: MmsgVector | null;
@@ -64,8 +77,13 @@ export class KernelUnderlay implements UnderlaySocket {
   private segment = 0;
 
   constructor(o: KernelUnderlayOptions) {
-    this.queue = new SendQueue(o.txSlab, o.sendEntries, o.txFd, o.counters, o.gso, o.send ?? KERNEL_SEND);
-    this.runs = new DatagramRuns(this.queue, o.port);
+    if (o.txFds.length === 0 || o.txFds.length !== o.sourcePorts.length) {
+      throw new InvalidArgumentError(`underlay: ${o.txFds.length} send sockets and ${o.sourcePorts.length} source ports (one each, at least one)`);
+    }
+    this.gsoState = { on: o.gso };
+    this.queues = o.txFds.map((fd) => new SendQueue(o.txSlab, o.sendEntries, fd, o.counters, this.gsoState, o.send ?? KERNEL_SEND));
+    this.ports = Int32Array.from(o.sourcePorts);
+    this.runs = new DatagramRuns(this.queues, o.port);
     this.rxFd = o.rxFd;
     this.gro = o.gro;
     this.counters = o.counters;
@@ -77,16 +95,21 @@ export class KernelUnderlay implements UnderlaySocket {
 
   /** UDP_SEGMENT is in use (asked for, and not refused by the kernel yet). */
   get gso(): boolean {
-    return this.queue.gso;
+    return this.gsoState.on;
   }
 
-  send(off: number, len: number, addr: number): void {
-    this.runs.add(off, len, addr);
+  send(off: number, len: number, addr: number, flow: number): void {
+    this.runs.add(off, len, addr, (flow >>> 0) % this.queues.length);
+  }
+
+  sourcePort(flow: number): number {
+    return this.ports[(flow >>> 0) % this.queues.length]!;
   }
 
   flush(): void {
     this.runs.emit();
-    if (this.queue.pending > 0) this.queue.flush();
+    const queues = this.queues;
+    for (let i = 0; i < queues.length; i++) if (queues[i]!.pending > 0) queues[i]!.flush();
   }
 
   receive(): number {

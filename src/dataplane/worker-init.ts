@@ -14,6 +14,14 @@ export interface WorkerInit {
   txFd: number;
   /** Socket to receive from, or -1 (IP-in-IP: only worker 0 reads the one raw socket). */
   rxFd: number;
+  /**
+   * Source-port entropy (--source-ports): the node's send-only UDP sockets,
+   * shared by every worker, and the port each is bound to. A datagram goes out
+   * on sendFds[flowHash % length], so a flow keeps its port whichever worker
+   * sends it. Empty: everything goes out on txFd, from `port`.
+   */
+  sendFds: number[];
+  sendPorts: number[];
   localUnderlay: number;
   localMac: number[];
   /** This node's tunnel address, the source of ICMP errors it writes to the TUN. */

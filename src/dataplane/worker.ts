@@ -84,8 +84,10 @@ export function runWorker(init: WorkerInit): void {
     encapBytes: backend.encapBytes,
     coalesceIn: rxMemory !== null && rxMemory.coalesceAt >= 0 ? { buf: rxMemory.slab.buf, offset: rxMemory.coalesceAt } : null,
   });
+  const entropy = init.sendFds.length > 0;
   const underlay = new KernelUnderlay({
-    txFd: init.txFd,
+    txFds: entropy ? init.sendFds : [init.txFd],
+    sourcePorts: entropy ? init.sendPorts : [init.port],
     rxFd: init.rxFd,
     port: init.port,
     counters,

@@ -68,6 +68,7 @@ export const SO_ATTACH_FILTER = 26;
 export const SO_DETACH_FILTER = 27;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
+export const SO_MEMINFO = 55; // u32 sk_meminfo[SK_MEMINFO_VARS] (sys/deaf.ts)
 export const IPPROTO_IP = 0;
 export const IPPROTO_IPIP = 4;
 export const IPPROTO_UDP = 17;

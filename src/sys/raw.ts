@@ -15,8 +15,9 @@
 // address); if the kernel's ipip module has a tunnel matching too, it gets one as
 // well. No ICMP "protocol unreachable" is sent while a raw socket takes protocol 4.
 
-import { closeQuietly, libc, scratch, sysError } from './libc.js';
-import { AF_INET, IPPROTO_IPIP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, SO_ATTACH_FILTER, SO_DETACH_FILTER } from './constants.js';
+import { closeQuietly, libc, sysError } from './libc.js';
+import { AF_INET, IPPROTO_IPIP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from './constants.js';
+import { setReceiving } from './deaf.js';
 import { bindIPv4, recvFrom, setBufferSize } from './socket.js';
 import { toAddr } from './sockaddr.js';
 
@@ -58,36 +59,6 @@ export function openIpip(o: IpipOptions = {}): number {
   }
 }
 
-// A classic BPF program of one instruction, "ret #0": keep 0 bytes of every packet
-// (the kernel drops it before it is queued). struct sock_fprog on 64-bit Linux:
-// u16 len, 6 bytes padding, the program's address. Built per call (a rare one).
-const detachArg = scratch(4);
-
-function dropAllProgram(): { prog: ReturnType<typeof scratch>; insn: ReturnType<typeof scratch> } {
-  const insn = scratch(8);
-  insn.view.setUint16(0, 0x06, true); // BPF_RET | BPF_K
-  insn.view.setUint32(4, 0, true); // k = 0
-  const prog = scratch(16);
-  prog.view.setUint16(0, 1, true);
-  prog.view.setBigUint64(8, BigInt(insn.ptr), true);
-  return { prog, insn };
-}
-
-/** false: attach the drop-everything filter (SO_ATTACH_FILTER); true: detach it. */
-export function setReceiving(fd: number, on: boolean): void {
-  if (on) {
-    libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, detachArg.ptr, 4);
-    return;
-  }
-  const p = dropAllProgram();
-  const r = libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, p.prog.ptr, 16);
-  if (r < 0) {
-    const bytes = `${Array.from(p.prog.buf).join(',')} / ${Array.from(p.insn.buf).join(',')}`;
-    throw sysError('setsockopt', `setsockopt SO_ATTACH_FILTER (drop all) on fd ${fd} [${bytes}]`);
-  }
-  // SO_DETACH_FILTER fails (ENOENT) only when no filter is attached: receiving already.
-}
-
 /** Reads and discards what is queued on a nonblocking socket; returns how many. */
 export function drain(fd: number): number {
   const buf = new Uint8Array(65536);
@@ -100,6 +71,8 @@ export function drain(fd: number): number {
 export function outerHeaderLength(b: Uint8Array, off: number): number {
   return (b[off]! & 0x0f) * 4;
 }
+
+export { setReceiving };
 
 // The inner packet goes out with sendTo(fd, buf, off, len, peer, 0) or sendBatch.
 export { sendTo, recvFrom, waitReadable, type Peer } from './socket.js';

@@ -23,7 +23,8 @@ import {
   UDP_GRO,
   UDP_SEGMENT,
 } from './constants.js';
-import { bindIPv4, bindIPv6, setBufferSize, setIntOption } from './socket.js';
+import { setReceiving } from './deaf.js';
+import { bindIPv4, bindIPv6, localAddress, setBufferSize, setIntOption } from './socket.js';
 import { checkPort, toAddr, toAddr6 } from './sockaddr.js';
 
 export interface UdpOptions {
@@ -52,6 +53,43 @@ export function openUdp(addr: number | string, port: number, o: UdpOptions = {})
     if (o.sndBuf !== undefined) setBufferSize(fd, 'snd', o.sndBuf);
     bindIPv4(fd, a, port);
     return fd;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}
+
+/**
+ * A send-only UDP socket on addr and a port of the kernel's choosing; returns
+ * the fd and the port. For source-port entropy (the worker picks one of a few
+ * such sockets by inner flow hash, so the outer UDP source port varies by
+ * flow as the kernel's VXLAN varies it, udp_flow_src_port).
+ *
+ * Port 0: the kernel takes a free port from net.ipv4.ip_local_port_range, the
+ * range its own VXLAN draws source ports from, and that port is then ours
+ * alone. Binding chosen ports in that range instead would collide with other
+ * programs' ephemeral ports, and with a second weft's send sockets during a
+ * rolling update; what matters for entropy is only that flows map to different
+ * ports, not which ports. Neither SO_REUSEADDR nor SO_REUSEPORT is set: a port
+ * shared with another socket could be handed to it again (UDP's port-0 search
+ * passes over ports whose sockets all allow reuse), and nothing may join the
+ * VXLAN port's SO_REUSEPORT group through this socket.
+ *
+ * Deaf from the start (deaf.ts): the drop-all filter is attached before bind,
+ * so whatever is sent to the port is dropped by the kernel before it is
+ * queued, counted in the socket's drops (receiveStats), and never reaches weft.
+ * The receive buffer is asked for the minimum besides.
+ */
+export function openSendOnlyUdp(addr: number | string, o: { sndBuf?: number } = {}): { fd: number; port: number } {
+  const a = toAddr(addr);
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP);
+  if (fd < 0) throw sysError('socket', 'socket AF_INET SOCK_DGRAM');
+  try {
+    setReceiving(fd, false);
+    setBufferSize(fd, 'rcv', 0); // the kernel's floor (SOCK_MIN_RCVBUF)
+    if (o.sndBuf !== undefined) setBufferSize(fd, 'snd', o.sndBuf);
+    bindIPv4(fd, a, 0);
+    return { fd, port: localAddress(fd).port };
   } catch (e) {
     closeQuietly(fd);
     throw e;
@@ -149,5 +187,6 @@ export function udpGsoSupported(fd: number): boolean {
   return setUdpOffload(fd, UDP_SEGMENT, 0, 'UDP_SEGMENT');
 }
 
+export { receiveStats, setReceiving } from './deaf.js';
 export { sendTo, recvFrom, localAddress, localAddress6, waitReadable, waitWritable, type Peer } from './socket.js';
 export { PacketSlab, MmsgVector, sendBatch, recvBatch, type MmsgVectorOptions } from './mmsg.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asksForVersion, FlagError, parseRunFlags } from '../../src/daemon/flags.js';
+import { asksForVersion, FlagError, parseRunFlags, runUsage } from '../../src/daemon/flags.js';
 
 describe('weft run flags', () => {
   it('has flannel defaults', () => {
@@ -30,6 +30,16 @@ describe('weft run flags', () => {
     expect(parseRunFlags([], { WEFT_TABLE_CAPACITY: '500' })!.tableCapacity).toBe(500);
     expect(() => parseRunFlags(['--table-capacity', '0'], {})).toThrow(FlagError);
     expect(() => parseRunFlags(['--table-capacity', '100001'], {})).toThrow(/table-capacity/);
+  });
+
+  it('--source-ports: 8 by default, 0-64 (0 and 1: the backend port only), in --help', () => {
+    expect(parseRunFlags([], {})!.sourcePorts).toBe(8);
+    expect(parseRunFlags(['--source-ports', '0'], {})!.sourcePorts).toBe(0);
+    expect(parseRunFlags(['--source-ports=64'], {})!.sourcePorts).toBe(64);
+    expect(parseRunFlags([], { WEFT_SOURCE_PORTS: '2' })!.sourcePorts).toBe(2);
+    expect(() => parseRunFlags(['--source-ports', '65'], {})).toThrow(/--source-ports is "65": it must be a whole number from 0 to 64/);
+    expect(() => parseRunFlags(['--source-ports', '-1'], {})).toThrow(FlagError);
+    expect(runUsage()).toMatch(/--source-ports <value>\n.*UDP source ports.*\(default 8\)/);
   });
 
   it('--status-group: off by default (root only), a name or gid otherwise; --healthz-ip/port as flanneld', () => {

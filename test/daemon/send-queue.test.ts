@@ -60,7 +60,7 @@ describe('SendQueue', () => {
 
   it.skipIf(!kernelHasGso())('sends plain datagrams and a GSO run in one flush, counting datagrams', () => {
     const counters = new Float64Array(ROW);
-    const q = new SendQueue(slab, 8, tx, counters, true);
+    const q = new SendQueue(slab, 8, tx, counters, { on: true });
     run(0);
     q.add(0, 3400, LO, port, 1000, 4);
     slab.buf[5000] = 9;
@@ -81,7 +81,7 @@ describe('SendQueue', () => {
   it('a GSO run the kernel refuses (SO_NO_CHECK: EINVAL) is resent datagram by datagram, and GSO stays off', () => {
     setIntOption(tx, SOL_SOCKET, SO_NO_CHECK, 1, 'SO_NO_CHECK');
     const counters = new Float64Array(ROW);
-    const q = new SendQueue(slab, 8, tx, counters, true);
+    const q = new SendQueue(slab, 8, tx, counters, { on: true });
     run(0);
     q.add(0, 3400, LO, port, 1000, 4);
     q.flush();
@@ -97,7 +97,7 @@ describe('SendQueue', () => {
 
   it('more entries than the vector holds: flushed as it fills, nothing lost', () => {
     const counters = new Float64Array(ROW);
-    const q = new SendQueue(slab, 4, tx, counters, false);
+    const q = new SendQueue(slab, 4, tx, counters, { on: false });
     for (let k = 0; k < 10; k++) {
       slab.buf[k * 100] = k;
       q.add(k * 100, 100, LO, port, 0, 1);
@@ -110,7 +110,7 @@ describe('SendQueue', () => {
   it('a datagram the kernel refuses (too big for UDP) is dropped and counted; the rest still go', () => {
     const counters = new Float64Array(ROW);
     const big = new PacketSlab({ slots: 1, slotSize: 70_000, headroom: 0 });
-    const q = new SendQueue(big, 4, tx, counters, false);
+    const q = new SendQueue(big, 4, tx, counters, { on: false });
     big.buf[0] = 1;
     big.buf[66_000] = 3;
     q.add(0, 100, LO, port, 0, 1);

@@ -35,6 +35,14 @@ it('serves /status on an abstract socket and prints it as tables', async () => {
   }
 });
 
+it('weft status shows the source ports, sorted, and what was sent to them; nothing without them', () => {
+  const text = formatStatus({ ...sample, sourcePorts: [45000, 33001, 40002], sourcePortDrops: 12 });
+  expect(text).toContain('sports    3 source ports by inner flow: 33001 40002 45000 (12 datagrams sent to them dropped unread)');
+  expect(formatStatus({ ...sample, sourcePorts: [40002, 40001], sourcePortDrops: 0 })).toMatch(/sports {4}2 source ports by inner flow: 40001 40002\n/);
+  expect(formatStatus({ ...sample, sourcePorts: [] })).not.toContain('sports');
+  expect(formatStatus(sample)).not.toContain('sports');
+});
+
 it('a status socket name somebody holds does not stop the start: the bind is retried until it is free', async () => {
   const name = `@wefttest-squat-${process.pid}`;
   const squatter = await LocalInterfaces.bind(flags(name), quiet);

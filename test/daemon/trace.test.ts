@@ -35,6 +35,22 @@ describe('trace', () => {
     expect(text).toContain(`${84 + overhead} bytes from 198.51.100.1 to 198.51.100.2 (${overhead} bytes of tunnel overhead)`);
   });
 
+  it.each(['vxlan', 'udp'] as const)("%s with --source-ports: the socket step names the flow's send-only port, picked by its hash as a worker picks it", (backend) => {
+    const ports = [40001, 40002, 40003];
+    const seen = new Set<number>();
+    for (let host = 2; host < 10; host++) {
+      const r = req('10.244.2.9', { protocol: 'udp', src: `10.244.1.${host}` });
+      const socket = trace({ ...node(backend), sourcePorts: ports }, r).steps.find((s) => s.step === 'socket')!.detail;
+      const port = Number(/with source port (\d+): the send-only socket/.exec(socket)?.[1]);
+      expect(ports, socket).toContain(port);
+      seen.add(port);
+      // The same flow traced again: the same port.
+      expect(trace({ ...node(backend), sourcePorts: ports }, r).steps.find((s) => s.step === 'socket')!.detail).toBe(socket);
+    }
+    expect(trace(node(backend), req('10.244.2.9')).steps.find((s) => s.step === 'socket')!.detail).toContain(`source port ${backend === 'udp' ? 8285 : 4789} (the socket's)`);
+    expect(seen.size, '8 flows (8 pod sources) over 3 ports').toBeGreaterThan(1);
+  });
+
   it('explains the MTU refusal and the ICMP answer', () => {
     const t = trace(node('vxlan'), req('10.244.2.9', { size: 1451 }));
     expect(t.verdict).toBe('drop: too_big');

@@ -97,6 +97,8 @@ export class FakeTun implements TunQueue {
 
 export interface SentDatagram {
   addr: number;
+  /** The inner flow hash it was sent with (UnderlaySocket.send). */
+  flow: number;
   /** Where it lay in the TUN queue's buffer. */
   off: number;
   bytes: Uint8Array;
@@ -109,15 +111,19 @@ export class FakeUnderlay implements UnderlaySocket {
   /** Datagrams sent (flushed), in order. */
   readonly sent: SentDatagram[] = [];
   flushes = 0;
-  private queued: { off: number; len: number; addr: number }[] = [];
+  private queued: { off: number; len: number; addr: number; flow: number }[] = [];
   private readonly inbound: { bytes: Uint8Array; from: number; fromPort: number }[] = [];
   private taken: { off: number; len: number; from: number; fromPort: number }[] = [];
   private cursor = 0;
 
-  /** @param source where sent datagrams are read from: the TUN queue's buffer. */
+  /**
+   * @param source where sent datagrams are read from: the TUN queue's buffer.
+   * @param ports the source ports it sends from, picked by flow hash.
+   */
   constructor(
     private readonly source: { readonly packets: TunPackets },
     private readonly batch = 64,
+    private readonly ports: readonly number[] = [4789],
   ) {
     this.datagram = { buf: new Uint8Array(batch * RX_SLOT), offset: 0, length: 0, from: 0, fromPort: 0 };
   }
@@ -127,14 +133,19 @@ export class FakeUnderlay implements UnderlaySocket {
     return this.queued.length;
   }
 
-  send(off: number, len: number, addr: number): void {
-    this.queued.push({ off, len, addr });
+  send(off: number, len: number, addr: number, flow: number): void {
+    this.queued.push({ off, len, addr, flow });
+  }
+
+  /** As KernelUnderlay picks: ports[flow % ports.length]. */
+  sourcePort(flow: number): number {
+    return this.ports[(flow >>> 0) % this.ports.length]!;
   }
 
   flush(): void {
     this.flushes++;
     const buf = this.source.packets.buf;
-    for (const q of this.queued) this.sent.push({ addr: q.addr, off: q.off, bytes: buf.slice(q.off, q.off + q.len) });
+    for (const q of this.queued) this.sent.push({ addr: q.addr, flow: q.flow, off: q.off, bytes: buf.slice(q.off, q.off + q.len) });
     this.queued = [];
   }
 

@@ -32,9 +32,9 @@ function captured(ring: CaptureRing): Uint8Array[] {
 }
 
 /** A worker's transmit side on node A over fakes; `encaps` counts the engine calls. */
-function txRig(o: { batch?: number; encapBytes?: number; capture?: number } = {}) {
+function txRig(o: { batch?: number; encapBytes?: number; capture?: number; ports?: number[] } = {}) {
   const tun = new FakeTun(o.encapBytes ?? H);
-  const underlay = new FakeUnderlay(tun);
+  const underlay = new FakeUnderlay(tun, 64, o.ports);
   const ctx: EncapContext = encapAt(A, { outerHeaders: false, udpChecksum: false });
   const counters = new Float64Array(ROW);
   const cap = createCaptureState(1);
@@ -130,6 +130,33 @@ describe('TxPath over fakes', () => {
       expect(((p[16]! << 24) | (p[17]! << 16) | (p[18]! << 8) | p[19]!) >>> 0).toBe(B.underlay);
     }
     expect(captured(plain.ring)).toEqual([]);
+  });
+
+  it("source-port entropy: each datagram goes with its inner flow's hash: one flow one hash, other flows other hashes, a super-packet's segments their flow's; an outer capture shows the port it leaves from", () => {
+    /** A UDP packet of flow sport → 53, payload byte n. */
+    const udp = (sport: number, n: number, size = 100) => {
+      const payload = new Uint8Array(size - 20).fill(n);
+      payload.set([sport >> 8, sport & 0xff, 0, 53], 0);
+      return ipv4Packet({ src: podA, dst: podB, id: n, payload });
+    };
+    const ports = [40001, 40002, 40003, 40004];
+    const r = txRig({ capture: CAPTURE_OUTER, ports });
+    const flows = Array.from({ length: 16 }, (_, i) => 1000 + i);
+    for (const sport of flows) r.tun.push(udp(sport, 1), udp(sport, 2));
+    r.tun.pushSuperPacket([0, 1, 2].map((n) => udp(5000, n, 700)));
+    r.tx.pump();
+    const sent = r.underlay.sent;
+    expect(sent.length).toBe(16 * 2 + 3);
+    const hashes = flows.map((_, i) => sent[2 * i]!.flow);
+    flows.forEach((_, i) => expect(sent[2 * i + 1]!.flow, `flow ${i}: both packets with one hash`).toBe(hashes[i]));
+    expect(new Set(hashes).size, 'distinct flows, distinct hashes').toBe(16);
+    expect(new Set(hashes.map((h) => r.underlay.sourcePort(h))).size, '16 flows over 4 ports use more than one').toBeGreaterThan(1);
+    const seg = sent.slice(32).map((d) => d.flow);
+    expect(new Set(seg).size).toBe(1);
+    expect(hashes).not.toContain(seg[0]);
+    // The outer capture's UDP source port is the one the underlay picks for the datagram's flow.
+    const records = captured(r.ring);
+    expect(records.map((p) => (p[20]! << 8) | p[21]!)).toEqual(sent.map((d) => r.underlay.sourcePort(d.flow)));
   });
 
   it('capture tap: inner captures show the packet as the TUN gave it', () => {

@@ -13,6 +13,7 @@ import type { EncapContext } from '../../native-free/encap/context.js';
 import type { DecapContext } from '../../native-free/decap/context.js';
 import { A, B, decapAt, encapAt, withHeadroom } from '../helpers/engine.js';
 import { ipv4Packet } from '../helpers/packets.js';
+import { flowHash4, sourcePortFor } from '../../native-free/flow-hash.js';
 
 const innerIpv4 = fc
   .record({
@@ -88,6 +89,26 @@ describe.each(backends)('$name', ({ encap, decap }) => {
         }
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe.each(backends.filter((b) => b.name !== 'ipip'))('$name: source-port entropy', ({ name, encap }) => {
+  it("leaves the inner flow's hash in the result, the same with or without outer headers (the worker picks the source port from it)", () => {
+    const whole = encapAt(A, { mtu: 1500 });
+    const payloadOnly = encapAt(A, { mtu: 1500, outerHeaders: false, udpChecksum: false });
+    fc.assert(
+      fc.property(innerIpv4, (packet) => {
+        const want = flowHash4(packet, 0, packet.length);
+        for (const ctx of [whole, payloadOnly]) {
+          const { buf, off, len } = withHeadroom(packet);
+          expect(encap(ctx, buf, off, len)).toBe(FORWARD);
+          expect(ctx.result.flowHash).toBe(want);
+        }
+        // VXLAN's own outer header (pcap, trace) carries the RFC 7348 port of that hash; udp's keeps flannel's port.
+        if (name === 'vxlan') expect(whole.result.sourcePort).toBe(sourcePortFor(want));
+      }),
+      { numRuns: 300 },
     );
   });
 });
