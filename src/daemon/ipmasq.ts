@@ -1,7 +1,7 @@
-// flanneld's iptables rules, IPv4: `--ip-masq` (nat FLANNEL-POSTRTG) and the
-// forward rules it installs by default (filter FLANNEL-FWD, --iptables-forward-rules).
+// flanneld's iptables rules: `--ip-masq` (nat FLANNEL-POSTRTG) and the forward
+// rules it installs by default (filter FLANNEL-FWD, --iptables-forward-rules).
 // The rules, their order and their comments are flannel's
-// (pkg/trafficmngr/iptables/iptables.go, masqRules and forwardRules):
+// (pkg/trafficmngr/iptables/iptables.go, masqRules, masqIP6Rules and forwardRules):
 //
 //   nat     -A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
 //           -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
@@ -17,6 +17,14 @@
 // <subnet> is this node's lease (network address, e.g. 10.244.1.0/24). --random-fully
 // is used when iptables is 1.6.2 or newer, unless turned off (flannel's
 // --ip-masq-fully-random-disable).
+//
+// IPv6 ("EnableIPv6": true) is the same set with ip6tables: the same chains, in
+// ip6tables' own nat and filter tables, with ff00::/8 (multicast) in place of
+// 224.0.0.0/4, and --random-fully as ip6tables has it. A set is of one family,
+// told by its CIDRs (both of one family, or an IptablesError); a dual-stack node
+// has one set of each, as flanneld (its IPv4 rules only when an IPv4 network is
+// set, its IPv6 rules only when an IPv6 network is). IPv6 CIDRs are written in
+// RFC 5952 form, as flannel's ip.IP6Net prints them and as `ip6tables -S` shows them.
 //
 // Life cycle, as flanneld's:
 //   apply()         creates the chain or flushes it (so the rules of a previous
@@ -34,8 +42,9 @@
 //                   who turns --ip-masq off (flanneld never removes them itself).
 //
 // Every iptables call waits for the xtables lock (-w). The commands are run with
-// execFile (no shell); the network and subnet are checked IPv4 CIDRs.
+// execFile (no shell); the network and subnet are checked CIDRs.
 import { execFile } from 'node:child_process';
+import { formatCidr, parseCidr } from '../../native-free/addr.js';
 import { WeftError } from '../../native-free/errors.js';
 
 export class IptablesError extends WeftError {
@@ -51,6 +60,9 @@ export interface RuleLogger {
 
 export type Table = 'nat' | 'filter';
 
+/** 4: iptables, 6: ip6tables. */
+export type IpFamily = 4 | 6;
+
 export interface IptablesRule {
   table: Table;
   chain: string;
@@ -64,11 +76,16 @@ export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
 export const FORWARD_CHAIN = 'FLANNEL-FWD';
 const MASQ_COMMENT = ['-m', 'comment', '--comment', 'flanneld masq'];
 const FORWARD_COMMENT = ['-m', 'comment', '--comment', 'flanneld forward'];
+const MULTICAST: Record<IpFamily, string> = { 4: '224.0.0.0/4', 6: 'ff00::/8' };
 
-/** flannel's masqRules(network, lease, ipMasqRandomFullyDisable) for IPv4, in its order. */
+/**
+ * flannel's masqRules(network, lease, ipMasqRandomFullyDisable) for IPv4, or its
+ * masqIP6Rules for IPv6 (both CIDRs of one family), in its order.
+ */
 export function masqRules(network: string, subnet: string, randomFully: boolean): IptablesRule[] {
-  const n = cidr('network', network);
-  const s = cidr('subnet', subnet);
+  const family = familyOf(network, subnet);
+  const n = cidr('network', network, family);
+  const s = cidr('subnet', subnet, family);
   const masq = randomFully ? ['-j', 'MASQUERADE', '--random-fully'] : ['-j', 'MASQUERADE'];
   const r = (chain: string, ...spec: string[]): IptablesRule => ({ table: 'nat', chain, spec });
   return [
@@ -82,15 +99,15 @@ export function masqRules(network: string, subnet: string, randomFully: boolean)
     // external traffic arriving for a pod of this node keeps its source
     r(MASQ_CHAIN, '!', '-s', n, '-d', s, ...MASQ_COMMENT, '-j', 'RETURN'),
     // pods to the outside, except multicast
-    r(MASQ_CHAIN, '-s', n, '!', '-d', '224.0.0.0/4', ...MASQ_COMMENT, ...masq),
+    r(MASQ_CHAIN, '-s', n, '!', '-d', MULTICAST[family], ...MASQ_COMMENT, ...masq),
     // the host (or anything outside the overlay) towards the overlay
     r(MASQ_CHAIN, '!', '-s', n, '-d', n, ...MASQ_COMMENT, ...masq),
   ];
 }
 
-/** flannel's forwardRules(network): FORWARD accepts the overlay even under a DROP policy (Docker ≥ 1.13). */
+/** flannel's forwardRules(network), either family: FORWARD accepts the overlay even under a DROP policy (Docker ≥ 1.13). */
 export function forwardRules(network: string): IptablesRule[] {
-  const n = cidr('network', network);
+  const n = cidr('network', network, familyOf(network));
   return [
     { table: 'filter', chain: 'FORWARD', spec: [...FORWARD_COMMENT, '-j', FORWARD_CHAIN] },
     { table: 'filter', chain: FORWARD_CHAIN, spec: ['-s', n, ...FORWARD_COMMENT, '-j', 'ACCEPT'] },
@@ -98,12 +115,33 @@ export function forwardRules(network: string): IptablesRule[] {
   ];
 }
 
-function cidr(what: string, text: string): string {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
-  if (!m || m.slice(1, 5).some((p) => Number(p) > 255) || Number(m[5]) > 32) {
-    throw new IptablesError(`${what} "${text}" is not an IPv4 network in CIDR notation such as 10.244.0.0/16`);
+/** The family of the first CIDR (a colon: IPv6); every other one must be of it. */
+export function familyOf(...cidrs: string[]): IpFamily {
+  const family = (t: string): IpFamily => (typeof t === 'string' && t.includes(':') ? 6 : 4);
+  const first = family(cidrs[0]!);
+  const other = cidrs.find((c) => family(c) !== first);
+  if (other !== undefined) {
+    throw new IptablesError(`"${cidrs[0]}" and "${other}" are not of one address family: a rule set is either IPv4 (iptables) or IPv6 (ip6tables)`);
   }
-  return text;
+  return first;
+}
+
+function cidr(what: string, text: string, family: IpFamily): string {
+  if (family === 4) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+    if (!m || m.slice(1, 5).some((p) => Number(p) > 255) || Number(m[5]) > 32) {
+      throw new IptablesError(`${what} "${text}" is not an IPv4 network in CIDR notation such as 10.244.0.0/16`);
+    }
+    return text;
+  }
+  // addr.ts's parser: hex groups, one "::", no zone, no host bits; printed back canonical
+  try {
+    const c = parseCidr(text);
+    if (c.family === 6) return formatCidr(c);
+  } catch (e) {
+    throw new IptablesError(`${what} "${text}" is not an IPv6 network in CIDR notation such as fd00:10:244::/56: ${(e as Error).message}`);
+  }
+  throw new IptablesError(`${what} "${text}" is not an IPv6 network in CIDR notation such as fd00:10:244::/56`);
 }
 
 // ---- running iptables ----
@@ -118,6 +156,16 @@ export interface IptablesCommands {
   /** Default "iptables" and "iptables-restore" from PATH. */
   iptables?: string;
   iptablesRestore?: string;
+  /** For IPv6 rule sets; default "ip6tables" and "ip6tables-restore" from PATH. */
+  ip6tables?: string;
+  ip6tablesRestore?: string;
+}
+
+/** The iptables and iptables-restore commands of a family. */
+export function commandsFor(cmds: IptablesCommands, family: IpFamily): { iptables: string; restore: string } {
+  return family === 4
+    ? { iptables: cmds.iptables ?? 'iptables', restore: cmds.iptablesRestore ?? 'iptables-restore' }
+    : { iptables: cmds.ip6tables ?? 'ip6tables', restore: cmds.ip6tablesRestore ?? 'ip6tables-restore' };
 }
 
 function run(cmd: string, args: string[], input?: string): Promise<Result> {
@@ -145,9 +193,9 @@ function run(cmd: string, args: string[], input?: string): Promise<Result> {
   });
 }
 
-/** iptables' version, and whether it has MASQUERADE --random-fully (1.6.2, as go-iptables' HasRandomFully). */
-export async function iptablesVersion(cmds: IptablesCommands = {}): Promise<{ version: string; randomFully: boolean }> {
-  const cmd = cmds.iptables ?? 'iptables';
+/** iptables' (family 6: ip6tables') version, and whether it has MASQUERADE --random-fully (1.6.2, as go-iptables' HasRandomFully). */
+export async function iptablesVersion(cmds: IptablesCommands = {}, family: IpFamily = 4): Promise<{ version: string; randomFully: boolean }> {
+  const cmd = commandsFor(cmds, family).iptables;
   const r = await run(cmd, ['--version']);
   const m = /v(\d+)\.(\d+)\.(\d+)/.exec(r.stdout + r.stderr);
   if (r.code !== 0 || !m) throw new IptablesError(`"${cmd} --version" failed (exit ${r.code}): ${(r.stdout + r.stderr).trim()}`);
@@ -179,9 +227,10 @@ export class IptablesRuleSet {
     readonly chains: readonly { table: Table; chain: string }[],
     protected readonly log: RuleLogger,
     cmds: IptablesCommands = {},
+    /** Which of cmds' commands run it: iptables (4) or ip6tables (6). */
+    readonly family: IpFamily = 4,
   ) {
-    this.iptables = cmds.iptables ?? 'iptables';
-    this.restore = cmds.iptablesRestore ?? 'iptables-restore';
+    ({ iptables: this.iptables, restore: this.restore } = commandsFor(cmds, family));
   }
 
   /** Creates or flushes the own chains, then installs every rule in order. */
@@ -347,9 +396,13 @@ export interface IpMasqOptions extends IptablesCommands {
   randomFully?: boolean | 'auto';
 }
 
-/** `--ip-masq`: nat FLANNEL-POSTRTG, jumped to from POSTROUTING. */
+/**
+ * `--ip-masq`: nat FLANNEL-POSTRTG, jumped to from POSTROUTING. IPv4 or IPv6 by
+ * its CIDRs: an IPv6 one runs opts' ip6tables commands.
+ */
 export class IpMasq {
   private set: IptablesRuleSet | null = null;
+  readonly family: IpFamily;
 
   constructor(
     readonly network: string,
@@ -359,6 +412,7 @@ export class IpMasq {
     private readonly opts: IpMasqOptions = {},
   ) {
     masqRules(network, subnet, false); // checks both CIDRs now
+    this.family = familyOf(network, subnet);
   }
 
   /** The rules, once apply() has decided on --random-fully. */
@@ -391,18 +445,42 @@ export class IpMasq {
     if (this.set) return this.set;
     let randomFully = this.opts.randomFully ?? 'auto';
     if (randomFully === 'auto') {
-      const v = await iptablesVersion(this.opts);
+      const v = await iptablesVersion(this.opts, this.family);
       randomFully = v.randomFully;
-      this.log.info({ iptables: v.version, randomFully }, 'iptables found');
+      this.log.info(this.family === 4 ? { iptables: v.version, randomFully } : { ip6tables: v.version, randomFully }, this.family === 4 ? 'iptables found' : 'ip6tables found');
     }
-    this.set = new IptablesRuleSet('ip-masq', masqRules(this.network, this.subnet, randomFully), [{ table: 'nat', chain: MASQ_CHAIN }], this.log, this.opts);
+    const rules = masqRules(this.network, this.subnet, randomFully);
+    this.set = new IptablesRuleSet(this.family === 4 ? 'ip-masq' : 'ip-masq-ipv6', rules, [{ table: 'nat', chain: MASQ_CHAIN }], this.log, this.opts, this.family);
     return this.set;
   }
 }
 
-/** flanneld's forward rules (--iptables-forward-rules, on by default): filter FLANNEL-FWD, jumped to from FORWARD. */
+/**
+ * flanneld's forward rules (--iptables-forward-rules, on by default): filter FLANNEL-FWD,
+ * jumped to from FORWARD. An IPv6 network runs cmds' ip6tables commands.
+ */
 export class ForwardRules extends IptablesRuleSet {
   constructor(network: string, log: RuleLogger, cmds: IptablesCommands = {}) {
-    super('forward', forwardRules(network), [{ table: 'filter', chain: FORWARD_CHAIN }], log, cmds);
+    const family = familyOf(network);
+    super(family === 4 ? 'forward' : 'forward-ipv6', forwardRules(network), [{ table: 'filter', chain: FORWARD_CHAIN }], log, cmds, family);
   }
+}
+
+/**
+ * Deletes flanneld's chains of one family (FLANNEL-POSTRTG, FLANNEL-FWD) and the jumps
+ * to them, whatever network and subnet they were written for: flannel's iptables
+ * CleanUp, run when "EnableNFTables" is on (for both families, IPv4-only or not), so a
+ * node switched to nftables keeps no iptables rules. The rules inside the chains go
+ * with the flush; only the jumps live outside them. No chain there: nothing to do.
+ */
+export function removeFlannelChains(family: IpFamily, log: RuleLogger, cmds: IptablesCommands = {}): Promise<void> {
+  const jumps: IptablesRule[] = [
+    { table: 'nat', chain: 'POSTROUTING', spec: [...MASQ_COMMENT, '-j', MASQ_CHAIN] },
+    { table: 'filter', chain: 'FORWARD', spec: [...FORWARD_COMMENT, '-j', FORWARD_CHAIN] },
+  ];
+  const chains = [
+    { table: 'nat' as const, chain: MASQ_CHAIN },
+    { table: 'filter' as const, chain: FORWARD_CHAIN },
+  ];
+  return new IptablesRuleSet(family === 4 ? 'flannel-chains' : 'flannel-chains-ipv6', jumps, chains, log, cmds, family).remove();
 }

@@ -12,6 +12,9 @@
 //   3. a tie (a fresh node: none anywhere) keeps the `iptables` on PATH.
 // Each side is asked only when both variants are installed (Debian's iptables
 // package has both); otherwise there is nothing to choose.
+//
+// The choice holds for ip6tables too (ip6tables-legacy / ip6tables-nft, from the same
+// package): the wrapper points both at one mode, and the rule counts above are of both.
 import { execFile } from 'node:child_process';
 import type { IptablesCommands } from './ipmasq.js';
 
@@ -55,5 +58,14 @@ export async function chooseIptables(exec: Exec = localExec): Promise<IptablesCh
 }
 
 function choice(mode: 'legacy' | 'nft', why: string): IptablesChoice {
-  return { mode, cmds: { iptables: `iptables-${mode}`, iptablesRestore: `iptables-${mode}-restore` }, why };
+  return {
+    mode,
+    cmds: {
+      iptables: `iptables-${mode}`,
+      iptablesRestore: `iptables-${mode}-restore`,
+      ip6tables: `ip6tables-${mode}`,
+      ip6tablesRestore: `ip6tables-${mode}-restore`,
+    },
+    why,
+  };
 }

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chainScript, nftForwardRules, nftMasqRules } from '../../src/daemon/nftables.js';
+import { chainScript, NftablesError, nftForwardRules, nftMasqRules, NftRules } from '../../src/daemon/nftables.js';
 import { FileRegistry } from '../../src/registry/index.js';
 import { parseNetworkConfig } from '../../src/registry/config.js';
 import { addPod, type Pod } from '../integration/harness/cluster.js';
@@ -49,6 +49,49 @@ describe('nftables rules (no root)', () => {
 
   it('refuse what is not a CIDR (nothing reaches nft unchecked)', () => {
     expect(() => nftMasqRules('10.244.0.0/16; flush ruleset', '10.244.3.0/24', true)).toThrow(/network "10.244.0.0\/16; flush ruleset" is not an IPv4 network/);
+  });
+
+  it.each([
+    { fullyRandom: true, masq: 'masquerade fully-random' },
+    { fullyRandom: false, masq: 'masquerade' },
+  ])('for IPv6 are flannel addMasqRules with the ip6 family and ff00::/8 (fully-random $fullyRandom)', ({ fullyRandom, masq }) => {
+    // written out by hand from flannel's nftables.go (family IPv6)
+    expect(nftMasqRules('fd00:10:244::/56', 'fd00:10:244:3::/64', fullyRandom)).toEqual([
+      'meta mark 0x4000 return',
+      'ip6 saddr fd00:10:244:3::/64 ip6 daddr fd00:10:244::/56 return',
+      'ip6 saddr fd00:10:244::/56 ip6 daddr fd00:10:244:3::/64 return',
+      'ip6 saddr != fd00:10:244:3::/64 ip6 daddr fd00:10:244::/56 return',
+      `ip6 saddr fd00:10:244::/56 ip6 daddr != ff00::/8 ${masq}`,
+      `ip6 saddr != fd00:10:244::/56 ip6 daddr fd00:10:244::/56 ${masq}`,
+    ]);
+    expect(nftForwardRules('fd00:10:244::/56')).toEqual(['ip6 saddr fd00:10:244::/56 accept', 'ip6 daddr fd00:10:244::/56 accept']);
+  });
+
+  it('write an IPv6 chain into table ip6 flannel-ipv6, CIDRs as nft lists them', () => {
+    const script = chainScript({ name: 'forward', comment: 'c', type: 'filter', hook: 'forward', priority: 'filter' }, nftForwardRules('FD00:10:244:0:0::/56'), 6);
+    expect(script.split('\n')).toEqual([
+      'add table ip6 flannel-ipv6 { comment "rules for flannel-ipv6" ; }',
+      'add chain ip6 flannel-ipv6 forward { type filter hook forward priority filter ; comment "c" ; }',
+      'flush chain ip6 flannel-ipv6 forward',
+      'add rule ip6 flannel-ipv6 forward ip6 saddr fd00:10:244::/56 accept',
+      'add rule ip6 flannel-ipv6 forward ip6 daddr fd00:10:244::/56 accept',
+      '',
+    ]);
+    const log = { info: (): void => undefined, warn: (): void => undefined };
+    expect(new NftRules('fd00:10:244::/56', 'fd00:10:244:3::/64', log)).toMatchObject({ family: 6, table: 'flannel-ipv6' });
+    expect(new NftRules(NETWORK, '10.244.3.0/24', log)).toMatchObject({ family: 4, table: 'flannel-ipv4' });
+  });
+
+  it.each([
+    ['10.244.0.0/16', 'fd00:10:244:3::/64', /not of one address family/],
+    ['fd00:10:244::/56', '10.244.3.0/24', /not of one address family/],
+    ['fd00:10:244::/56; flush ruleset', 'fd00:10:244:3::/64', /not an IPv6 network/],
+    ['fd00:10:244::1/56', 'fd00:10:244:3::/64', /host bits set/],
+    ['fd00:10:244::/56', 'fe80::%wtn1/64', /zone/],
+  ])('refuse IPv6 input that is not two CIDRs of one family (%s, %s)', (n, s, why) => {
+    expect(() => nftMasqRules(n, s, true)).toThrow(NftablesError);
+    expect(() => nftMasqRules(n, s, true)).toThrow(why);
+    expect(() => new NftRules(n, s, { info: () => undefined, warn: () => undefined })).toThrow(NftablesError);
   });
 
   it('EnableNFTables is read from net-conf.json (default false) and must be a boolean', () => {
