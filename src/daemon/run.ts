@@ -119,6 +119,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
         queues: flags.workers,
         underlay: spec.underlay,
         bindAddr: underlay.address,
+        bindAddr6: null,
         port,
         udpGso: flags.offload.udpGso,
         udpGro: flags.offload.udpGro,
