@@ -235,7 +235,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   try {
     fwd = hasTunnel(spec)
       ? new Tunnel({ flags, log, config, subnet, network, underlay, mac: node.mac, mtu: node.mtu, port: node.port, sockets: node.sockets })
-      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, log });
+      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, ipv6Subnet: null, log });
   } catch (e) {
     await registry.close();
     throw e;
