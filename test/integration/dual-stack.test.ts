@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, type Pod } from './harness/cluster.js';
 import { Capture } from './harness/capture.js';
+import { waitFor } from './harness/exec.js';
+import { KernelNode } from './harness/kernel-node.js';
 import { HOOK_TIMEOUT, TEST_TIMEOUT, useJanitor } from './harness/context.js';
 import { skipIntegration } from './harness/requirements.js';
 import { ping, randomFile, tcpTransfer } from './harness/traffic.js';
@@ -87,6 +89,31 @@ describe.skipIf(skipIntegration('weft dual-stack'))('weft dual-stack and IPv6-on
     });
 
     clusterTests(() => cluster, janitor, [4, 6]);
+
+    it("interoperates with a kernel VXLAN node programmed as flannel programs flannel.1 and flannel-v6.1 (offloads at defaults)", async () => {
+      const k = await KernelNode.create(cluster, '198.51.100.250', '10.244.250.0/24', { ipv6: { underlayIp6: 'fd00:198:51:100::250', subnet6: 'fd00:10:244:fa::/64' } });
+      await k.publishLease();
+      await k.programPeers(await cluster.leases());
+      const [a] = cluster.pods as [Pod];
+      await waitFor('weft sees the kernel node', async () => (await cluster.nodes[0]!.status()).peers.length === 3, 15_000);
+      for (const [from, to] of [
+        [a, k.pod],
+        [k.pod, a],
+      ] as const) {
+        for (const dst of [to.ip, to.ip6!]) {
+          const r = await ping(from.ns, dst, { count: 3 });
+          expect(r.received, `${from.ns} → ${dst}\n${r.output}`).toBe(3);
+        }
+      }
+      const file = randomFile(janitor().dir, 20 << 20);
+      for (const [from, to] of [
+        [a, v6(k.pod)],
+        [v6(k.pod), v6(a)],
+      ] as const) {
+        const r = await tcpTransfer(janitor() as never, from, to, file.path);
+        expect(r.sha256, `TCP over IPv6 ${from.ns} → ${to.ip}`).toBe(file.sha256);
+      }
+    }, TEST_TIMEOUT);
 
     it('IPv6 pods travel in VXLAN over the IPv6 underlay, IPv4 pods over the IPv4 one (tshark on the bridge)', async () => {
       const [a, b] = cluster.pods as [Pod, Pod];

@@ -62,9 +62,10 @@ export async function attachToUnderlay(ul: string, ns: string, ifname: string, i
   await ipn(ns, 'link', 'set', ifname, 'up');
 }
 
-/** "fd00:10:244:7::1/64" + n → "fd00:10:244:7::<1+n>" (the low 16 bits; subnets here are /64 or larger). */
+/** "fd00:10:244:7::1/64" + n → "fd00:10:244:7::<1+n>", "fd00:10:244:7::/64" + n → "…::<n>" (the low 16 bits; subnets here are /64 or larger). */
 export function hostIn6(subnet: string, n: number): string {
   const addr = subnet.split('/')[0]!;
+  if (addr.endsWith('::')) return `${addr}${n.toString(16)}`;
   const m = /^(.*::)([0-9a-f]{1,4})$/.exec(addr);
   if (!m) throw new Error(`hostIn6: ${subnet} does not end in ::<hex>`);
   return `${m[1]}${(parseInt(m[2]!, 16) + n).toString(16)}`;
