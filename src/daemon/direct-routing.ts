@@ -27,12 +27,21 @@
 // counted (refusals()), and has no route until a lease that works replaces its
 // lease. flannel writes the route anyway and logs the kernel's refusal; weft
 // asks the kernel first, so the log says which gateway stands in the way.
-import { parseCidr, parseIPv4 } from '../../native-free/addr.js';
+//
+// IPv6 (EnableIPv6, option ipv6): as flannel's route_network.go and
+// vxlan_network.go do for their v6 routes, a peer lease's IPv6Subnet gets
+//
+//     <peer IPv6 subnet> via <PublicIPv6> dev <underlay iface>
+//
+// under the same rules (the kernel's on-link answer for the PublicIPv6, the
+// same refusals). A lease is followed by all the subnets it carries: when a
+// lease drops its IPv6 subnet (or a node turns IPv6 off), that route goes too.
+import { parseCidr, parseIPv4, parseIPv6 } from '../../native-free/addr.js';
 import { leaseBackendType, type BackendType } from '../backend/index.js';
 import type { LeaseEvent } from '../registry/types.js';
 import { RT_TABLE_MAIN, RTN_UNICAST } from '../sys/constants.js';
 import { ifIndex } from '../sys/link.js';
-import { deleteRoute, listRoutes, replaceRoute, routeGet, type RouteEntry } from '../sys/netlink.js';
+import { deleteRoute, listRoutes, listRoutes6, replaceRoute, routeGet, type RouteEntry } from '../sys/netlink.js';
 
 /** flannel's route check (routeCheckRetries, 10 s): every held route written again, so one deleted by hand comes back. */
 export const ROUTE_CHECK_MS = 10_000;
@@ -52,15 +61,17 @@ export interface DirectLogger {
 export interface DirectRoutingOptions {
   /** The underlay interface the routes go out of. */
   iface: string;
-  /** This node's lease subnet: its events are skipped. */
-  self: { subnet: string };
+  /** This node's lease subnets: its events are skipped. */
+  self: { subnet: string; ipv6Subnet?: string | null };
+  /** EnableIPv6: peers' IPv6 subnets get routes via their PublicIPv6 too. Default false. */
+  ipv6?: boolean;
   /** Leases of another backend are skipped, as flannel's vxlan backend skips them. */
   backend: BackendType;
   log: DirectLogger;
   /** Is this PublicIP reachable without a gateway out of iface? Default: the kernel's answer (routeGet). */
   isDirect?: (publicIp: string) => boolean;
   /** Route writers; default rtnetlink (src/sys/netlink.ts). */
-  routes?: { replace: typeof replaceRoute; remove: typeof deleteRoute; list?: typeof listRoutes };
+  routes?: { replace: typeof replaceRoute; remove: typeof deleteRoute; list?: typeof listRoutes; list6?: typeof listRoutes6 };
   /**
    * 'on-link-peers' (DirectRouting, the default): peers not on-link keep the tunnel.
    * 'every-peer' (host-gw): there is no tunnel; such a peer is refused.
@@ -69,7 +80,7 @@ export interface DirectRoutingOptions {
 }
 
 /** Why host-gw gave a peer no route: a stable label of weft_host_gw_peers_refused_total. */
-export const ROUTE_REFUSALS = ['not_on_link', 'lookup_failed', 'kernel_refused'] as const;
+export const ROUTE_REFUSALS = ['not_on_link', 'lookup_failed', 'kernel_refused', 'no_public_ip'] as const;
 export type RouteRefusal = (typeof ROUTE_REFUSALS)[number];
 
 interface Refused {
@@ -85,11 +96,14 @@ interface DirectRoute {
 }
 
 export class DirectRoutes {
-  private readonly routes = new Map<string, DirectRoute>(); // subnet → route
+  private readonly routes = new Map<string, DirectRoute>(); // subnet (either family) → route
+  /** Lease (its IPv4 subnet, or its IPv6 one on an IPv6-only lease) → the subnets it was last routed or refused for. */
+  private readonly leases = new Map<string, string[]>();
   private readonly isDirect: (publicIp: string) => boolean;
   private readonly replace: typeof replaceRoute;
   private readonly remove: typeof deleteRoute;
   private readonly list4: typeof listRoutes;
+  private readonly list6: typeof listRoutes6;
   private readonly everyPeer: boolean;
   private readonly offLink: (publicIp: string) => string;
   /** host-gw: peers with no route, and why (subnet → refusal). */
@@ -104,6 +118,7 @@ export class DirectRoutes {
     this.replace = opts.routes?.replace ?? replaceRoute;
     this.remove = opts.routes?.remove ?? deleteRoute;
     this.list4 = opts.routes?.list ?? listRoutes;
+    this.list6 = opts.routes?.list6 ?? listRoutes6;
   }
 
   get size(): number {
@@ -127,16 +142,36 @@ export class DirectRoutes {
 
   /** Applies one batch of lease events; a failing lease is logged and skipped. */
   apply(batch: readonly LeaseEvent[]): void {
+    const self = this.opts.self;
     for (const ev of batch) {
-      const subnet = ev.lease.subnet;
-      if (subnet === this.opts.self.subnet) continue;
-      try {
-        if (ev.type === 'removed') {
-          this.refusedPeers.delete(subnet);
-          this.drop(subnet, 'lease removed');
-        } else this.upsert(subnet, ev.lease.attrs.PublicIP, leaseBackendType(ev.lease.attrs));
-      } catch (e) {
-        this.opts.log.warn({ subnet, err: (e as Error).message }, 'direct route not changed');
+      const l = ev.lease;
+      const v6 = this.opts.ipv6 === true && l.ipv6Subnet ? l.ipv6Subnet : null;
+      const key = l.subnet !== '' ? l.subnet : (l.ipv6Subnet ?? '');
+      if (key === '' || key === self.subnet || (self.ipv6Subnet && key === self.ipv6Subnet)) continue;
+      // What the lease asks for now: its IPv4 subnet via PublicIP, its IPv6 one via PublicIPv6.
+      const want: Array<[string, string]> = [];
+      if (ev.type !== 'removed') {
+        if (l.subnet !== '') want.push([l.subnet, l.attrs.PublicIP]);
+        if (v6 !== null) want.push([v6, l.attrs.PublicIPv6 ?? '']);
+      }
+      // Subnets this lease no longer carries (removed, or its IPv6 subnet dropped) lose their route.
+      for (const old of this.leases.get(key) ?? []) {
+        if (want.some(([s]) => s === old)) continue;
+        this.refusedPeers.delete(old);
+        try {
+          this.drop(old, ev.type === 'removed' ? 'lease removed' : 'no longer in the lease');
+        } catch (e) {
+          this.opts.log.warn({ subnet: old, err: (e as Error).message }, 'direct route not changed');
+        }
+      }
+      if (want.length === 0) this.leases.delete(key);
+      else this.leases.set(key, want.map(([s]) => s));
+      for (const [subnet, via] of want) {
+        try {
+          this.upsert(subnet, via, leaseBackendType(l.attrs));
+        } catch (e) {
+          this.opts.log.warn({ subnet, err: (e as Error).message }, 'direct route not changed');
+        }
       }
     }
   }
@@ -170,7 +205,8 @@ export class DirectRoutes {
   removeStale(): number {
     let rows: RouteEntry[];
     try {
-      rows = this.list4().filter((r) => r.table === RT_TABLE_MAIN && r.protocol === DIRECT_ROUTE_PROTOCOL);
+      const all = this.opts.ipv6 === true ? [...this.list4(), ...this.list6()] : this.list4();
+      rows = all.filter((r) => r.table === RT_TABLE_MAIN && r.protocol === DIRECT_ROUTE_PROTOCOL);
     } catch (e) {
       this.opts.log.warn({ err: (e as Error).message }, 'could not list leftover direct routes');
       return 0;
@@ -195,8 +231,15 @@ export class DirectRoutes {
       this.drop(subnet, `lease backend "${type}"`);
       return;
     }
-    cidr4(subnet);
-    parseIPv4(publicIp);
+    const family = cidrOf(subnet).family;
+    if (publicIp === '' || publicIp === '0.0.0.0') {
+      // A dual-stack lease without a PublicIPv6 (or an IPv6-only one without a PublicIP): nothing to route via.
+      if (this.everyPeer) this.refuse(subnet, publicIp, 'no_public_ip', `the lease has no ${family === 6 ? 'PublicIPv6' : 'PublicIP'} to route ${subnet} via`);
+      else this.drop(subnet, `no ${family === 6 ? 'PublicIPv6' : 'PublicIP'} in the lease`);
+      return;
+    }
+    if (family === 6) parseIPv6(publicIp);
+    else parseIPv4(publicIp);
     const cur = this.routes.get(subnet);
     let onLink: boolean;
     try {
@@ -250,7 +293,7 @@ export class DirectRoutes {
   }
 
   private write(subnet: string, via: string): void {
-    const cidr = cidr4(subnet);
+    const cidr = cidrOf(subnet);
     this.replace({ dst: cidr.addr, prefixLen: cidr.len, gateway: via, dev: this.opts.iface, protocol: DIRECT_ROUTE_PROTOCOL });
   }
 
@@ -258,7 +301,7 @@ export class DirectRoutes {
     const r = this.routes.get(subnet);
     if (!r) return;
     this.routes.delete(subnet);
-    const cidr = cidr4(subnet);
+    const cidr = cidrOf(subnet);
     try {
       this.remove({ dst: cidr.addr, prefixLen: cidr.len, gateway: r.via, dev: this.opts.iface });
     } catch (e) {
@@ -269,10 +312,10 @@ export class DirectRoutes {
   }
 }
 
-function cidr4(text: string): { addr: number; len: number } {
+/** A route destination of either family: IPv4 as u32, IPv6 as its 16 bytes. */
+function cidrOf(text: string): { family: 4 | 6; addr: number | Uint8Array; len: number } {
   const c = parseCidr(text);
-  if (c.family !== 4) throw new Error(`subnet ${text} is not IPv4`);
-  return { addr: c.addr, len: c.len };
+  return c.family === 4 ? { family: 4, addr: c.addr, len: c.len } : { family: 6, addr: c.addr, len: c.len };
 }
 
 /** What the kernel says of a PublicIP that is not on-link, for the log and `weft status`. */

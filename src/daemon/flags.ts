@@ -2,6 +2,7 @@
 // Parsing only: nothing here touches the host. Every error names the flag and
 // the fix, and is raised before the daemon changes anything.
 // The command line follows Go's flag package, as flanneld's does (go-flags.ts).
+import { parseIPv6 } from '../../native-free/addr.js';
 import { goRegex } from './iface-select.js';
 import { defaultWorkers } from './cpu-quota.js';
 import { FlagError, goBool, levelForVerbosity, parseGoFlags } from './go-flags.js';
@@ -25,6 +26,8 @@ export interface RunFlags {
   ifaceRegexes: string[];
   ifaceCanReach: string | null;
   publicIp: string | null;
+  /** --public-ipv6: with EnableIPv6, the IPv6 address other nodes send to (default: the interface's). */
+  publicIpv6: string | null;
   ipMasq: boolean;
   ipMasqFullyRandomDisable: boolean;
   ipBlackholeRoute: boolean;
@@ -110,6 +113,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   },
   'iface-can-reach': { type: 'string', help: 'use the interface of the route to this IPv4 address (as `ip route get`); tried after --iface and --iface-regex' },
   'public-ip': { type: 'string', help: 'IPv4 address other nodes send to (default: the address of --iface)' },
+  'public-ipv6': { type: 'string', help: 'with "EnableIPv6": true, the IPv6 address other nodes send to (default: the IPv6 address of the interface)' },
   'ip-masq': { type: 'boolean', default: false, help: 'masquerade traffic from pods to outside the cluster Network (iptables nat FLANNEL-POSTRTG, as flanneld); sets FLANNEL_IPMASQ=true' },
   'ip-masq-fully-random-disable': { type: 'boolean', default: false, help: 'with --ip-masq, MASQUERADE without --random-fully' },
   'ip-blackhole-route': {
@@ -217,18 +221,14 @@ function endpoints(text: string): string[] {
   });
 }
 
-/** flanneld flags weft does not take, with the reason (an unknown flag would only say "unknown"). */
-const REFUSED: Record<string, string> = {
-  'public-ipv6': 'weft carries IPv4 only; remove it',
-};
-
-function refuseFlanneldOnly(argv: string[]): void {
-  for (const arg of argv) {
-    if (arg === '--') return;
-    const name = /^--?([a-z0-9-]+)/.exec(arg)?.[1];
-    const why = name === undefined ? undefined : REFUSED[name];
-    if (why !== undefined) throw new FlagError(`--${name} is a flanneld flag weft does not support: ${why}`);
+/** Syntax only; which addresses are usable (global or unique-local unicast) iface-select.ts checks. */
+function ipv6(name: string, text: string): string {
+  try {
+    parseIPv6(text);
+  } catch {
+    throw new FlagError(`--${name} is "${text}": it must be an IPv6 address such as fd00:198:51:100::7`);
   }
+  return text;
 }
 
 const USAGE_HINT = 'run "weft run --help" for the flags';
@@ -244,7 +244,6 @@ export function asksForVersion(argv: string[]): boolean {
 
 /** Parses argv; returns null when --help was asked for. */
 export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | null {
-  refuseFlanneldOnly(argv);
   const { values, verbosity, warnings } = parseGoFlags(argv, RUN_FLAGS, USAGE_HINT);
   if (values['help'] === true) return null;
   const get = (name: string): string | undefined => {
@@ -280,6 +279,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     throw new FlagError(`--etcd-prefix is "${prefix}": it must start with "/" and not end with one, like /coreos.com/network`);
   }
   const publicIp = get('public-ip');
+  const publicIpv6 = get('public-ipv6');
   const workers = get('workers');
   const kubeSubnetMgr = bool('kube-subnet-mgr');
   const nodeName = env['NODE_NAME'] || null;
@@ -322,6 +322,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     ifaceRegexes,
     ifaceCanReach: canReach ? ipv4('iface-can-reach', canReach) : null,
     publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),
+    publicIpv6: publicIpv6 === undefined || publicIpv6 === '' ? null : ipv6('public-ipv6', publicIpv6),
     ipMasq: bool('ip-masq'),
     ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
     ipBlackholeRoute: bool('ip-blackhole-route'),

@@ -36,10 +36,12 @@ import { closeQuietly } from '../sys/libc.js';
 import { replaceRoute } from '../sys/netlink.js';
 import { openIpip } from '../sys/raw.js';
 import { IFF_VNET_HDR, closeTun, existingTunFlags, openTun, setPersist, setQueueAttached, setTunOffload, setVnetHdrSize, tunFlags, tunHasQueues, type Tun } from '../sys/tun.js';
-import { connectIPv4 } from '../sys/socket.js';
+import { connectIPv4, connectIPv6 } from '../sys/socket.js';
+import { enableIpv6 } from '../sys/ipv6.js';
+import { listAddresses, replaceAddress } from '../sys/netlink-addr.js';
 import { setReceiving } from '../sys/raw.js';
-import { parseIPv4 } from '../../native-free/addr.js';
-import { enableUdpGro, openSendOnlyUdp, openUdp, udpGsoSupported } from '../sys/udp.js';
+import { parseIPv4, parseIPv6 } from '../../native-free/addr.js';
+import { enableUdpGro, openSendOnlyUdp, openUdp, openUdp6, udpGsoSupported } from '../sys/udp.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
 export class HostError extends WeftError {
@@ -56,6 +58,12 @@ export interface SocketPlan {
   underlay: UnderlayKind;
   /** Underlay address to bind to. */
   bindAddr: string;
+  /**
+   * Dual-stack: the interface's IPv6 address, bound by a second UDP socket per
+   * worker on the same port (IPV6_V6ONLY: the two families' sockets stay apart,
+   * as flannel.1 and flannel-v6.1 do); null on an IPv4-only node. udp backends only.
+   */
+  bindAddr6: string | null;
   port: number;
   /** Ask for UDP_SEGMENT / UDP_GRO (ignored for ipip: a raw socket has neither). */
   udpGso: boolean;
@@ -71,6 +79,8 @@ export interface UnderlaySockets {
   /** The node's send-only sockets (source-port entropy), shared by the workers, and their ports; empty when off. */
   sendFds: number[];
   sendPorts: number[];
+  /** Per worker, the IPv6 underlay socket (sent on and read); empty on an IPv4-only node. */
+  fds6: number[];
   /** Every fd opened, once each. */
   owned: number[];
   /** In effect on every socket. */
@@ -80,7 +90,7 @@ export interface UnderlaySockets {
 
 /** A node without a tunnel (host-gw) binds nothing. */
 export function noSockets(): UnderlaySockets {
-  return { txFds: [], rxFds: [], sendFds: [], sendPorts: [], owned: [], udpGso: false, udpGro: false };
+  return { txFds: [], rxFds: [], sendFds: [], sendPorts: [], fds6: [], owned: [], udpGso: false, udpGro: false };
 }
 
 export function releaseSockets(s: UnderlaySockets): void {
@@ -96,9 +106,17 @@ export interface HostPlan {
   tunnelAddr: string;
   /** The cluster network, routed through the TUN. */
   network: { addr: string; len: number };
+  /**
+   * Dual-stack: the first address of the IPv6 lease subnet (given to the TUN as
+   * /128, as flannel gives flannel-v6.1) and the IPv6 network, routed through
+   * the TUN. null: IPv4 only, and IPv6 is turned off on the TUN.
+   */
+  v6: { tunnelAddr: string; network: { addr: string; len: number } } | null;
   underlay: UnderlayKind;
   /** Underlay address to bind to. */
   bindAddr: string;
+  /** The IPv6 one (dual-stack), or null. */
+  bindAddr6: string | null;
   port: number;
   /** Ask for IFF_VNET_HDR + TUNSETOFFLOAD (TSO4, checksum). */
   tunOffload: boolean;
@@ -131,6 +149,8 @@ export class Host {
     /** Send-only sockets (source-port entropy) and their ports; empty when off. */
     readonly sendFds: number[],
     readonly sendPorts: number[],
+    /** Per worker, its IPv6 underlay socket; empty on an IPv4-only node. */
+    readonly fds6: number[],
     private readonly owned: number[],
     /** TUN offloads in effect (IFF_VNET_HDR set), and why not when asked for and refused. */
     readonly tunOffload: boolean,
@@ -185,16 +205,17 @@ export class Host {
         ({ tun: t, refused } = openQueues(plan.tunName, plan.queues, vnet));
         tun = t;
       }
-      disableIpv6(tun.name);
+      if (plan.v6 === null) turnOffIpv6(tun.name);
       // Each of these is a no-op when the device already has that value (an
       // address set again is not deleted and re-added), so the route stays.
       configureLink(tun.name, { mtu: plan.mtu, txQueueLen: TUN_TX_QUEUE, up: true });
       if (!hasAddress(tun.name, plan.tunnelAddr)) configureLink(tun.name, { address: [plan.tunnelAddr, 32] });
       replaceRoute({ dst: plan.network.addr, prefixLen: plan.network.len, dev: tun.name });
+      if (plan.v6 !== null) programIpv6(tun.name, plan.v6);
       const offload = (tunFlags(tun.fds[0]!) & IFF_VNET_HDR) !== 0;
       // Another weft forwards here: the kernel steers to these queues once the workers read them.
       if (beside) for (const fd of tun.fds) setQueueAttached(fd, false);
-      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.sendFds, sockets.sendPorts, sockets.owned, offload, refused, found, followed);
+      return new Host(plan, tun, sockets.txFds, sockets.rxFds, sockets.sendFds, sockets.sendPorts, sockets.fds6, sockets.owned, offload, refused, found, followed);
     } catch (e) {
       releaseSockets(sockets);
       if (tun) {
@@ -222,9 +243,10 @@ export class Host {
    * receive nothing anyway and are left as they are.
    */
   quiesce(): void {
-    for (const fd of new Set(this.rxFds.filter((fd) => fd >= 0))) {
+    for (const fd of new Set([...this.rxFds, ...this.fds6].filter((fd) => fd >= 0))) {
       try {
         if (this.plan.underlay === 'ip-in-ip') setReceiving(fd, false);
+        else if (this.fds6.includes(fd)) connectIPv6(fd, parseIPv6(this.plan.bindAddr6!), QUIET_PORT);
         else connectIPv4(fd, parseIPv4(this.plan.bindAddr), QUIET_PORT);
       } catch {
         // closing it soon has the same effect, a little later
@@ -305,15 +327,36 @@ export function openOffloadTun(name: string, queues: number, attempts: readonly 
 }
 
 /**
- * weft carries IPv4 only: without this the kernel sends IPv6 router and
- * neighbour solicitations into the TUN, which would only be dropped.
+ * An IPv4-only node: without this the kernel sends IPv6 router and neighbour
+ * solicitations into the TUN, which would only be dropped. (A TUN left by a
+ * dual-stack weft loses its IPv6 address and route with it.)
  */
-function disableIpv6(name: string): void {
+function turnOffIpv6(name: string): void {
   try {
     writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1');
   } catch {
     // no IPv6 in this kernel: nothing to disable
   }
+}
+
+/**
+ * Dual-stack: IPv6 on the TUN, its /128 tunnel address without duplicate
+ * address detection (a point-to-point device with nobody to collide with;
+ * with DAD the address would be unusable for a second or so after every
+ * start), and the IPv6 network's route through it. As the IPv4 steps, a
+ * no-op on a device that has them already (a restart).
+ */
+function programIpv6(name: string, v6: NonNullable<HostPlan['v6']>): void {
+  enableIpv6(name);
+  const have = listAddresses(6, name).some((a) => a.prefixLen === 128 && sameIpv6(a.addr, v6.tunnelAddr));
+  if (!have) replaceAddress({ addr: v6.tunnelAddr, prefixLen: 128, dev: name, nodad: true });
+  replaceRoute({ dst: v6.network.addr, prefixLen: v6.network.len, dev: name });
+}
+
+function sameIpv6(a: string, b: string): boolean {
+  const x = parseIPv6(a);
+  const y = parseIPv6(b);
+  return x.every((v, i) => v === y[i]);
 }
 
 function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, 'owned'> {
@@ -329,10 +372,11 @@ function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, '
       txFds.push(fd);
       rxFds.push(i === 0 ? fd : -1);
     }
-    return { txFds, rxFds, sendFds: [], sendPorts: [], udpGso: false, udpGro: false };
+    return { txFds, rxFds, sendFds: [], sendPorts: [], fds6: [], udpGso: false, udpGro: false };
   }
   let udpGso = plan.udpGso;
   let udpGro = plan.udpGro;
+  const fds6: number[] = [];
   for (let i = 0; i < plan.queues; i++) {
     // SO_REUSEPORT: the kernel spreads flows over the workers' sockets.
     const fd = openUdp(plan.bindAddr, plan.port, { rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER });
@@ -341,6 +385,14 @@ function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, '
     rxFds.push(fd);
     if (udpGso) udpGso = udpGsoSupported(fd);
     if (udpGro) udpGro = enableUdpGro(fd);
+    if (plan.bindAddr6 !== null) {
+      const fd6 = openUdp6(plan.bindAddr6, plan.port, { rcvBuf: SOCKET_BUFFER, sndBuf: SOCKET_BUFFER });
+      owned.push(fd6);
+      fds6.push(fd6);
+      // One setting for both families: the kernel's SOL_UDP options are shared code.
+      if (udpGso) udpGso = udpGsoSupported(fd6);
+      if (udpGro) udpGro = enableUdpGro(fd6);
+    }
   }
   const sendFds: number[] = [];
   const sendPorts: number[] = [];
@@ -355,5 +407,5 @@ function openSockets(plan: SocketPlan, owned: number[]): Omit<UnderlaySockets, '
   // The kernel refuses an option for every socket or for none, so a refusal
   // comes at the first socket and no socket is left with it on (UDP_SEGMENT
   // is a per-send cmsg: the probe on a receive socket holds for these too).
-  return { txFds, rxFds, sendFds, sendPorts, udpGso, udpGro };
+  return { txFds, rxFds, sendFds, sendPorts, fds6, udpGso, udpGro };
 }

@@ -2,6 +2,7 @@
 // no TUN, no socket, no worker. Each admitted peer lease becomes a kernel route
 //
 //     <peer subnet> via <PublicIP> dev <underlay iface>
+//     <peer IPv6 subnet> via <PublicIPv6> dev <underlay iface>    (EnableIPv6)
 //
 // (direct-routing.ts in mode 'every-peer'), removed when the lease goes; a peer
 // that is not on-link is refused with the reason and counted. Every 10 s the
@@ -17,8 +18,10 @@ import type { LeaseEvent } from '../registry/types.js';
 
 export interface KernelRoutesOptions {
   iface: string;
-  /** This node's lease subnet. */
+  /** This node's lease subnet ("" on an IPv6-only lease). */
   subnet: string;
+  /** EnableIPv6: this node's IPv6 subnet; peers' IPv6 subnets get routes via their PublicIPv6. null: IPv4 only. */
+  ipv6Subnet: string | null;
   log: DirectLogger;
 }
 
@@ -26,7 +29,14 @@ export class KernelRoutes implements Forwarder {
   private readonly routes: DirectRoutes;
 
   constructor(private readonly o: KernelRoutesOptions) {
-    this.routes = new DirectRoutes({ iface: o.iface, self: { subnet: o.subnet }, backend: 'host-gw', log: o.log, mode: 'every-peer' });
+    this.routes = new DirectRoutes({
+      iface: o.iface,
+      self: { subnet: o.subnet, ipv6Subnet: o.ipv6Subnet },
+      ipv6: o.ipv6Subnet !== null,
+      backend: 'host-gw',
+      log: o.log,
+      mode: 'every-peer',
+    });
   }
 
   get peerCount(): number {

@@ -121,6 +121,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
         queues: flags.workers,
         underlay: spec.underlay,
         bindAddr: underlay.address,
+        bindAddr6: null,
         port,
         udpGso: flags.offload.udpGso,
         udpGro: flags.offload.udpGro,
@@ -237,7 +238,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   try {
     fwd = hasTunnel(spec)
       ? new Tunnel({ flags, log, config, subnet, network, underlay, mac: node.mac, mtu: node.mtu, port: node.port, sockets: node.sockets })
-      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, log });
+      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, ipv6Subnet: null, log });
   } catch (e) {
     await registry.close();
     throw e;

@@ -72,6 +72,13 @@ describe('weft run flags', () => {
     expect(() => parseRunFlags([], { WEFT_SPOOF_CHECK: 'off' })).toThrow(/spoof-check is a boolean/);
   });
 
+  it('--public-ipv6: none by default; an IPv6 address as flanneld takes it (also from FLANNELD_PUBLIC_IPV6)', () => {
+    expect(parseRunFlags([], {})!.publicIpv6).toBeNull();
+    expect(parseRunFlags(['--public-ipv6=fd00:198:51:100::7'], {})!.publicIpv6).toBe('fd00:198:51:100::7');
+    expect(parseRunFlags(['-public-ipv6', '2001:db8::1'], {})!.publicIpv6).toBe('2001:db8::1');
+    expect(parseRunFlags([], { FLANNELD_PUBLIC_IPV6: 'fd00::9' })!.publicIpv6).toBe('fd00::9');
+  });
+
   it('returns null for --help', () => {
     expect(parseRunFlags(['--help'], {})).toBeNull();
   });
@@ -92,7 +99,8 @@ describe('weft run flags', () => {
     [['--log-level', 'loud'], /--log-level is "loud": use one of trace/],
     [['--etcd-endpoints', 'etcd:2379'], /--etcd-endpoints has "etcd:2379"/],
     [['--etcd-prefix', 'coreos.com/network'], /--etcd-prefix is "coreos.com\/network"/],
-    [['--public-ipv6=fd00::1'], /--public-ipv6 is a flanneld flag weft does not support: weft carries IPv4 only/],
+    [['--public-ipv6=198.51.100.7'], /--public-ipv6 is "198\.51\.100\.7": it must be an IPv6 address/],
+    [['--public-ipv6', 'fd00::1::2'], /--public-ipv6 is "fd00::1::2": it must be an IPv6 address/],
   ])('rejects %j with a message naming the flag and the fix', (argv, message) => {
     expect(() => parseRunFlags(argv, {})).toThrow(FlagError);
     expect(() => parseRunFlags(argv, {})).toThrow(message);

@@ -24,6 +24,7 @@ import { Capture } from '../integration/harness/capture.js';
 import { ping, randomFile, tcpTransfer } from '../integration/harness/traffic.js';
 import { WEFT_BIN, WeftNode } from '../integration/harness/weft-node.js';
 import { skipParity } from './harness.js';
+import { formatIPv6 } from '../../native-free/addr.js';
 
 // ---- the class alone ----
 
@@ -31,13 +32,14 @@ const lease = (subnet: string, PublicIP: string): LeaseEvent['lease'] => ({ subn
 const added = (subnet: string, ip: string): LeaseEvent => ({ type: 'added', lease: lease(subnet, ip) });
 const removed = (subnet: string, ip: string): LeaseEvent => ({ type: 'removed', lease: lease(subnet, ip) });
 
-function everyPeer(opts: { onLink?: (ip: string) => boolean; refuse?: (gw: string) => string | null } = {}) {
+function everyPeer(opts: { onLink?: (ip: string) => boolean; refuse?: (gw: string) => string | null; ipv6?: boolean } = {}) {
   const kernel = new Map<string, string>();
   const warnings: Array<Record<string, unknown>> = [];
-  const onLink = opts.onLink ?? ((ip: string) => ip.startsWith('198.51.100.'));
+  const onLink = opts.onLink ?? ((ip: string) => ip.startsWith('198.51.100.') || ip.startsWith('fd00:198:51:100:'));
   const routes = new DirectRoutes({
     iface: 'wtn1',
-    self: { subnet: '10.244.1.0/24' },
+    self: { subnet: '10.244.1.0/24', ipv6Subnet: 'fd00:10:244:1::/64' },
+    ipv6: opts.ipv6 ?? false,
     backend: 'host-gw',
     mode: 'every-peer',
     isDirect: (ip) => {
@@ -49,10 +51,10 @@ function everyPeer(opts: { onLink?: (ip: string) => boolean; refuse?: (gw: strin
       replace: (r) => {
         const why = opts.refuse?.(String(r.gateway)) ?? null;
         if (why) throw new Error(why);
-        kernel.set(`${String(r.dst)}/${r.prefixLen}`, String(r.gateway));
+        kernel.set(`${dstText(r.dst)}/${r.prefixLen}`, String(r.gateway));
       },
       remove: (r) => {
-        kernel.delete(`${String(r.dst)}/${r.prefixLen}`);
+        kernel.delete(`${dstText(r.dst)}/${r.prefixLen}`);
       },
       list: () => [],
     },
@@ -61,6 +63,16 @@ function everyPeer(opts: { onLink?: (ip: string) => boolean; refuse?: (gw: strin
 }
 
 const N2 = (10 << 24) + (244 << 16) + (2 << 8);
+/** IPv6 destinations reach the route writer as 16 bytes. */
+const dstText = (d: unknown): string => (d instanceof Uint8Array ? formatIPv6(d) : String(d));
+
+const lease6 = (subnet: string, PublicIP: string, ipv6Subnet?: string, PublicIPv6?: string | null): LeaseEvent['lease'] => ({
+  subnet,
+  ...(ipv6Subnet !== undefined ? { ipv6Subnet } : {}),
+  attrs: { PublicIP, BackendType: 'host-gw', ...(PublicIPv6 !== undefined ? { PublicIPv6 } : {}) },
+  expiration: null,
+  revision: 1,
+});
 
 describe("DirectRoutes, host-gw's mode 'every-peer' (no root)", () => {
   it('routes every on-link peer; refuses one that is not on-link, with the reason, counted once per lease change', () => {
@@ -69,7 +81,7 @@ describe("DirectRoutes, host-gw's mode 'every-peer' (no root)", () => {
     expect(routes.list().map((r) => [r.subnet, r.via])).toEqual([['10.244.2.0/24', '198.51.100.2']]);
     expect(kernel.size).toBe(1);
     expect(routes.refused()).toMatchObject([{ subnet: '10.244.4.0/24', publicIp: '203.0.113.4', reason: 'not_on_link' }]);
-    expect(routes.refusals()).toEqual({ not_on_link: 1, lookup_failed: 0, kernel_refused: 0 });
+    expect(routes.refusals()).toEqual({ not_on_link: 1, lookup_failed: 0, kernel_refused: 0, no_public_ip: 0 });
     expect(warnings).toMatchObject([{ subnet: '10.244.4.0/24', reason: 'not_on_link' }]);
     // its renewal is refused again, not counted again
     routes.apply([added('10.244.4.0/24', '203.0.113.4')]);
@@ -101,7 +113,58 @@ describe("DirectRoutes, host-gw's mode 'every-peer' (no root)", () => {
       ['10.244.9.0/24', 'kernel_refused'],
     ]);
     expect(routes.refused()[1]!.detail).toMatch(/Nexthop has invalid gateway/);
-    expect(routes.refusals()).toEqual({ not_on_link: 0, lookup_failed: 1, kernel_refused: 1 });
+    expect(routes.refusals()).toEqual({ not_on_link: 0, lookup_failed: 1, kernel_refused: 1, no_public_ip: 0 });
+  });
+});
+
+describe("DirectRoutes for IPv6 (EnableIPv6), as flannel's route_network.go v6 routes (no root)", () => {
+  it('routes a dual-stack peer by both subnets, each via its own family\'s PublicIP; the own lease is skipped', () => {
+    const { routes, kernel } = everyPeer({ ipv6: true });
+    routes.apply([
+      { type: 'added', lease: lease6('10.244.1.0/24', '198.51.100.1', 'fd00:10:244:1::/64', 'fd00:198:51:100::1') },
+      { type: 'added', lease: lease6('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2') },
+    ]);
+    expect(routes.list().map((r) => [r.subnet, r.via])).toEqual([
+      ['10.244.2.0/24', '198.51.100.2'],
+      ['fd00:10:244:2::/64', 'fd00:198:51:100::2'],
+    ]);
+    expect(kernel.get('fd00:10:244:2::/64')).toBe('fd00:198:51:100::2');
+  });
+
+  it('an IPv6-only lease (no IPv4 subnet) gets its IPv6 route; removed, it goes', () => {
+    const { routes, kernel } = everyPeer({ ipv6: true });
+    routes.apply([{ type: 'added', lease: lease6('', '0.0.0.0', 'fd00:10:244:3::/64', 'fd00:198:51:100::3') }]);
+    expect([...kernel]).toEqual([['fd00:10:244:3::/64', 'fd00:198:51:100::3']]);
+    routes.apply([{ type: 'removed', lease: lease6('', '0.0.0.0', 'fd00:10:244:3::/64', 'fd00:198:51:100::3') }]);
+    expect(kernel.size).toBe(0);
+    expect(routes.size).toBe(0);
+  });
+
+  it('a lease that drops its IPv6 subnet loses that route and keeps the IPv4 one', () => {
+    const { routes, kernel } = everyPeer({ ipv6: true });
+    routes.apply([{ type: 'added', lease: lease6('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2') }]);
+    routes.apply([{ type: 'added', lease: lease6('10.244.2.0/24', '198.51.100.2') }]);
+    expect([...kernel]).toEqual([[`${N2}/24`, '198.51.100.2']]);
+  });
+
+  it('refuses an IPv6 subnet without a PublicIPv6, and one whose PublicIPv6 is not on-link, with the reason; the IPv4 route stays', () => {
+    const { routes, kernel } = everyPeer({ ipv6: true });
+    routes.apply([
+      { type: 'added', lease: lease6('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', null) },
+      { type: 'added', lease: lease6('10.244.4.0/24', '198.51.100.4', 'fd00:10:244:4::/64', 'fd00:203:0:113::4') },
+    ]);
+    expect([...kernel.keys()].sort()).toEqual([`${N2}/24`, `${N2 + (2 << 8)}/24`]);
+    expect(routes.refused().map((r) => [r.subnet, r.reason])).toEqual([
+      ['fd00:10:244:2::/64', 'no_public_ip'],
+      ['fd00:10:244:4::/64', 'not_on_link'],
+    ]);
+    expect(routes.refusals()).toMatchObject({ not_on_link: 1, no_public_ip: 1 });
+  });
+
+  it('without EnableIPv6 the IPv6 subnets of leases are left alone', () => {
+    const { routes, kernel } = everyPeer();
+    routes.apply([{ type: 'added', lease: lease6('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2') }]);
+    expect([...kernel]).toEqual([[`${N2}/24`, '198.51.100.2']]);
   });
 });
 

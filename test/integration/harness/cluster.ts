@@ -20,7 +20,10 @@ export const UNDERLAY_BRIDGE = 'wtbr0';
 
 export interface Pod {
   ns: string;
+  /** Its IPv4 address ("" on an IPv6-only cluster). */
   ip: string;
+  /** Its IPv6 address, on a cluster with EnableIPv6; else absent. */
+  ip6?: string;
   /** The node namespace it hangs off. */
   nodeNs: string;
   gateway: string;
@@ -35,7 +38,14 @@ export interface ClusterOptions {
   nodes: number;
   /** Extra `weft run` flags for every weft node of the cluster, e.g. ['--offload=false']. */
   weftArgs?: string[];
+  /**
+   * The underlay has IPv6 too: node i gets fd00:198:51:100::<i>/64 beside its IPv4
+   * address (nodad), IPv6 forwarding on; pods get their FLANNEL_IPV6_SUBNET address.
+   */
+  ipv6?: boolean;
 }
+
+export const UNDERLAY_NET6 = 'fd00:198:51:100:';
 
 /** "10.244.7.0/24" + n → "10.244.7.n" (subnets here are /24 or larger). */
 export function hostIn(subnet: string, n: number): string {
@@ -52,21 +62,54 @@ export async function attachToUnderlay(ul: string, ns: string, ifname: string, i
   await ipn(ns, 'link', 'set', ifname, 'up');
 }
 
-/** A pod namespace behind bridge wtcni0 in nodeNs, addressed from the node's FLANNEL_SUBNET. */
-export async function addPod(owner: { addNamespace(role: string): string }, nodeNs: string, role: string, flannelSubnet: string, mtu: number): Promise<Pod> {
+/** "fd00:10:244:7::1/64" + n → "fd00:10:244:7::<1+n>", "fd00:10:244:7::/64" + n → "…::<n>" (the low 16 bits; subnets here are /64 or larger). */
+export function hostIn6(subnet: string, n: number): string {
+  const addr = subnet.split('/')[0]!;
+  if (addr.endsWith('::')) return `${addr}${n.toString(16)}`;
+  const m = /^(.*::)([0-9a-f]{1,4})$/.exec(addr);
+  if (!m) throw new Error(`hostIn6: ${subnet} does not end in ::<hex>`);
+  return `${m[1]}${(parseInt(m[2]!, 16) + n).toString(16)}`;
+}
+
+/**
+ * A pod namespace behind bridge wtcni0 in nodeNs, addressed from the node's FLANNEL_SUBNET
+ * and, given, FLANNEL_IPV6_SUBNET (an empty flannelSubnet: IPv6 only).
+ */
+export async function addPod(
+  owner: { addNamespace(role: string): string },
+  nodeNs: string,
+  role: string,
+  flannelSubnet: string,
+  mtu: number,
+  flannelIpv6Subnet: string | null = null,
+): Promise<Pod> {
   const ns = owner.addNamespace(role);
-  const gateway = flannelSubnet.split('/')[0]!;
-  const len = flannelSubnet.split('/')[1]!;
-  const ip = hostIn(flannelSubnet, 1);
   await ipn(nodeNs, 'link', 'add', 'wtcni0', 'type', 'bridge');
-  await ipn(nodeNs, 'addr', 'add', flannelSubnet, 'dev', 'wtcni0');
   await ipn(nodeNs, 'link', 'set', 'wtcni0', 'mtu', String(mtu), 'up');
   await ipn(nodeNs, 'link', 'add', 'wtveth0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'wtpod0', 'netns', ns);
   await ipn(nodeNs, 'link', 'set', 'wtveth0', 'master', 'wtcni0', 'up');
-  await ipn(ns, 'addr', 'add', `${ip}/${len}`, 'dev', 'wtpod0');
   await ipn(ns, 'link', 'set', 'wtpod0', 'mtu', String(mtu), 'up');
-  await ipn(ns, 'route', 'add', 'default', 'via', gateway, 'dev', 'wtpod0');
-  return { ns, ip, nodeNs, gateway, mtu };
+  let ip = '';
+  let gateway = '';
+  if (flannelSubnet !== '') {
+    gateway = flannelSubnet.split('/')[0]!;
+    const len = flannelSubnet.split('/')[1]!;
+    ip = hostIn(flannelSubnet, 1);
+    await ipn(nodeNs, 'addr', 'add', flannelSubnet, 'dev', 'wtcni0');
+    await ipn(ns, 'addr', 'add', `${ip}/${len}`, 'dev', 'wtpod0');
+    await ipn(ns, 'route', 'add', 'default', 'via', gateway, 'dev', 'wtpod0');
+  }
+  let ip6: string | undefined;
+  if (flannelIpv6Subnet !== null) {
+    const gw6 = flannelIpv6Subnet.split('/')[0]!;
+    const len6 = flannelIpv6Subnet.split('/')[1]!;
+    ip6 = hostIn6(flannelIpv6Subnet, 1);
+    await ipn(nodeNs, '-6', 'addr', 'add', flannelIpv6Subnet, 'dev', 'wtcni0', 'nodad');
+    await ipn(ns, '-6', 'addr', 'add', `${ip6}/${len6}`, 'dev', 'wtpod0', 'nodad');
+    await ipn(ns, '-6', 'route', 'add', 'default', 'via', gw6, 'dev', 'wtpod0');
+    if (gateway === '') gateway = gw6;
+  }
+  return { ns, ip, ...(ip6 !== undefined ? { ip6 } : {}), nodeNs, gateway, mtu };
 }
 
 export class Cluster {
@@ -99,6 +142,7 @@ export class Cluster {
     this.ul = this.addNamespace('ul');
     await ipn(this.ul, 'link', 'add', UNDERLAY_BRIDGE, 'type', 'bridge');
     await ipn(this.ul, 'addr', 'add', `${ETCD_IP}/24`, 'dev', UNDERLAY_BRIDGE);
+    if (this.opts.ipv6) await ipn(this.ul, '-6', 'addr', 'add', `${UNDERLAY_NET6}:254/64`, 'dev', UNDERLAY_BRIDGE, 'nodad');
     await ipn(this.ul, 'link', 'set', UNDERLAY_BRIDGE, 'up');
     const nodeNs: string[] = [];
     for (let i = 1; i <= this.opts.nodes; i++) {
@@ -106,6 +150,10 @@ export class Cluster {
       nodeNs.push(ns);
       await attachToUnderlay(this.ul, ns, `wtn${i}`, `${UNDERLAY_NET}.${i}`);
       await sysctl(ns, 'net.ipv4.ip_forward', '1');
+      if (this.opts.ipv6) {
+        await ipn(ns, '-6', 'addr', 'add', `${UNDERLAY_NET6}:${i}/64`, 'dev', `wtn${i}`, 'nodad');
+        await sysctl(ns, 'net.ipv6.conf.all.forwarding', '1');
+      }
     }
     this.etcd = await Etcd.start(this.janitor, this.ul, ETCD_IP, this.dir);
     await this.etcd.put(`${NETWORK_PREFIX}/config`, JSON.stringify(this.opts.config));
@@ -116,7 +164,7 @@ export class Cluster {
     for (let i = 0; i < this.nodes.length; i++) {
       const n = this.nodes[i]!;
       const env = n.subnetEnv();
-      this.pods.push(await addPod(this, n.ns, `p${i + 1}`, env.subnet, env.mtu));
+      this.pods.push(await addPod(this, n.ns, `p${i + 1}`, env.subnet, env.mtu, env.ipv6Subnet));
     }
     // Every node knows every other before the tests start.
     const want = this.nodes.length - 1;

@@ -109,17 +109,27 @@ export const NETWORK_PREFIX = '/coreos.com/network';
 export const SUBNETS_PREFIX = `${NETWORK_PREFIX}/subnets/`;
 
 export interface LeaseRecord {
+  /** The IPv4 subnet ("0.0.0.0/0" on flannel's IPv6-only keys). */
   subnet: string;
+  /** Dual-stack and IPv6-only keys (`…-24&fd00:…::-64`): the IPv6 subnet. */
+  ipv6Subnet?: string;
   key: string;
   value: string;
   lease: string;
-  attrs: { PublicIP: string; BackendType?: string; BackendData?: { VNI?: number; VtepMAC?: string } };
+  attrs: {
+    PublicIP: string;
+    PublicIPv6?: string | null;
+    BackendType?: string;
+    BackendData?: { VNI?: number; VtepMAC?: string };
+    BackendV6Data?: { VNI?: number; VtepMAC?: string };
+  };
 }
 
 export async function readLeases(etcd: Etcd): Promise<LeaseRecord[]> {
   const kvs = await etcd.list(SUBNETS_PREFIX);
   return kvs.map((kv) => ({
-    subnet: kv.key.slice(SUBNETS_PREFIX.length).replace('-', '/'),
+    subnet: kv.key.slice(SUBNETS_PREFIX.length).split('&')[0]!.replace('-', '/'),
+    ...(kv.key.includes('&') ? { ipv6Subnet: kv.key.split('&')[1]!.replace(/-(\d+)$/, '/$1') } : {}),
     key: kv.key,
     value: kv.value,
     lease: kv.lease,

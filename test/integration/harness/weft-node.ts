@@ -31,9 +31,12 @@ export type WeftStatus = DaemonStatus;
 
 export interface SubnetEnv {
   network: string;
-  /** FLANNEL_SUBNET, e.g. 10.244.7.1/24 */
+  /** FLANNEL_SUBNET, e.g. 10.244.7.1/24 ("" on an IPv6-only node, which has none) */
   subnet: string;
   mtu: number;
+  /** FLANNEL_IPV6_NETWORK / FLANNEL_IPV6_SUBNET (e.g. fd00:10:244:7::1/64) with EnableIPv6, else null. */
+  ipv6Network: string | null;
+  ipv6Subnet: string | null;
 }
 
 export interface Metrics {
@@ -214,12 +217,22 @@ export class WeftNode {
 
   subnetEnv(): SubnetEnv {
     const text = readFileSync(this.subnetFile, 'utf8');
+    const opt = (k: string): string | null => new RegExp(`^${k}=(.*)$`, 'm').exec(text)?.[1]!.trim() ?? null;
     const v = (k: string): string => {
-      const m = new RegExp(`^${k}=(.*)$`, 'm').exec(text);
-      if (!m) throw new Error(`${this.subnetFile} has no ${k}:\n${text}`);
-      return m[1]!.trim();
+      const m = opt(k);
+      if (m === null) throw new Error(`${this.subnetFile} has no ${k}:\n${text}`);
+      return m;
     };
-    return { network: v('FLANNEL_NETWORK'), subnet: v('FLANNEL_SUBNET'), mtu: Number(v('FLANNEL_MTU')) };
+    const ipv6Subnet = opt('FLANNEL_IPV6_SUBNET');
+    // IPv6-only: no IPv4 lines at all.
+    const v4 = ipv6Subnet === null || opt('FLANNEL_SUBNET') !== null;
+    return {
+      network: v4 ? v('FLANNEL_NETWORK') : '',
+      subnet: v4 ? v('FLANNEL_SUBNET') : '',
+      mtu: Number(v('FLANNEL_MTU')),
+      ipv6Network: opt('FLANNEL_IPV6_NETWORK'),
+      ipv6Subnet,
+    };
   }
 
   /** The kernel's counters of weft0: rx = what weft wrote into it, tx = what the kernel queued for weft. */
