@@ -32,6 +32,7 @@ export const HOST_GW: Backend<HostGwBackendConfig> = {
   receivedAt: 0,
   encap: NO_TUNNEL as Encap,
   decap: NO_TUNNEL as Decap,
+  decap6: null,
   vtepPeers: false,
   mtuKey: false,
 

@@ -22,6 +22,7 @@ export const IPIP: Backend<IpipBackendConfig> = {
   encap: encapIpip,
   // The raw socket hands over the outer IPv4 header, whose source decapIpip reads itself.
   decap: (ctx, b, off, len) => decapIpip(ctx, b, off, len),
+  decap6: null,
   vtepPeers: false,
   mtuKey: false,
 

@@ -16,6 +16,8 @@ import type { EncapContext } from '../../native-free/encap/context.js';
 export type Encap = (ctx: EncapContext, b: Uint8Array, off: number, len: number) => number;
 /** Decapsulates b[off, off+len) received from underlay address src. */
 export type Decap = (ctx: DecapContext, b: Uint8Array, off: number, len: number, src: number) => number;
+/** The same for a datagram received over the IPv6 underlay, from the 16-byte address src[srcOff]. */
+export type Decap6 = (ctx: DecapContext, b: Uint8Array, off: number, len: number, src: Uint8Array, srcOff: number) => number;
 
 /**
  * The keys of the config's Backend object, as registry/config.ts reads them:
@@ -69,6 +71,13 @@ export interface Backend<C extends { Type: string } = { Type: string }> {
   readonly receivedAt: number;
   readonly encap: Encap;
   readonly decap: Decap;
+  /**
+   * decap over an IPv6 underlay (dual-stack, EnableIPv6), or null when the
+   * backend cannot run over one (ipip: IP protocol 4 is IPv4 in IPv4;
+   * host-gw: no tunnel). Over IPv6 the outer header is 20 bytes longer: the
+   * tunnel MTU there is the base MTU − overhead − 20.
+   */
+  readonly decap6: Decap6 | null;
   /** Peers publish a VTEP MAC and VNI in BackendData (vxlan): lease admission requires a unicast MAC, unique, and the network's VNI. */
   readonly vtepPeers: boolean;
 

@@ -1,7 +1,7 @@
 // The udp backend (flannel pkg/backend/udp): the inner IPv4 packet as the
 // payload of a UDP datagram to port 8285, no further header, no peer data.
 // flannel's oldest backend; its leases leave BackendType empty.
-import { decapUdp } from '../../native-free/decap/udp.js';
+import { decapUdp, decapUdp6 } from '../../native-free/decap/udp.js';
 import { encapUdp, UDP_BACKEND_PORT, UDP_OVERHEAD } from '../../native-free/encap/udp.js';
 import { IPV4_MIN_HEADER_LENGTH } from '../../native-free/header/ipv4.js';
 import { UDP_HEADER_LENGTH } from '../../native-free/header/udp.js';
@@ -26,6 +26,7 @@ export const UDP: Backend<UdpBackendConfig> = {
   receivedAt: IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH,
   encap: encapUdp,
   decap: (ctx, b, off, len, src) => decapUdp(ctx, b, off, len, src),
+  decap6: (ctx, b, off, len, src, srcOff) => decapUdp6(ctx, b, off, len, src, srcOff),
   vtepPeers: false,
   mtuKey: false,
 

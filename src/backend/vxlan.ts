@@ -3,7 +3,7 @@
 // VTEP MAC in its lease. weft is a VTEP in userspace: the kernel's VXLAN
 // devices of flannel nodes are its peers.
 import { InvalidArgumentError } from '../../native-free/errors.js';
-import { decapVxlan } from '../../native-free/decap/vxlan.js';
+import { decapVxlan, decapVxlan6 } from '../../native-free/decap/vxlan.js';
 import { encapVxlan, VXLAN_OVERHEAD, VXLAN_PAYLOAD_OVERHEAD } from '../../native-free/encap/vxlan.js';
 import * as eth from '../../native-free/header/ethernet.js';
 import { formatMac } from '../../native-free/addr.js';
@@ -67,6 +67,7 @@ export const VXLAN: Backend<VxlanBackendConfig> = {
   encap: encapVxlan,
   // Five arguments always: the outer ECN is not known to a socket reader (its default).
   decap: (ctx, b, off, len, src) => decapVxlan(ctx, b, off, len, src),
+  decap6: (ctx, b, off, len, src, srcOff) => decapVxlan6(ctx, b, off, len, src, srcOff),
   vtepPeers: true,
   mtuKey: true,
 

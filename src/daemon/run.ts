@@ -14,7 +14,7 @@
 // own routes (kernel-routes.ts). Everything else is the same for both.
 import type { ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { formatIPv4, parseCidr } from '../../native-free/addr.js';
+import { parseCidr } from '../../native-free/addr.js';
 import { WeftError } from '../../native-free/errors.js';
 import { LeaseAdmission } from '../dataplane/lease-admission.js';
 import { renderLeaseMetrics } from './lease-metrics.js';
@@ -23,15 +23,15 @@ import type { RunFlags } from './flags.js';
 import { Host, noSockets, releaseSockets, type UnderlaySockets } from './host.js';
 import { LocalInterfaces } from './local.js';
 import { renderProcessMetrics } from './process-metrics.js';
-import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
+import { readPreviousIpv6Subnet, readPreviousSubnet, subnetFileFor, writeSubnetFile } from './subnet-file.js';
 import { refuseUnwiredIPv6 } from './ipv6-gate.js';
-import { selectInterface } from './iface-select.js';
-import { ForwardRules, IpMasq, iptablesVersion, type IptablesCommands } from './ipmasq.js';
+import { selectInterface, selectIpv6 } from './iface-select.js';
+import { familyOf, ForwardRules, IpMasq, iptablesVersion, removeFlannelChains, type IptablesCommands } from './ipmasq.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 import { tunnelMtu } from './mtu.js';
 import { backendOf, hasTunnel } from '../backend/index.js';
 import { BlackholeRoute } from './blackhole-route.js';
-import { NftRules, nftVersion, removeNftTable } from './nftables.js';
+import { initNftTables, NftRules, nftVersion, removeNftTable } from './nftables.js';
 import { chooseIptables } from './iptables-mode.js';
 import { requireOnPath } from './tool-on-path.js';
 import type { Forwarder } from './forwarder.js';
@@ -44,6 +44,9 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** Bytes an IPv6 outer header takes beyond an IPv4 one (40 − 20): the tunnel MTU over the IPv6 underlay is this much smaller. */
+const IPV6_EXTRA = 20;
+
 /** The interface this node uses on the underlay, and the address it publishes. */
 interface Underlay {
   iface: string;
@@ -52,6 +55,8 @@ interface Underlay {
   /** What other nodes send to (the lease's PublicIP): --public-ip, else the address. Behind NAT, the NAT's. */
   publicIp: string;
   mtu: number;
+  /** EnableIPv6: the interface's IPv6 address (bound, the outer source) and the PublicIPv6 published; else null. */
+  ipv6: { address: string; publicIp: string } | null;
 }
 
 interface Node {
@@ -85,18 +90,26 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
     log,
   );
   log.info({ iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, by: chosen.by }, 'underlay interface chosen');
-  const underlay: Underlay = { iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu };
+  const underlay: Underlay = { iface: chosen.iface, address: chosen.address, publicIp: chosen.publicIp, mtu: chosen.mtu, ipv6: null };
   if (underlay.publicIp !== underlay.address) {
     log.info({ publicIp: underlay.publicIp, address: underlay.address }, 'public IP is not on the interface (NAT): publishing it, sending and listening on the interface address');
   }
   const config = await registry.getNetworkConfig();
-  refuseUnwiredIPv6(config); // issue 13: the registry carries IPv6, the data plane not yet (ipv6-gate.ts)
+  refuseUnwiredIPv6(config); // IPv6-only networks (ipv6-gate.ts); dual-stack runs
+  if (flags.publicIpv6 !== null && !config.EnableIPv6) log.warn({ publicIpv6: flags.publicIpv6 }, '--public-ipv6 is ignored: the network config does not set "EnableIPv6": true (as flanneld)');
+  if (config.EnableIPv6) {
+    // As flanneld's LookupExtIface for dual-stack: the IPv6 address of the interface chosen for IPv4.
+    const six = selectIpv6(chosen, { publicIpv6: flags.publicIpv6, byDefaultRoute: flags.ifaces.length === 0 && flags.ifaceRegexes.length === 0 && flags.ifaceCanReach === null });
+    underlay.ipv6 = { address: six.address6, publicIp: six.publicIpv6 };
+    log.info({ iface: chosen.iface, address6: six.address6, publicIpv6: six.publicIpv6 }, 'underlay IPv6 address chosen');
+  }
   // --ip-masq without its tool (iptables, or nft with EnableNFTables) is refused before anything
   // on the host changes: looked up on PATH, not run. Which iptables the host uses (legacy or nft),
   // and the tools' versions, are asked once the workers forward (startDataPlane's rules step):
   // each process costs the main thread tens of ms to spawn, and after a restart the pods'
   // traffic waits for the main thread to get through the lease and the snapshot.
   if (flags.ipMasq) requireOnPath(config.EnableNFTables ? 'nft' : 'iptables', '--ip-masq');
+  if (flags.ipMasq && config.EnableIPv6 && !config.EnableNFTables) requireOnPath('ip6tables', '--ip-masq with "EnableIPv6": true');
   const spec = backendOf(config.Backend.Type);
   // flannel's host-gw New(): its peers route to our PublicIP as a next hop on their link, which a NAT's address is not.
   if (!hasTunnel(spec) && underlay.publicIp !== underlay.address) {
@@ -112,6 +125,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   // host-gw has no VTEP: nothing is written to the state dir.
   const { mac, created } = hasTunnel(spec) ? await loadOrCreateVtepMac(flags.stateDir) : { mac: '', created: false };
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
+  const preferIpv6Subnet = config.EnableIPv6 ? ((await readPreviousIpv6Subnet(flags.subnetFile)) ?? undefined) : undefined;
   const type = config.Backend.Type;
   const port = spec.port(config.Backend);
   const backendData = spec.leaseData(config.Backend, mac);
@@ -121,7 +135,7 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
         queues: flags.workers,
         underlay: spec.underlay,
         bindAddr: underlay.address,
-        bindAddr6: null,
+        bindAddr6: underlay.ipv6?.address ?? null,
         port,
         udpGso: flags.offload.udpGso,
         udpGro: flags.offload.udpGro,
@@ -132,10 +146,13 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
     const lease = await registry.acquireLease(
       {
         PublicIP: underlay.publicIp,
+        ...(underlay.ipv6 !== null ? { PublicIPv6: underlay.ipv6.publicIp } : {}),
         BackendType: type,
         ...(backendData !== undefined ? { BackendData: backendData } : {}),
+        // One TUN carries both families: the IPv6 VTEP is the same VTEP, with the same MAC.
+        ...(underlay.ipv6 !== null && backendData !== undefined ? { BackendV6Data: backendData } : {}),
       },
-      preferSubnet ? { preferSubnet } : {},
+      { ...(preferSubnet ? { preferSubnet } : {}), ...(preferSubnet && preferIpv6Subnet ? { preferIpv6Subnet } : {}) },
     );
     log.info({ subnet: lease.subnet, publicIp: underlay.publicIp, iface: underlay.iface, vtepMac: mac, macCreated: created, backend: type }, 'lease acquired');
     return { underlay, config, lease, mac, mtu, port, sockets };
@@ -145,22 +162,29 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   }
 }
 
+/** The network and this node's subnet of one family, as the rules take them. */
+interface RuleScope {
+  network: string;
+  subnet: string;
+}
+
 /**
- * EnableNFTables: flanneld's iptables chains removed (a node switched from iptables),
- * then --ip-masq (fatal if it fails, as flanneld) and the forward rules (logged).
+ * EnableNFTables: both tables made (flannel's Init), flanneld's iptables chains of
+ * both families removed (a node switched from iptables), then per family
+ * --ip-masq (fatal if it fails, as flanneld) and the forward rules (logged).
  */
-async function applyNftables(flags: RunFlags, network: string, subnet: string, log: Logger): Promise<void> {
-  const nft = new NftRules(network, subnet, log);
-  try {
-    await iptablesVersion();
-    await new IpMasq(network, subnet, log, { randomFully: false }).remove();
-    await new ForwardRules(network, log).remove();
-  } catch {
-    // no iptables on this host: no flanneld chains to remove
+async function applyNftables(flags: RunFlags, scopes: readonly RuleScope[], log: Logger): Promise<void> {
+  await initNftTables(log);
+  for (const family of [4, 6] as const) {
+    // no iptables / ip6tables on this host: no flanneld chains to remove
+    await removeFlannelChains(family, log).catch(() => undefined);
   }
-  if (flags.ipMasq) await nft.applyMasq(!flags.ipMasqFullyRandomDisable);
-  if (flags.iptablesForwardRules) {
-    await nft.applyForward().catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not install the nftables forward rules (--iptables-forward-rules); continuing'));
+  for (const s of scopes) {
+    const nft = new NftRules(s.network, s.subnet, log);
+    if (flags.ipMasq) await nft.applyMasq(!flags.ipMasqFullyRandomDisable);
+    if (flags.iptablesForwardRules) {
+      await nft.applyForward().catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not install the nftables forward rules (--iptables-forward-rules); continuing'));
+    }
   }
 }
 
@@ -222,7 +246,12 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     await registry.close();
     throw new Error(`weft is IPv4-only: lease ${lease.subnet} in network ${config.Network}`);
   }
-  const subnetAddr = subnet.addr;
+  const v6 = config.EnableIPv6 && underlay.ipv6 !== null && lease.ipv6Subnet !== undefined ? { subnet: lease.ipv6Subnet, ...underlay.ipv6 } : null;
+  if (config.EnableIPv6 && v6 === null) {
+    releaseSockets(node.sockets);
+    await registry.close();
+    throw new WeftError('ERR_WEFT_IPV6', `"EnableIPv6": true, but the lease ${lease.subnet} came without an IPv6 subnet`);
+  }
 
   // Only leases that pass these checks reach the forwarder (its tables, its routes).
   const admission = new LeaseAdmission({
@@ -231,14 +260,33 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     subnetLen: registry.subnetLen(config, lease),
     backend,
     vni,
-    self: { lease, publicIps: [underlay.address, lease.attrs.PublicIP], mac: spec.vtepPeers ? node.mac : null },
+    ...(v6 !== null ? { ipv6: { network: config.IPv6Network!, subnetLen: registry.ipv6SubnetLen(config, lease) } } : {}),
+    self: {
+      lease,
+      publicIps: [underlay.address, lease.attrs.PublicIP],
+      mac: spec.vtepPeers ? node.mac : null,
+      ...(v6 !== null ? { publicIpv6s: [v6.address, v6.publicIp], macV6: spec.vtepPeers ? node.mac : null } : {}),
+    },
     log,
   });
   let fwd: Forwarder;
   try {
     fwd = hasTunnel(spec)
-      ? new Tunnel({ flags, log, config, subnet, network, underlay, mac: node.mac, mtu: node.mtu, port: node.port, sockets: node.sockets })
-      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, ipv6Subnet: null, log });
+      ? new Tunnel({
+          flags,
+          log,
+          config,
+          subnet,
+          network,
+          underlay,
+          mac: node.mac,
+          mtu: node.mtu,
+          port: node.port,
+          sockets: node.sockets,
+          // Over IPv6 the outer header is 20 bytes longer (flannel-v6.1 leaves that to fragmentation; weft answers packet-too-big).
+          ipv6: v6 === null ? null : { subnet: v6.subnet, network: config.IPv6Network!, address: v6.address, mtu: node.mtu - IPV6_EXTRA },
+        })
+      : new KernelRoutes({ iface: underlay.iface, subnet: lease.subnet, ipv6Subnet: v6?.subnet ?? null, log });
   } catch (e) {
     await registry.close();
     throw e;
@@ -299,12 +347,7 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
           await rulesInstalled;
           if (abort.signal.aborted) return;
           fwd.settled(abort.signal);
-          await writeSubnetFile(flags.subnetFile, {
-            network: config.Network,
-            subnet: `${formatIPv4(subnetAddr + 1)}/${subnet.len}`,
-            mtu: node.mtu,
-            ipMasq: flags.ipMasq,
-          });
+          await writeSubnetFile(flags.subnetFile, subnetFileFor(config, lease, node.mtu, flags.ipMasq));
           subnetFileWritten = true;
           ready = true;
           log.info({ peers: fwd.peerCount, subnetFile: flags.subnetFile }, 'ready');
@@ -326,17 +369,22 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     return { done, stop };
   }
   const iptables = config.EnableNFTables || !(flags.ipMasq || flags.iptablesForwardRules) ? Promise.resolve({}) : pickIptables(log);
+  // flannel's rules per family: IPv4, and with EnableIPv6 the same for IPv6 (masqIP6Rules, ip6tables / ip6 flannel-ipv6).
+  const scopes: RuleScope[] = [{ network: config.Network, subnet: lease.subnet }, ...(v6 !== null ? [{ network: config.IPv6Network!, subnet: v6.subnet }] : [])];
   try {
-    if (flags.ipMasq) await (config.EnableNFTables ? nftVersion() : iptablesVersion(await iptables));
-    if (config.EnableNFTables) await applyNftables(flags, config.Network, lease.subnet, log);
+    if (flags.ipMasq && config.EnableNFTables) await nftVersion();
+    else if (flags.ipMasq) for (const s of scopes) await iptablesVersion(await iptables, familyOf(s.network));
+    if (config.EnableNFTables) await applyNftables(flags, scopes, log);
     else {
       // As flanneld: the manager not in use loses its rules, so a switch back leaves no stale table.
-      await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables table of an earlier EnableNFTables run'));
+      await removeNftTable(log).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not remove the nftables tables of an earlier EnableNFTables run'));
     }
     if (flags.ipMasq && !config.EnableNFTables) {
-      const masq = new IpMasq(config.Network, lease.subnet, log, { ...(await iptables), randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
-      await masq.apply();
-      masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+      for (const s of scopes) {
+        const masq = new IpMasq(s.network, s.subnet, log, { ...(await iptables), randomFully: flags.ipMasqFullyRandomDisable ? false : 'auto' });
+        await masq.apply();
+        masq.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+      }
     }
   } catch (e) {
     rulesDone();
@@ -344,13 +392,15 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
     throw e;
   }
   if (flags.iptablesForwardRules && !config.EnableNFTables) {
-    // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
-    const forward = new ForwardRules(config.Network, log, await iptables);
-    try {
-      await forward.apply();
-      forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
+    for (const s of scopes) {
+      // As flanneld: a failure here is logged, not fatal (no iptables on the host, say).
+      const forward = new ForwardRules(s.network, log, await iptables);
+      try {
+        await forward.apply();
+        forward.startChecking(flags.iptablesResyncSeconds * 1000, abort.signal);
+      } catch (e) {
+        log.error({ err: (e as Error).message, family: familyOf(s.network) }, 'could not install the FORWARD rules (--iptables-forward-rules); continuing');
+      }
     }
   }
   if (flags.ipBlackholeRoute) {
@@ -379,7 +429,12 @@ async function startDataPlane(flags: RunFlags, log: Logger, local: LocalInterfac
   });
 
   const status = () => ({
-    lease: { subnet: lease.subnet, publicIp: underlay.publicIp, expiration: lease.expiration },
+    lease: {
+      subnet: lease.subnet,
+      publicIp: underlay.publicIp,
+      ...(v6 !== null ? { ipv6Subnet: v6.subnet, publicIpv6: v6.publicIp } : {}),
+      expiration: lease.expiration,
+    },
     backend,
     vni,
     port: node.port,

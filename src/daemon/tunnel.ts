@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { formatIPv4, ipv4Netmask, parseIPv4, parseMac } from '../../native-free/addr.js';
+import { formatIPv4, formatIPv6, ipv4Netmask, parseCidr, parseIPv4, parseIPv6, parseMac } from '../../native-free/addr.js';
+import { WeftError } from '../../native-free/errors.js';
+import { FAMILY_V4, FAMILY_V6 } from '../../native-free/family.js';
 import { DROP_REASONS } from '../../native-free/drop.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
@@ -55,10 +57,25 @@ export interface TunnelOptions {
   mtu: number;
   port: number;
   sockets: UnderlaySockets;
+  /** EnableIPv6 (dual-stack), else null: see TunnelIpv6. */
+  ipv6: TunnelIpv6 | null;
+}
+
+/** A dual-stack node's IPv6 side: flannel's flannel-v6.<VNI>, carried by the same TUN. */
+export interface TunnelIpv6 {
+  /** This node's IPv6 lease subnet, e.g. fd00:10:244:3::/64. */
+  subnet: string;
+  /** The cluster's IPv6Network, routed through the TUN. */
+  network: string;
+  /** The underlay interface's IPv6 address: the v6 sockets bind to it, the outer source. */
+  address: string;
+  /** Largest inner packet over the IPv6 underlay. */
+  mtu: number;
 }
 
 export class Tunnel implements Forwarder {
   private readonly routes: LpmTable;
+  private readonly routes6: LpmTable | null;
   private readonly peers: PeerTable;
   private readonly sync: PeerSync;
   private readonly direct: DirectRoutes | null;
@@ -79,11 +96,18 @@ export class Tunnel implements Forwarder {
     const vni = spec.vni(config.Backend);
     const subnetText = `${formatIPv4(subnet.addr)}/${subnet.len}`;
     const tunnelAddr = formatIPv4(subnet.addr);
+    const v6 = o.ipv6;
+    const subnet6 = v6 === null ? null : parseCidr(v6.subnet);
+    const network6 = v6 === null ? null : parseCidr(v6.network);
+    if (subnet6 !== null && (subnet6.family !== 6 || network6?.family !== 6)) throw new WeftError('ERR_WEFT_IPV6', `IPv6 subnet ${v6!.subnet} / network ${v6!.network} is not IPv6`);
     this.routes = LpmTable.create({ family: 4, capacity: flags.tableCapacity, shared: true });
+    this.routes6 = v6 === null ? null : LpmTable.create({ family: 6, capacity: flags.tableCapacity, shared: true });
     this.peers = PeerTable.create({ capacity: flags.tableCapacity, shared: true });
-    this.sync = new PeerSync(this.routes, this.peers, { subnet: subnetText }, backend, vni, log);
+    this.sync = new PeerSync(this.routes, this.peers, { subnet: subnetText, ipv6Subnet: v6?.subnet ?? null }, backend, vni, log, this.routes6);
     // DirectRouting (vxlan, ipip): on-link peers get a kernel route and bypass the tunnel.
-    this.direct = spec.directRouting(config.Backend) ? new DirectRoutes({ iface: underlay.iface, self: { subnet: subnetText }, backend, log }) : null;
+    this.direct = spec.directRouting(config.Backend)
+      ? new DirectRoutes({ iface: underlay.iface, self: { subnet: subnetText, ipv6Subnet: v6?.subnet ?? null }, ipv6: v6 !== null, backend, log })
+      : null;
 
     this.host = Host.apply(
       {
@@ -92,10 +116,13 @@ export class Tunnel implements Forwarder {
         mtu: o.mtu,
         tunnelAddr,
         network: { addr: formatIPv4(network.addr), len: network.len },
-        v6: null,
+        v6:
+          v6 === null
+            ? null
+            : { tunnelAddr: formatIPv6(subnet6!.addr as Uint8Array), network: { addr: formatIPv6(network6!.addr as Uint8Array), len: network6!.len } },
         underlay: spec.underlay,
         bindAddr: underlay.address,
-        bindAddr6: null,
+        bindAddr6: v6?.address ?? null,
         port: o.port,
         tunOffload: flags.offload.tun,
       },
@@ -130,6 +157,18 @@ export class Tunnel implements Forwarder {
       acceptUnknownPeers: flags.acceptUnknownPeers,
       spoofCheck: flags.spoofCheck ? { subnet: subnet.addr, mask: ipv4Netmask(subnet.len) } : null,
       routes: this.routes.state(),
+      innerFamilies: FAMILY_V4 | (v6 !== null ? FAMILY_V6 : 0),
+      ipv6:
+        v6 === null
+          ? null
+          : {
+              fd: host.fds6[index]!,
+              localUnderlay: Array.from(parseIPv6(v6.address)),
+              tunnelAddr: Array.from(subnet6!.addr as Uint8Array),
+              mtu: v6.mtu,
+              routes: this.routes6!.state(),
+              spoofCheck: flags.spoofCheck ? { subnet: Array.from(subnet6!.addr as Uint8Array), prefix: subnet6!.len } : null,
+            },
       peers: this.peers.state(),
       counters: this.counters,
       captureControl: capture.control,

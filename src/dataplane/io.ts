@@ -48,8 +48,10 @@ export interface UnderlayDatagram {
   buf: Uint8Array;
   offset: number;
   length: number;
-  /** The sender's underlay address and port. */
+  /** The sender's underlay address (IPv4, u32; 0 on an IPv6 socket) and port. */
   from: number;
+  /** On an IPv6 socket: the sender's IPv6 address (16 bytes, overwritten by next()). */
+  readonly from6: Uint8Array;
   fromPort: number;
 }
 

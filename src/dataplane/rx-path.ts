@@ -5,10 +5,14 @@
 // coalesced datagrams (UDP_GRO) or the TUN queue coalesces packets (GRO into
 // super-packets) is theirs to know: each datagram is decapsulated on its own,
 // exactly as if it had come alone.
+//
+// A dual-stack worker has two: one over its IPv4 socket, one over its IPv6
+// socket (decap6: the sender is known by its 16-byte address). Captures
+// (capture-tap.ts) show the IPv4 underlay only; over IPv6 they are skipped.
 import { DROPS } from './counters.js';
 import { FORWARD } from '../../native-free/drop.js';
 import type { DecapContext } from '../../native-free/decap/context.js';
-import type { Decap } from '../backend/types.js';
+import type { Decap, Decap6 } from '../backend/types.js';
 import type { CaptureTap } from './capture-tap.js';
 import type { TunQueue, UnderlaySocket } from './io.js';
 
@@ -19,6 +23,8 @@ export interface RxPathOptions {
   ctx: DecapContext;
   /** The backend's decapsulation (the caller picks it). */
   decap: Decap;
+  /** Set for the IPv6 underlay: decapsulation of datagrams from an IPv6 sender (datagram.from6). */
+  decap6?: Decap6 | null;
   counters: Float64Array;
   tap: CaptureTap;
   /** This node's underlay address and the backend's port: the destination an outer capture shows. */
@@ -31,6 +37,7 @@ export class RxPath {
   private readonly tun: TunQueue;
   private readonly ctx: DecapContext;
   private readonly decap: Decap;
+  private readonly decap6: Decap6 | null;
   private readonly counters: Float64Array;
   private readonly tap: CaptureTap;
   private readonly local: number;
@@ -41,6 +48,7 @@ export class RxPath {
     this.tun = o.tun;
     this.ctx = o.ctx;
     this.decap = o.decap;
+    this.decap6 = o.decap6 ?? null;
     this.counters = o.counters;
     this.tap = o.tap;
     this.local = o.local;
@@ -52,7 +60,11 @@ export class RxPath {
     const u = this.underlay;
     const n = u.receive();
     const d = u.datagram;
-    while (u.next()) this.datagram(d.buf, d.offset, d.length, d.from, d.fromPort);
+    if (this.decap6 !== null) {
+      while (u.next()) this.datagram6(d.buf, d.offset, d.length, d.from6);
+    } else {
+      while (u.next()) this.datagram(d.buf, d.offset, d.length, d.from, d.fromPort);
+    }
     this.tun.flush();
     return n;
   }
@@ -65,6 +77,17 @@ export class RxPath {
       const r = this.ctx.result;
       this.tap.rx(buf, off, len, from, fromPort, this.local, this.localPort, r.offset, code === FORWARD ? r.length : 0, mode);
     }
+    if (code !== FORWARD) {
+      this.counters[DROPS + code]!++;
+      return;
+    }
+    const r = this.ctx.result;
+    this.tun.deliver(buf, r.offset, r.length);
+  }
+
+  /** One datagram from the IPv6 underlay (sender from6): decapsulate, deliver or count the drop. */
+  private datagram6(buf: Uint8Array, off: number, len: number, from6: Uint8Array): void {
+    const code = this.decap6!(this.ctx, buf, off, len, from6, 0);
     if (code !== FORWARD) {
       this.counters[DROPS + code]!++;
       return;

@@ -17,6 +17,12 @@
 // fd when full. They share one GsoState: the kernel refuses GSO for the route
 // (its device, an xfrm policy), not for the socket, so every socket of the
 // worker would be refused alike.
+//
+// IPv6 (a dual-stack worker's second underlay): the queue is made with an
+// Underlay6Addresses, its vectors are { family: 6 }, and an entry's `addr` is
+// the peer's id, whose IPv6 underlay address is copied from the peer table
+// into the sockaddr_in6 when the entry is queued (16 bytes do not fit the
+// number a run is keyed by; the id does, and names the same destination).
 import { DROP_TX_ERROR } from '../../native-free/drop.js';
 import { DROPS, GSO_FALLBACKS, GSO_SEGMENTS, GSO_SENDS, TX_PACKETS } from './counters.js';
 import { MmsgVector, type PacketSlab, sendBatch } from '../sys/mmsg.js';
@@ -35,6 +41,12 @@ export interface GsoState {
   on: boolean;
 }
 
+/** Where an IPv6 queue finds a destination's address: the peer table (native-free/table/peers.ts). */
+export interface Underlay6Addresses {
+  /** Copies peer `id`'s 16-byte IPv6 underlay address to dst[off, off+16). */
+  writeUnderlay6(id: number, dst: Uint8Array, off: number): void;
+}
+
 /** How long a flush waits for room in a full socket buffer before dropping the rest. */
 const SEND_WAIT_MS = 10;
 /** Datagrams per sendmmsg when a refused GSO entry is resent one by one. */
@@ -51,6 +63,8 @@ export class SendQueue {
   private readonly addrs: Float64Array;
   private readonly ports: Int32Array;
   private n = 0;
+  /** Scratch for an IPv6 destination on its way into a sockaddr_in6. */
+  private readonly addr6 = new Uint8Array(16);
 
   constructor(
     slab: PacketSlab,
@@ -59,9 +73,12 @@ export class SendQueue {
     private readonly counters: Float64Array,
     private readonly gsoState: GsoState,
     private readonly sys: SendSys = KERNEL_SEND,
+    /** IPv6: how peer ids become addresses; null (the default) for an IPv4 socket, addr being the u32 address. */
+    private readonly addresses6: Underlay6Addresses | null = null,
   ) {
-    this.vec = new MmsgVector(slab, entries, { control: gsoState.on });
-    this.single = new MmsgVector(slab, FALLBACK_BATCH);
+    const family = addresses6 === null ? 4 : 6;
+    this.vec = new MmsgVector(slab, entries, { control: gsoState.on, family });
+    this.single = new MmsgVector(slab, FALLBACK_BATCH, { family });
     this.datagrams = new Int32Array(entries);
     this.offs = new Int32Array(entries);
     this.lens = new Int32Array(entries);
@@ -88,7 +105,7 @@ export class SendQueue {
   add(off: number, len: number, addr: number, port: number, segment: number, datagrams: number): void {
     if (this.n === this.vec.count) this.flush();
     const i = this.n++;
-    this.vec.setSend(i, off, len, addr, port, segment);
+    this.setSend(this.vec, i, off, len, addr, port, segment);
     this.datagrams[i] = datagrams;
     this.offs[i] = off;
     this.lens[i] = len;
@@ -147,7 +164,7 @@ export class SendQueue {
     let at = off;
     while (at < end) {
       let k = 0;
-      for (; k < v.count && at < end; k++, at += segment) v.setSend(k, at, Math.min(segment, end - at), addr, port);
+      for (; k < v.count && at < end; k++, at += segment) this.setSend(v, k, at, Math.min(segment, end - at), addr, port, 0);
       let first = 0;
       while (first < k) {
         let sent: number;
@@ -166,5 +183,16 @@ export class SendQueue {
         first += sent;
       }
     }
+  }
+
+  /** Entry i of v sends off/len to addr (u32 IPv4, or an IPv6 peer id) : port. */
+  private setSend(v: MmsgVector, i: number, off: number, len: number, addr: number, port: number, segment: number): void {
+    const a6 = this.addresses6;
+    if (a6 === null) {
+      v.setSend(i, off, len, addr, port, segment);
+      return;
+    }
+    a6.writeUnderlay6(addr, this.addr6, 0);
+    v.setSend6(i, off, len, this.addr6, 0, port, segment);
   }
 }

@@ -67,6 +67,8 @@ export class TunWriter {
   /** The TUN was opened with IFF_VNET_HDR. */
   readonly vnet: boolean;
   private readonly coalesce: boolean;
+  /** The receive buffer the coalescers work in (coalesceIn). */
+  private areaBuf: Uint8Array | null = null;
   private readonly mtu: number;
   private readonly sysWrite: TunWrite;
 
@@ -94,6 +96,7 @@ export class TunWriter {
    */
   coalesceIn(buf: Uint8Array, offset: number): void {
     if (this.coalesceArea === 0) return;
+    this.areaBuf = buf;
     this.tcp = createGroState(MAX_SUPER_PACKET, { buf, offset });
     this.udp = createUdpGroState(MAX_SUPER_PACKET, { buf, offset: offset + AREA });
   }
@@ -102,7 +105,15 @@ export class TunWriter {
   deliver(b: Uint8Array, off: number, len: number): void {
     if (len > this.mtu && this.mtu > 0) this.superPacket(b, off, len);
     else if (this.tcp === null) this.alone(b, off, len);
-    else if (b[off + 9] === PROTO_UDP) this.deliverUdp(this.udp!, b, off, len);
+    // The coalescers join IPv4 segments in place, in the one receive buffer
+    // they were given. IPv6 goes alone (another flow: what they hold keeps its
+    // order); so does an IPv4 packet from another buffer (a dual-stack
+    // worker's IPv6 underlay), after what they hold, which may be its flow.
+    else if (b[off]! >>> 4 !== 4) this.alone(b, off, len);
+    else if (b !== this.areaBuf) {
+      this.flush();
+      this.alone(b, off, len);
+    } else if (b[off + 9] === PROTO_UDP) this.deliverUdp(this.udp!, b, off, len);
     else this.deliverTcp(this.tcp, b, off, len);
   }
 

@@ -10,12 +10,20 @@
 // encapsulation bytes.
 //
 // Packets over the tunnel MTU with DF get an ICMP "fragmentation needed"
-// written back into the TUN; every other drop is counted by reason.
+// written back into the TUN (IPv6 packets, which routers never fragment, an
+// ICMPv6 "packet too big"); every other drop is counted by reason.
+//
+// Dual-stack: the encapsulation says which underlay family a packet travels
+// over (ctx.result.family, as flannel sends IPv4 pods over flannel.1 and IPv6
+// pods over flannel-v6.1); family 6 goes to the IPv6 underlay socket, whose
+// destinations are peer ids (send-queue.ts). Captures show the IPv4 underlay
+// only.
 import { DROPS, TX_BYTES } from './counters.js';
 import { DROP_TOO_BIG, DROP_TUN_ERROR, FORWARD } from '../../native-free/drop.js';
 import type { EncapContext } from '../../native-free/encap/context.js';
 import type { Encap } from '../backend/types.js';
-import { FRAG_NEEDED_MAX_LENGTH, writeFragNeeded } from '../../native-free/icmp-too-big.js';
+import { FRAG_NEEDED_MAX_LENGTH, PACKET_TOO_BIG_MAX_LENGTH, writeFragNeeded, writePacketTooBig } from '../../native-free/icmp-too-big.js';
+import { innerMtu } from '../../native-free/encap/route.js';
 import { copyBytes } from '../../native-free/offload/copy-sum.js';
 import type { CaptureTap } from './capture-tap.js';
 import type { TunPackets, TunQueue, UnderlaySocket } from './io.js';
@@ -31,6 +39,9 @@ export interface TxPathOptions {
   counters: Float64Array;
   /** This node's tunnel address, the source of ICMP errors written to the TUN. */
   tunnelAddr: number;
+  /** Dual-stack: the IPv6 underlay socket, and this node's IPv6 tunnel address (16 bytes), the source of ICMPv6 errors. */
+  underlay6?: UnderlaySocket | null;
+  tunnelAddr6?: Uint8Array | null;
   tap: CaptureTap;
   /** At most this many TUN reads per round. */
   batch: number;
@@ -42,6 +53,8 @@ const OUTER_MAX = 28;
 export class TxPath {
   private readonly tun: TunQueue;
   private readonly underlay: UnderlaySocket;
+  private readonly underlay6: UnderlaySocket | null;
+  private readonly tunnelAddr6: Uint8Array | null;
   private readonly ctx: EncapContext;
   private readonly encap: Encap;
   private readonly counters: Float64Array;
@@ -49,13 +62,15 @@ export class TxPath {
   private readonly tunnelAddr: number;
   private readonly batch: number;
   /** The ICMP answer is built TUN_WRITE_LEAD bytes in, the room the TUN queue's write wants. */
-  private readonly icmp = new Uint8Array(TUN_WRITE_LEAD + FRAG_NEEDED_MAX_LENGTH);
+  private readonly icmp = new Uint8Array(TUN_WRITE_LEAD + Math.max(FRAG_NEEDED_MAX_LENGTH, PACKET_TOO_BIG_MAX_LENGTH));
   /** Bytes in front of a datagram an outer capture overwrites (capture()). */
   private readonly saved = new Uint8Array(OUTER_MAX);
 
   constructor(o: TxPathOptions) {
     this.tun = o.tun;
     this.underlay = o.underlay;
+    this.underlay6 = o.underlay6 ?? null;
+    this.tunnelAddr6 = o.tunnelAddr6 ?? null;
     this.ctx = o.ctx;
     this.encap = o.encap;
     this.counters = o.counters;
@@ -78,6 +93,7 @@ export class TxPath {
       else this.segments(p);
     }
     this.underlay.flush();
+    this.underlay6?.flush();
     return read;
   }
 
@@ -91,11 +107,15 @@ export class TxPath {
     const e = this.ctx.result;
     const start = e.offset;
     const length = e.length;
-    const addr = e.underlay;
     const flow = e.flowHash;
+    this.counters[TX_BYTES]! += len;
+    if (e.family === 6) {
+      this.underlay6!.send(start, length, e.peer, flow);
+      return;
+    }
+    const addr = e.underlay;
     const mode = this.tap.mode;
     if (mode !== 0) this.capture(b, off, len, off - start, mode);
-    this.counters[TX_BYTES]! += len;
     this.underlay.send(start, length, addr, flow);
   }
 
@@ -110,10 +130,11 @@ export class TxPath {
     }
     const e = this.ctx.result;
     const h = first - e.offset; // encapsulation bytes in front of each inner packet
-    const addr = e.underlay;
+    const v6 = e.family === 6;
+    const addr = v6 ? e.peer : e.underlay;
     const flow = e.flowHash; // one flow: every segment from one port
-    const mode = this.tap.mode;
-    const underlay = this.underlay;
+    const mode = v6 ? 0 : this.tap.mode;
+    const underlay = v6 ? this.underlay6! : this.underlay;
     let bytes = 0;
     for (let i = 0; i < p.count; i++) {
       const off = p.offsets[i]!;
@@ -148,7 +169,11 @@ export class TxPath {
   }
 
   private answerTooBig(b: Uint8Array, off: number, len: number): void {
-    const n = writeFragNeeded(b, off, len, this.ctx.config.mtu, this.tunnelAddr, this.icmp, TUN_WRITE_LEAD);
+    const mtu = innerMtu(this.ctx, b, off);
+    let n: number;
+    if (b[off]! >>> 4 === 4) n = writeFragNeeded(b, off, len, mtu, this.tunnelAddr, this.icmp, TUN_WRITE_LEAD);
+    else if (this.tunnelAddr6 !== null) n = writePacketTooBig(b, off, len, mtu, this.tunnelAddr6, 0, this.icmp, TUN_WRITE_LEAD);
+    else return;
     if (n === 0) return;
     if (!this.tun.write(this.icmp, TUN_WRITE_LEAD, n)) this.counters[DROPS + DROP_TUN_ERROR]!++;
   }

@@ -26,7 +26,7 @@ import { MmsgVector, type PacketSlab, recvBatch } from '../sys/mmsg.js';
 import { DROPS, UDP_GRO_DATAGRAMS, UDP_GRO_SEGMENTS } from './counters.js';
 import { DatagramRuns } from './datagram-run.js';
 import type { UnderlayDatagram, UnderlaySocket } from './io.js';
-import { KERNEL_SEND, SendQueue, type GsoState, type SendSys } from './send-queue.js';
+import { KERNEL_SEND, SendQueue, type GsoState, type SendSys, type Underlay6Addresses } from './send-queue.js';
 import { InvalidArgumentError } from '../../native-free/errors.js';
 
 /** recvmmsg into a vector: how many entries arrived, 0 if none (sys/mmsg.ts's recvBatch unless a test gives another). */
@@ -56,6 +56,13 @@ export interface KernelUnderlayOptions {
   gro: boolean;
   send?: SendSys;
   recv?: RecvBatch;
+  /**
+   * An IPv6 socket (a dual-stack worker's second underlay, host.ts openUdp6):
+   * send()'s addr is a peer id, turned into its IPv6 address through this
+   * (the peer table), and received datagrams carry their sender in
+   * datagram.from6. Absent or null: IPv4.
+   */
+  addresses6?: Underlay6Addresses | null;
 }
 
 export class KernelUnderlay implements UnderlaySocket {
@@ -69,6 +76,7 @@ export class KernelUnderlay implements UnderlaySocket {
   private readonly gro: boolean;
   private readonly counters: Float64Array;
   private readonly sysRecv: RecvBatch;
+  private readonly v6: boolean;
   /** What receive() took, and where next() is in it: entry, the current entry's datagram size and end. */
   private entries = 0;
   private entry = -1;
@@ -81,16 +89,18 @@ export class KernelUnderlay implements UnderlaySocket {
       throw new InvalidArgumentError(`underlay: ${o.txFds.length} send sockets and ${o.sourcePorts.length} source ports (one each, at least one)`);
     }
     this.gsoState = { on: o.gso };
-    this.queues = o.txFds.map((fd) => new SendQueue(o.txSlab, o.sendEntries, fd, o.counters, this.gsoState, o.send ?? KERNEL_SEND));
+    const a6 = o.addresses6 ?? null;
+    this.v6 = a6 !== null;
+    this.queues = o.txFds.map((fd) => new SendQueue(o.txSlab, o.sendEntries, fd, o.counters, this.gsoState, o.send ?? KERNEL_SEND, a6));
     this.ports = Int32Array.from(o.sourcePorts);
     this.runs = new DatagramRuns(this.queues, o.port);
     this.rxFd = o.rxFd;
     this.gro = o.gro;
     this.counters = o.counters;
     this.sysRecv = o.recv ?? recvBatch;
-    this.vec = o.rxFd >= 0 && o.rxSlab !== null ? new MmsgVector(o.rxSlab, o.batch, { control: o.gro }) : null;
+    this.vec = o.rxFd >= 0 && o.rxSlab !== null ? new MmsgVector(o.rxSlab, o.batch, { control: o.gro, family: this.v6 ? 6 : 4 }) : null;
     this.vec?.armRecvAll();
-    this.datagram = { buf: o.rxSlab?.buf ?? new Uint8Array(0), offset: 0, length: 0, from: 0, fromPort: 0 };
+    this.datagram = { buf: o.rxSlab?.buf ?? new Uint8Array(0), offset: 0, length: 0, from: 0, from6: new Uint8Array(16), fromPort: 0 };
   }
 
   /** UDP_SEGMENT is in use (asked for, and not refused by the kernel yet). */
@@ -141,7 +151,8 @@ export class KernelUnderlay implements UnderlaySocket {
       }
       const off = vec.offset(i);
       const len = vec.length(i);
-      d.from = vec.peerAddr(i);
+      if (this.v6) vec.peerAddr6(i, d.from6, 0);
+      else d.from = vec.peerAddr(i);
       d.fromPort = vec.peerPort(i);
       const seg = this.gro ? vec.gsoSize(i) : 0;
       if (seg === 0 || seg >= len) {

@@ -35,6 +35,10 @@ export interface WorkerInit {
   /** Anti-spoofing on decapsulation (--spoof-check): this node's subnet, or null when off. */
   spoofCheck: { subnet: number; mask: number } | null;
   routes: LpmState;
+  /** Dual-stack and IPv6-only (EnableIPv6), else null: see WorkerIpv6. */
+  ipv6: WorkerIpv6 | null;
+  /** The inner families this node carries (native-free/family.ts: FAMILY_V4 | FAMILY_V6). */
+  innerFamilies: number;
   peers: PeerState;
   /** Per-worker counter rows (src/dataplane/counters.ts). */
   counters: SharedArrayBuffer;
@@ -51,6 +55,22 @@ export interface WorkerInit {
   slotSize: number;
   /** Offloads in effect: what was asked for and what the kernel accepted. */
   offload: WorkerOffload;
+}
+
+/** What a worker needs to carry IPv6 pods (flannel's flannel-v6.<VNI> device, in userspace). */
+export interface WorkerIpv6 {
+  /** This worker's IPv6 underlay socket: sent on and read (host.ts fds6). */
+  fd: number;
+  /** This node's IPv6 underlay address, 16 bytes: what the socket is bound to. */
+  localUnderlay: number[];
+  /** This node's IPv6 tunnel address (the first of its IPv6 subnet, on the TUN), 16 bytes: the source of ICMPv6 errors. */
+  tunnelAddr: number[];
+  /** Largest inner packet over the IPv6 underlay (20 bytes less than over IPv4). */
+  mtu: number;
+  /** The IPv6 route table: pod IPv6 subnet → peer id. */
+  routes: LpmState;
+  /** Anti-spoofing (--spoof-check) for IPv6: this node's IPv6 subnet, or null when off. */
+  spoofCheck: { subnet: number[]; prefix: number } | null;
 }
 
 export interface WorkerOffload {

@@ -49,6 +49,8 @@ const HEAP_EVERY_MS = 1000;
 export function runWorker(init: WorkerInit): void {
   const backend = backendOf(init.backend);
   const routes = LpmTable.attach(init.routes);
+  const v6 = init.ipv6;
+  const routes6 = v6 === null ? null : LpmTable.attach(v6.routes);
   const peers = PeerTable.attach(init.peers);
   const localMac = Uint8Array.from(init.localMac);
   const counters = workerRow(init.counters, init.index);
@@ -60,17 +62,29 @@ export function runWorker(init: WorkerInit): void {
       vni: init.vni,
       port: init.port,
       mtu: init.mtu,
-      // Kernel sockets add the outer IPv4 (and UDP) header: we write what follows it.
+      // Kernel sockets add the outer IP (and UDP) header: we write what follows it.
       outerHeaders: false,
       udpChecksum: false,
       ttl: 64,
+      // IPv6 pods over the IPv6 underlay, IPv4 pods over the IPv4 one (the engine's default, flannel's devices).
+      localUnderlay6: v6 === null ? null : Uint8Array.from(v6.localUnderlay),
+      ...(v6 !== null ? { mtu6: v6.mtu } : {}),
     },
     routes,
-    null,
+    routes6,
     peers,
   );
-  const admission = init.spoofCheck === null ? null : { routes, subnet: init.spoofCheck.subnet, mask: init.spoofCheck.mask };
-  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers, admission }, peers);
+  const s6 = v6?.spoofCheck ?? null;
+  const admission =
+    init.spoofCheck === null
+      ? null
+      : {
+          routes,
+          subnet: init.spoofCheck.subnet,
+          mask: init.spoofCheck.mask,
+          ...(s6 !== null ? { routes6, subnet6: Uint8Array.from(s6.subnet), prefix6: s6.prefix } : {}),
+        };
+  const decapCtx = createDecapContext({ vni: init.vni, localMac, acceptUnknownPeers: init.acceptUnknownPeers, admission, innerFamilies: init.innerFamilies }, peers);
   const tap = new CaptureTap(init.captureControl, new CaptureRing(init.captureRing), init.backend);
   const off = init.offload;
   const rxMemory = init.rxFd >= 0 ? rxSlab(init.batch, init.slotSize, coalesceArea(off.tun, off.tun)) : null;
@@ -99,12 +113,46 @@ export function runWorker(init: WorkerInit): void {
     batch: init.batch,
     gro: off.udpGro,
   });
-  const tx = new TxPath({ tun, underlay, ctx: encapCtx, encap: backend.encap, counters, tunnelAddr: init.tunnelAddr, tap, batch: init.batch });
+  // Dual-stack: the IPv6 socket, its own receive memory and path. Its
+  // destinations are peer ids, turned into addresses from the peer table.
+  const underlay6 =
+    v6 === null
+      ? null
+      : new KernelUnderlay({
+          txFds: [v6.fd],
+          sourcePorts: [init.port],
+          rxFd: v6.fd,
+          port: init.port,
+          counters,
+          txSlab: tun.slab,
+          sendEntries: off.tun ? 64 : init.batch,
+          gso: off.tun && off.udpGso,
+          rxSlab: rxSlab(init.batch, init.slotSize, 0).slab,
+          batch: init.batch,
+          gro: off.udpGro,
+          addresses6: peers,
+        });
+  const tx = new TxPath({
+    tun,
+    underlay,
+    ctx: encapCtx,
+    encap: backend.encap,
+    counters,
+    tunnelAddr: init.tunnelAddr,
+    tap,
+    batch: init.batch,
+    underlay6,
+    tunnelAddr6: v6 === null ? null : Uint8Array.from(v6.tunnelAddr),
+  });
   const rx =
     init.rxFd >= 0
       ? new RxPath({ underlay, tun, ctx: decapCtx, decap: backend.decap, counters, tap, local: init.localUnderlay, localPort: init.port })
       : null;
-  const poll = new PollSet(init.tunFd, init.rxFd);
+  const rx6 =
+    underlay6 !== null && backend.decap6 !== null
+      ? new RxPath({ underlay: underlay6, tun, ctx: decapCtx, decap: backend.decap, decap6: backend.decap6, counters, tap, local: 0, localPort: init.port })
+      : null;
+  const poll = new PollSet(init.tunFd, init.rxFd, v6?.fd ?? -1);
   const beat = heartbeatIndex(init.index);
   const faults = init.testFaults === undefined ? null : new Int32Array(init.testFaults);
   // Booted; forward only once the tables hold the snapshot (pool.go()). The
@@ -130,9 +178,11 @@ export function runWorker(init: WorkerInit): void {
     const ready = poll.wait(IDLE_POLL_MS);
     if (ready & PollSet.FIRST) tx.pump();
     if (rx !== null && ready & PollSet.SECOND) rx.pump();
+    if (rx6 !== null && ready & PollSet.THIRD) rx6.pump();
   }
   tx.pump();
   rx?.pump();
+  rx6?.pump();
   setQueueAttached(init.tunFd, false);
 }
 

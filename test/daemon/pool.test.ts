@@ -49,7 +49,7 @@ function inits(n: number, extra: Record<string, unknown>[] = []): Omit<WorkerIni
   return Array.from({ length: n }, (_, index) => ({
     index, backend: 'vxlan' as const, tunFd: badFd, txFd: badFd, rxFd: -1, sendFds: [], sendPorts: [], localUnderlay: 1, localMac: [2, 0, 0, 0, 0, 1],
     tunnelAddr: 1, vni: 1, port: 4789, mtu: 1450, acceptUnknownPeers: false, spoofCheck: null,
-    routes: routes.state(), peers: peers.state(), counters, batch: 8, slotSize: 2048,
+    routes: routes.state(), ipv6: null, innerFamilies: 1, peers: peers.state(), counters, batch: 8, slotSize: 2048,
     captureControl: capture.control, captureRing: capture.rings[index]!, offload: { tun: false, udpGso: false, udpGro: false },
     ...extra[index],
   }));

@@ -112,8 +112,8 @@ export class FakeUnderlay implements UnderlaySocket {
   readonly sent: SentDatagram[] = [];
   flushes = 0;
   private queued: { off: number; len: number; addr: number; flow: number }[] = [];
-  private readonly inbound: { bytes: Uint8Array; from: number; fromPort: number }[] = [];
-  private taken: { off: number; len: number; from: number; fromPort: number }[] = [];
+  private readonly inbound: { bytes: Uint8Array; from: number; from6: Uint8Array | null; fromPort: number }[] = [];
+  private taken: { off: number; len: number; from: number; from6: Uint8Array | null; fromPort: number }[] = [];
   private cursor = 0;
 
   /**
@@ -125,7 +125,7 @@ export class FakeUnderlay implements UnderlaySocket {
     private readonly batch = 64,
     private readonly ports: readonly number[] = [4789],
   ) {
-    this.datagram = { buf: new Uint8Array(batch * RX_SLOT), offset: 0, length: 0, from: 0, fromPort: 0 };
+    this.datagram = { buf: new Uint8Array(batch * RX_SLOT), offset: 0, length: 0, from: 0, from6: new Uint8Array(16), fromPort: 0 };
   }
 
   /** Datagrams queued and not flushed yet. */
@@ -151,7 +151,12 @@ export class FakeUnderlay implements UnderlaySocket {
 
   /** A datagram arriving from from:fromPort (the payload a kernel socket would return). */
   push(bytes: Uint8Array, from: number, fromPort = 4789): void {
-    this.inbound.push({ bytes, from, fromPort });
+    this.inbound.push({ bytes, from, from6: null, fromPort });
+  }
+
+  /** The same from an IPv6 sender (the socket of a dual-stack worker's second underlay). */
+  push6(bytes: Uint8Array, from6: Uint8Array, fromPort = 4789): void {
+    this.inbound.push({ bytes, from: 0, from6: Uint8Array.from(from6), fromPort });
   }
 
   receive(): number {
@@ -160,7 +165,7 @@ export class FakeUnderlay implements UnderlaySocket {
     this.taken = this.inbound.splice(0, n).map((d, i) => {
       const off = i * RX_SLOT + OUTER_UDP_BYTES;
       buf.set(d.bytes, off);
-      return { off, len: d.bytes.length, from: d.from, fromPort: d.fromPort };
+      return { off, len: d.bytes.length, from: d.from, from6: d.from6, fromPort: d.fromPort };
     });
     this.cursor = 0;
     return n;
@@ -173,6 +178,7 @@ export class FakeUnderlay implements UnderlaySocket {
     d.offset = t.off;
     d.length = t.len;
     d.from = t.from;
+    if (t.from6 !== null) d.from6.set(t.from6);
     d.fromPort = t.fromPort;
     return true;
   }

@@ -5,15 +5,18 @@
 //   wefttest-<id>-dsul      underlay bridge wtbr0: 198.51.100.254/24, fd00:198:51:100::254/64, etcd
 //   wefttest-<id>-dsn1..3   weft vxlan, dual-stack: wtn<i> 198.51.100.<i>, fd00:198:51:100::<i>
 //   wefttest-<id>-dsp1..3   pods with FLANNEL_SUBNET's and FLANNEL_IPV6_SUBNET's second host
-//   wefttest-<id>-6o…       the same, IPv6 only ("EnableIPv4": false): no IPv4 pod address
+//   wefttest-<id>-dskn/dskp a kernel VXLAN node (flannel.1 + flannel-v6.1) and its pod
+//   wefttest-<id>-dsn9      a node started on an IPv6-only config ("EnableIPv4": false): refused
 //
 // IPv6 pods travel over the IPv6 underlay (v6 in v6, as flannel-v6.1), IPv4 pods
 // over the IPv4 one; a capture on the underlay bridge checks that with tshark.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type Pod } from './harness/cluster.js';
+import { attachToUnderlay, Cluster, ETCD_IP, type Pod } from './harness/cluster.js';
+import { NETWORK_PREFIX } from './harness/etcd.js';
+import { WeftNode } from './harness/weft-node.js';
 import { Capture } from './harness/capture.js';
-import { waitFor } from './harness/exec.js';
+import { ipn, nsRun, sleep, waitFor } from './harness/exec.js';
 import { KernelNode } from './harness/kernel-node.js';
 import { HOOK_TIMEOUT, TEST_TIMEOUT, useJanitor } from './harness/context.js';
 import { skipIntegration } from './harness/requirements.js';
@@ -61,7 +64,7 @@ function clusterTests(getCluster: () => Cluster, janitor: () => { dir: string },
   }, TEST_TIMEOUT);
 }
 
-describe.skipIf(skipIntegration('weft dual-stack'))('weft dual-stack and IPv6-only (namespaces, etcd)', () => {
+describe.skipIf(skipIntegration('weft dual-stack'))('weft dual-stack (namespaces, etcd)', () => {
   const janitor = useJanitor();
 
   describe('dual-stack vxlan, 3 nodes', () => {
@@ -115,45 +118,46 @@ describe.skipIf(skipIntegration('weft dual-stack'))('weft dual-stack and IPv6-on
       }
     }, TEST_TIMEOUT);
 
+    it('refuses an IPv6-only network at start, with the reason, before any lease or host change', async () => {
+      await cluster.etcd.put(`${NETWORK_PREFIX}/config`, JSON.stringify(V6ONLY));
+      try {
+        const ns = cluster.addNamespace('n9');
+        await attachToUnderlay(cluster.ul, ns, 'wtn9', '198.51.100.9');
+        await ipn(ns, '-6', 'addr', 'add', 'fd00:198:51:100::9/64', 'dev', 'wtn9', 'nodad');
+        const node = new WeftNode(janitor() as never, 'n9', ns, 'wtn9', '198.51.100.9', cluster.dir, `http://${ETCD_IP}:2379`);
+        await expect(node.start(15_000)).rejects.toThrow(/exited/);
+        expect(node.log()).toMatch(/IPv6-only \("EnableIPv4": false/);
+        expect((await cluster.leases()).map((l) => l.attrs.PublicIP)).not.toContain('198.51.100.9');
+        const links = await nsRun(ns, 'ip', ['-o', 'link', 'show']);
+        expect(links.stdout).not.toMatch(/weft0/);
+      } finally {
+        await cluster.etcd.put(`${NETWORK_PREFIX}/config`, JSON.stringify(DUAL));
+      }
+    }, TEST_TIMEOUT);
+
     it('IPv6 pods travel in VXLAN over the IPv6 underlay, IPv4 pods over the IPv4 one (tshark on the bridge)', async () => {
       const [a, b] = cluster.pods as [Pod, Pod];
       const file = join(janitor().dir, 'ds-vxlan.pcap');
       const cap = await Capture.start(janitor(), cluster.ul, 'wtbr0', 'udp port 4789', file);
       await ping(a.ns, b.ip6!, { count: 2 });
       await ping(a.ns, b.ip, { count: 2 });
+      await sleep(300); // the last replies into the capture file before it stops
       await cap.stop();
       // ipv6.src / ip.src list the outer header first, then the inner one.
-      const rows = await decodePcapFile(file, { fields: ['ipv6.src', 'ip.src', 'udp.checksum.status', 'vxlan.vni'], decodeAs: ['udp.port==4789,vxlan'] });
+      const rows = await decodePcapFile(file, { fields: ['ipv6.src', 'ip.src', 'udp.checksum', 'vxlan.vni'], decodeAs: ['udp.port==4789,vxlan'] });
       const v6in6 = rows.filter((r) => r['ipv6.src'].length === 2 && r['ip.src'].length === 0);
       const v4in4 = rows.filter((r) => r['ip.src'].length === 2 && r['ipv6.src'].length === 0);
       expect(v6in6.length, 'ICMPv6 echoes in VXLAN over IPv6').toBeGreaterThanOrEqual(4);
-      expect(v4in4.length, 'ICMP echoes in VXLAN over IPv4').toBeGreaterThanOrEqual(4);
+      expect(v4in4.length, `ICMP echoes in VXLAN over IPv4: ${JSON.stringify(rows)}`).toBeGreaterThanOrEqual(4);
       expect(rows.length, 'nothing crossed families').toBe(v6in6.length + v4in4.length);
       for (const r of v6in6) {
         expect(r['ipv6.src'][0]).toMatch(/^fd00:198:51:100::[1-3]$/);
-        expect(r['udp.checksum.status'][0], 'a UDP checksum is mandatory over IPv6').toBe('2');
+        // Not zero (forbidden over IPv6, RFC 8200 §8.1); on veth it is left partial for the
+        // "NIC" (pseudo-header only), so tshark cannot call it good: only its presence is checked.
+        expect(r['udp.checksum'][0], 'a UDP checksum is mandatory over IPv6').not.toBe('0x0000');
         expect(r['vxlan.vni']).toEqual(['1']);
       }
     }, TEST_TIMEOUT);
   });
 
-  describe('IPv6-only vxlan, 2 nodes', () => {
-    let cluster: Cluster;
-    beforeAll(async () => {
-      cluster = await Cluster.create(janitor(), { tag: '6o', config: V6ONLY, nodes: 2, ipv6: true });
-    }, HOOK_TIMEOUT);
-    afterAll(async () => {
-      await cluster?.destroy();
-    }, HOOK_TIMEOUT);
-
-    it('has no IPv4 pod subnet: the subnet file carries only the IPv6 lines', () => {
-      for (const n of cluster.nodes) {
-        const env = n.subnetEnv();
-        expect(env.subnet).toBe('');
-        expect(env.ipv6Subnet).toMatch(/^fd00:10:244:[0-9a-f]{1,2}::1\/64$/);
-      }
-    });
-
-    clusterTests(() => cluster, janitor, [6]);
-  });
 });

@@ -14,7 +14,7 @@
 // flannel's createVXLANDevice and configureDeviceIPv4IPv6 make it:
 //
 //   ip link add flannel-v6.1 type vxlan id 1 local <underlay ipv6> dstport 4789 nolearning dev <veth>
-//   mtu underlay − 50 (flannel's device.go takes 50 for both devices), address <v6 subnet>::/128, up
+//   mtu underlay − 70 (flannel's device.go asks for − 50 for both devices; the kernel takes at most − 70 over IPv6), address <v6 subnet>::/128, up
 //   the lease key <subnet>&<v6 subnet>, PublicIPv6 and BackendV6Data {VNI, VtepMAC of flannel-v6.1}
 //   per peer lease with an IPv6 subnet: ip -6 neigh replace <peer v6 subnet>:: lladdr <V6 VtepMAC> dev flannel-v6.1
 //                   bridge fdb append <V6 VtepMAC> dev flannel-v6.1 dst <PublicIPv6>
@@ -91,7 +91,9 @@ export class KernelNode {
       await ipn(ns, '-6', 'addr', 'add', `${underlayIp6}/64`, 'dev', iface, 'nodad');
       await sysctl(ns, 'net.ipv6.conf.all.forwarding', '1');
       await ipn(ns, 'link', 'add', KERNEL_VXLAN6, 'type', 'vxlan', 'id', '1', 'local', underlayIp6, 'dstport', '4789', 'nolearning', 'dev', iface);
-      await ipn(ns, 'link', 'set', KERNEL_VXLAN6, 'mtu', String(k.mtu));
+      // flannel asks for underlay − 50 here too (device.go); the kernel's VXLAN over IPv6
+      // refuses more than underlay − 70 (vxlan_config_validate), which is what it gets.
+      await ipn(ns, 'link', 'set', KERNEL_VXLAN6, 'mtu', String(k.mtu - 20));
       await ipn(ns, '-6', 'addr', 'add', `${subnet6.split('/')[0]}/128`, 'dev', KERNEL_VXLAN6, 'nodad');
       await ipn(ns, 'link', 'set', KERNEL_VXLAN6, 'up');
       k.mac6 = /link\/ether ([0-9a-f:]{17})/.exec(await ipn(ns, 'link', 'show', 'dev', KERNEL_VXLAN6))![1]!;
