@@ -5,8 +5,10 @@
 // it refuses never takes receive-buffer memory and never wakes a reader; for
 // UDP it is counted as the socket's drops (SO_MEMINFO) and in the namespace's
 // Udp InErrors. Neither shutdown(SHUT_RD) nor a minimal SO_RCVBUF does this:
-// a UDP socket shut for reading still queues (udp has no check of
-// sk_shutdown on the way in), and a small buffer still holds a datagram or two.
+// on an unconnected UDP socket shutdown(SHUT_RD) fails with ENOTCONN and
+// datagrams sent to it are still queued and readable (tried on Linux 6.18:
+// 10 sent, 8320 bytes queued, the first read returns one), and a small
+// buffer still holds a datagram or two.
 //
 // Used by the ipip handover (raw.ts: a second weft's raw socket starts deaf)
 // and by the send-only UDP sockets of source-port entropy (udp.ts).

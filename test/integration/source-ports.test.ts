@@ -6,7 +6,8 @@
 // flows (iperf3 -P 4, plus its control connection) leave from several outer
 // UDP source ports, every inner flow from exactly one, and only from the
 // ports /status lists; the weft and the kernel receivers deliver them all
-// (iperf3 completes, a file arrives with its sha256). Then datagrams sent
+// (iperf3 completes, a file arrives with its sha256), and UDP GSO stays in
+// use (UDP_SEGMENT sends grow, none refused). Then datagrams sent
 // *to* the send-only ports: the kernel drops them unread and counts them
 // (weft_source_port_dropped_total), no drop reason of weft's moves, nothing
 // reaches weft0, and pod traffic goes on. Last, a rolling update and a kill -9
@@ -89,6 +90,7 @@ async function flowPorts(file: string, backend: 'vxlan' | 'udp'): Promise<Map<st
 async function entropyCheck(c: Cluster, janitor: Janitor, backend: 'vxlan' | 'udp', n: WeftNode, bridgePort: string, from: Pod, to: Pod, toIp: string, what: string): Promise<void> {
   const ports = (await n.status()).sourcePorts ?? [];
   expect(ports.length, `${n.name} /status sourcePorts`).toBe(8);
+  const gsoBefore = gsoCounters((await n.metrics()).raw);
   const file = join(c.dir, `sports-${backend}-${to.ip}.pcapng`);
   const cap = await Capture.start(janitor, c.ul, bridgePort, `udp dst port ${PORTS[backend]} and src host ${n.underlayIp} and dst host ${toIp}`, file, undefined, { bufferMiB: 32 });
   const r = await iperfParallel(janitor, from, to, 2, STREAMS);
@@ -113,6 +115,16 @@ async function entropyCheck(c: Cluster, janitor: Janitor, backend: 'vxlan' | 'ud
   const f = randomFile(janitor.dir, TRANSFER_BYTES);
   const t = await tcpTransfer(janitor, from, to, f.path);
   expect([t.bytes, t.sha256], `4 MiB ${from.ip} → ${to.ip}`).toEqual([TRANSFER_BYTES, f.sha256]);
+  // UDP GSO kept: super-packets left as UDP_SEGMENT sends on the send-only sockets, none refused.
+  const gso = gsoCounters((await n.metrics()).raw);
+  console.log(`[sports/${backend}] ${what}: ${n.name} UDP_SEGMENT sends +${gso.sends - gsoBefore.sends} (+${gso.segments - gsoBefore.segments} datagrams), fallbacks +${gso.fallbacks - gsoBefore.fallbacks}`);
+  expect(gso.sends - gsoBefore.sends, `${n.name} weft_udp_gso_sends_total grew`).toBeGreaterThan(0);
+  expect(gso.fallbacks - gsoBefore.fallbacks, `${n.name} weft_udp_gso_fallbacks_total`).toBe(0);
+}
+
+function gsoCounters(text: string): { sends: number; segments: number; fallbacks: number } {
+  const get = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { sends: get('weft_udp_gso_sends_total'), segments: get('weft_udp_gso_segments_total'), fallbacks: get('weft_udp_gso_fallbacks_total') };
 }
 
 function sendPortDrops(text: string): number {
