@@ -361,7 +361,7 @@ export abstract class StoreRegistry<S extends LeaseStore> implements SubnetRegis
     const renewed = await this.store.replace(lease, lease.attrs, lease.expiration === null ? 0 : SUBNET_LEASE_TTL_MS);
     if (!renewed) {
       throw new LeaseLostError(
-        `lease ${lease.subnet} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
+        `lease ${leaseIdentity(lease)} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
       );
     }
     return renewed;
