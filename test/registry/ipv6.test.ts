@@ -97,3 +97,47 @@ describe('keys and allocation', () => {
     expect(['fd00:0:0:2::/64', 'fd00:0:0:3::/64']).not.toContain(names.ipv6Subnet);
   });
 });
+
+// A dual-stack key names two subnets, so compare-and-create guards only the pair: two
+// nodes may create "A&X" and "B&X" at once. An in-memory LeaseStore plays the other
+// node: right after our create, an older lease with our IPv6 subnet appears.
+describe('dual-stack race', () => {
+  it('the younger lease gives way and picks again; nothing of it stays', async () => {
+    const { acquireLease } = await import('../../src/registry/registry.js');
+    const { subnetKey } = await import('../../src/registry/codec.js');
+    const config = '{"Network": "10.244.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00::/62", "Backend": {"Type": "vxlan"}}'; // three /64s
+    const rows = new Map<string, Lease>();
+    let revision = 10;
+    let raced = false;
+    const removed: string[] = [];
+    const store = {
+      prefix: '/coreos.com/network',
+      where: 'memory',
+      readConfig: async () => config,
+      list: async () => ({ leases: [...rows.values()], revision }),
+      create: async (names: { subnet: string; ipv6Subnet?: string }, attrs: Lease['attrs']) => {
+        const key = subnetKey('/coreos.com/network', names.subnet, names.ipv6Subnet);
+        if (rows.has(key)) return null;
+        const l: Lease = { ...names, attrs, expiration: null, revision: ++revision, created: revision };
+        rows.set(key, l);
+        if (!raced) {
+          raced = true; // the other node's create of another IPv4 subnet with the same IPv6 one, committed first
+          const other: Lease = { subnet: '10.244.200.0/24', ipv6Subnet: names.ipv6Subnet!, attrs: { PublicIP: '198.51.100.9', PublicIPv6: 'fd00:198:51:100::9' }, expiration: null, revision: revision - 1, created: revision - 1 };
+          rows.set(subnetKey('/coreos.com/network', other.subnet, other.ipv6Subnet), other);
+        }
+        return l;
+      },
+      replace: async () => null,
+      remove: async (l: Lease) => {
+        removed.push(l.ipv6Subnet!);
+        return rows.delete(subnetKey('/coreos.com/network', l.subnet, l.ipv6Subnet));
+      },
+    };
+    const mine = await acquireLease(store, { PublicIP: '198.51.100.1', PublicIPv6: 'fd00:198:51:100::1', BackendType: 'vxlan' }, {});
+    expect(removed).toHaveLength(1); // our first, younger lease
+    const theirs = [...rows.values()].find((l) => l.attrs.PublicIP === '198.51.100.9')!;
+    expect(mine.ipv6Subnet).not.toBe(theirs.ipv6Subnet);
+    expect(removed[0]).toBe(theirs.ipv6Subnet);
+    expect(rows.size).toBe(2);
+  });
+});
