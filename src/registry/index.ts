@@ -37,3 +37,5 @@ export { DEFAULT_RENEW_MARGIN_MS, keepLeaseRenewed, RenewTrigger, type RenewOpti
 export { SUBNET_LEASE_TTL_MS } from './registry.js';
 export * from './errors.js';
 export { createKubeRegistry, DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONFIG_PATH, KubeRegistry, NETWORK_AVAILABLE_REASON, type KubeRegistryOptions } from './kube.js';
+// IPv6 subnets as 128-bit numbers (registry/ipv6.ts); the byte forms for the engine are native-free/addr.ts's.
+export { canonicalCidr6, formatCidr6, isUnicastIPv6, parseCidr6, type Cidr6 } from './ipv6.js';

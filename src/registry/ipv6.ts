@@ -5,6 +5,12 @@
 // flannel puts in keys and JSON: pkg/ip/ip6net.go IP6.String). Addresses are
 // 128-bit unsigned bigints here, as flannel's IP6 is a big.Int: allocation walks
 // them (pkg/subnet/etcd/local_manager.go allocateSubnet, IP6Net.Next).
+//
+// One difference in text, outside what weft accepts: flannel's IP6.ToIP builds the
+// net.IP from big.Int.Bytes(), so an address below 2^32 (and Go's net.IP.String
+// for ::ffff:0:0/96) prints as a dotted quad. IPv6Network must lie in fc00::/7 or
+// 2000::/3 (config.ts) and PublicIPv6 be global or unique-local (lease admission),
+// where both spellings agree.
 import { formatIPv6 as formatIPv6Bytes, parseIPv6 as parseIPv6Bytes, tryParseIPv4 } from '../../native-free/addr.js';
 
 export interface Cidr6 {

@@ -26,7 +26,7 @@ import { parseNetworkConfig, type NetworkConfig } from './config.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './codec.js';
 import { ConfigError, NoNetworkConfigError, RegistryError } from './errors.js';
 import { contains, formatCidr4, isUnicastIPv4, parseCidr4, parseIPv4 } from './ipv4.js';
-import { contains6, formatCidr6, parseCidr6, parseIPv6 } from './ipv6.js';
+import { contains6, formatCidr6, formatIPv6, isUnicastIPv6, parseCidr6, parseIPv6 } from './ipv6.js';
 import {
   annotationChanges,
   annotationNames,
@@ -204,6 +204,21 @@ export class KubeRegistry implements SubnetRegistry {
       );
     }
     return value;
+  }
+
+  /** flannel's GetStoredPublicIP, IPv6: this node's `<prefix>/node-public-ipv6` annotation, checked as a global or unique-local address. */
+  async storedPublicIpv6(): Promise<string | null> {
+    const api = await this.api();
+    const name = await this.nodeName();
+    const node = await api.readNode(name);
+    const value = node ? annotationsOf(node)[this.names.backendNodePublicIPv6] : undefined;
+    if (value === undefined || value === '') return null;
+    if (!isUnicastIPv6(value)) {
+      throw new RegistryError(
+        `node ${name} has annotation ${this.names.backendNodePublicIPv6}="${value.slice(0, 64)}": not a global or unique-local unicast IPv6 address; fix or remove it (kubectl annotate node ${name} ${this.names.backendNodePublicIPv6}-)`,
+      );
+    }
+    return formatIPv6(parseIPv6(value)!);
   }
 
   /**

@@ -207,8 +207,10 @@ export async function acquireLease(store: LeaseStore, attrs: LeaseAttrs, opts: A
     // file), else the one carrying our attrs (our VtepMAC), and only then the first.
     const mine = leases.filter(sameNode);
     const ours = encodeLeaseAttrs(attrs);
+    const preferred = (l: Lease): boolean =>
+      (prefer !== undefined || prefer6 !== undefined) && (prefer === undefined || l.subnet === prefer) && (prefer6 === undefined || l.ipv6Subnet === prefer6);
     const own =
-      mine.find((l) => l.subnet === (prefer ?? '') && (prefer6 === undefined || l.ipv6Subnet === prefer6)) ??
+      mine.find(preferred) ??
       mine.find((l) => safeEncode(l.attrs) === ours) ??
       mine[0];
     if (own) {
@@ -233,8 +235,16 @@ export async function acquireLease(store: LeaseStore, attrs: LeaseAttrs, opts: A
         ? { subnet: config.EnableIPv4 ? prefer! : '', ...(config.EnableIPv6 ? { ipv6Subnet: prefer6! } : {}) }
         : null;
     if (wanted !== null) {
-      const blocking = [...holding(config, leases), ...leases.filter((l) => holding6(config, [l]).length > 0)];
-      const free = !blocking.some((l) => l !== own && collide(l, wanted));
+      // Each family against the leases that hold in it (a hostile ::/0 or /8 blocks nothing).
+      const others = leases.filter((l) => l !== own);
+      const w4 = wanted.subnet === '' ? null : parseCidr4(wanted.subnet);
+      const w6 = wanted.ipv6Subnet === undefined ? null : parseCidr6(wanted.ipv6Subnet);
+      const free4 = w4 === null || !holding(config, others).some((l) => {
+        const c = parseCidr4(l.subnet);
+        return c !== null && overlaps(c, w4);
+      });
+      const free6 = w6 === null || !holding6(config, others).some((c) => overlaps6(c, w6));
+      const free = free4 && free6;
       if (free && fits(config, wanted.subnet, wanted.ipv6Subnet)) names = wanted;
       else log?.info(`previous subnet ${leaseIdentity(wanted)} is taken or does not fit the network config: picking another`);
     }
@@ -361,7 +371,7 @@ export abstract class StoreRegistry<S extends LeaseStore> implements SubnetRegis
     const renewed = await this.store.replace(lease, lease.attrs, lease.expiration === null ? 0 : SUBNET_LEASE_TTL_MS);
     if (!renewed) {
       throw new LeaseLostError(
-        `lease ${lease.subnet} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
+        `lease ${leaseIdentity(lease)} in ${this.store.where} was deleted, expired or rewritten by another node since revision ${lease.revision}: stop using it and acquire a new one`,
       );
     }
     return renewed;

@@ -101,6 +101,11 @@ export interface SubnetRegistry {
    */
   storedPublicIp?(): Promise<string | null>;
   /**
+   * The same for IPv6 (flannel's GetStoredPublicIP, second value: the kube node
+   * annotation `<prefix>/node-public-ipv6`), which takes the place of --public-ipv6.
+   */
+  storedPublicIpv6?(): Promise<string | null>;
+  /**
    * The prefix length every node's subnet has, which lease admission holds
    * peers to: SubnetLen where the registry allocates (etcd, file); for kube the
    * length of this node's podCIDR (the controller manager's --node-cidr-mask-size).

@@ -31,7 +31,7 @@ const keyOf = (subnet: string): string => `${SUBNETS_PREFIX}${subnet.replace('/'
 /** weft_leases_rejected_total by reason, every reason present. */
 function rejectedCounts(raw: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of raw.matchAll(/^weft_leases_rejected_total\{reason="([a-z_]+)"\} (\S+)$/gm)) out[m[1]!] = Number(m[2]);
+  for (const m of raw.matchAll(/^weft_leases_rejected_total\{reason="([a-z0-9_]+)"\} (\S+)$/gm)) out[m[1]!] = Number(m[2]);
   return out;
 }
 function sample(raw: string, series: string): number {

@@ -76,6 +76,15 @@ describe('dual stack', () => {
     expect(third.ipv6Subnet).toMatch(/^fd00:10:244:/);
   });
 
+  it('a hostile ::/0 lease does not take the previous pair away', async () => {
+    const a = registry();
+    await a.putNetworkConfig(DUAL);
+    const hostile = '{"PublicIP":"198.51.100.66","PublicIPv6":"fd00:198:51:100::66","BackendType":"vxlan"}';
+    await writeFile(path, JSON.stringify({ ...(await stored()), '/coreos.com/network/subnets/10.244.66.0-24&::-0': hostile }));
+    const lease = await a.acquireLease(attrs(1), { preferSubnet: '10.244.7.0/24', preferIpv6Subnet: 'fd00:10:244:7::/64' });
+    expect(lease).toMatchObject({ subnet: '10.244.7.0/24', ipv6Subnet: 'fd00:10:244:7::/64' });
+  });
+
   it('takes no lease at all when the IPv6 pool is full, though IPv4 subnets are left (flannel: "out of subnets")', async () => {
     // /124: four /126s, the first skipped: three leases. IPv4 /16 has 255.
     await registry().putNetworkConfig('{"Network": "10.244.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00::/124", "Backend": {"Type": "vxlan"}}');

@@ -588,6 +588,17 @@ describe('kube registry: IPv6', () => {
     expect(patches()).toHaveLength(1);
   });
 
+  it("reads node-public-ipv6 as flannel's GetStoredPublicIP (IPv6), refusing one that is no global or unique-local address", async () => {
+    fake.addNode('node-a', { podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'] });
+    expect(await registry().storedPublicIpv6()).toBeNull();
+    fake.modifyNode('node-a', (n) => void (n.metadata.annotations[`${P}/node-public-ipv6`] = 'FD00:203:0:113::9'));
+    expect(await registry().storedPublicIpv6()).toBe('fd00:203:0:113::9');
+    for (const bad of ['::', '::1', 'fe80::1', 'ff02::1', '::ffff:203.0.113.9', '203.0.113.9', 'x'.repeat(200)]) {
+      fake.modifyNode('node-a', (n) => void (n.metadata.annotations[`${P}/node-public-ipv6`] = bad));
+      await expect(registry().storedPublicIpv6()).rejects.toThrow(/has annotation .*node-public-ipv6=".*": not a global or unique-local unicast IPv6 address/);
+    }
+  });
+
   it('publishes public-ipv6-overwrite as public-ipv6', async () => {
     await writeFile(netConf, DUAL_CONF);
     fake.addNode('node-a', { podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'], annotations: { [`${P}/public-ipv6-overwrite`]: 'fd00:203:0:113::7' } });
