@@ -213,4 +213,39 @@ describe('gro6: TCP/IPv6 segments → one GSO_TCPV6 super-packet for the TUN', (
     );
     expect(groAdd(g, v4, 0, v4.length)).toBe(GRO_FLUSH);
   });
+
+  it('hostile input: damaged IPv6/IPv4 segments in any order never throw, and whatever is written is well formed (property)', () => {
+    const valid = [...segment6(base6({ flags: ACK, payload: new Uint8Array(5000).fill(5) })), tcp4Packet(baseSpec({ flags: ACK, payload: new Uint8Array(1448).fill(1) }), 'full')];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(valid.length - 1), fc.array(fc.tuple(fc.nat(1600), fc.nat(255)), { maxLength: 4 }), fc.integer({ min: -8, max: 8 })), { minLength: 1, maxLength: 12 }),
+        (picks) => {
+          const g = createGroState();
+          const writes: Uint8Array[] = [];
+          for (const [k, pokes, trim] of picks) {
+            const p = valid[k]!.slice();
+            for (const [at, v] of pokes) if (at < p.length) p[at] = v;
+            const len = Math.max(0, Math.min(p.length, p.length + trim));
+            let a = groAdd(g, p, 0, len);
+            if (a === GRO_FLUSH) {
+              writes.push(g.out.slice(g.base, g.base + groFinish(g)));
+              a = groAdd(g, p, 0, len);
+            }
+            expect([GRO_HELD, GRO_PASS]).toContain(a);
+            if (a === GRO_PASS) expect(GRO_PASS_REASONS[g.passReason]).toBeDefined();
+          }
+          writes.push(g.out.slice(g.base, g.base + groFinish(g)));
+          for (const w of writes) {
+            if (w.length === 0) continue;
+            const pkt = w.subarray(VNET);
+            // The IP length field covers exactly what is written, and a GSO write is a TCP super-packet of the right version.
+            if (pkt[0]! >> 4 === 6) expect(u16(pkt, 4)).toBe(pkt.length - 40);
+            else expect(u16(pkt, 2)).toBe(pkt.length);
+            if (w[1] !== 0) expect(w[1]).toBe(pkt[0]! >> 4 === 6 ? 4 : 1);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });
