@@ -14,13 +14,15 @@
 //   wefttest-<id>-pod1/pod2  fd00:10:244:1::2 / fd00:10:244:2::2 (10.244.1.2 / 10.244.2.2)
 //   wefttest-<id>-legacy6 a node whose rules are in ip6tables-legacy
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ForwardRules, IpMasq, IptablesError, commandsFor, forwardRules, masqRules } from '../../src/daemon/ipmasq.js';
 import { chooseIptables, type Exec } from '../../src/daemon/iptables-mode.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
-import { ipn, nsRun, sysctl, waitFor } from '../integration/harness/exec.js';
+import { ipn, nsRun, sleep, sysctl, waitFor } from '../integration/harness/exec.js';
 import type { Janitor } from '../integration/harness/janitor.js';
-import { isCi } from '../helpers/tshark.js';
+import { decodePcapFile, isCi } from '../helpers/tshark.js';
+import { Capture } from '../integration/harness/capture.js';
 import { Driver, seenAs, skipParity } from './harness.js';
 
 const NETWORK6 = 'fd00:10:244::/56';
@@ -258,7 +260,17 @@ describe.skipIf(noIp6tables())('IPv6 ip-masq and forward rules in namespaces (ro
   });
 
   it('an IPv6 pod reaching the internet is masqueraded to the node external IPv6 address', async () => {
+    // on the wire in the far namespace (tshark), and as its server saw it
+    const file = join(janitor().dir, 'inet6.pcapng');
+    const cap = await Capture.start(janitor(), inet, 'wtinet0', 'ip6 and tcp', file);
     expect(await seenAs(janitor(), pod1, inet, INET6)).toBe(NODE1_EXT6);
+    await sleep(300); // what tshark has read reaches its file
+    await cap.stop();
+    const rows = await decodePcapFile(file, { fields: ['ipv6.src', 'ipv6.dst'] });
+    const toInet = rows.filter((r) => r['ipv6.dst'][0] === INET6);
+    expect(toInet.length).toBeGreaterThan(2); // SYN, ACK, ... of the connection
+    expect(new Set(toInet.map((r) => r['ipv6.src'][0]))).toEqual(new Set([NODE1_EXT6]));
+    expect(rows.some((r) => r['ipv6.src'][0] === POD1 || r['ipv6.dst'][0] === POD1)).toBe(false);
     expect(await seenAs(janitor(), pod1, inet, '203.0.113.254')).toBe('203.0.113.1'); // and IPv4 still
   });
 
