@@ -14,13 +14,18 @@
 //   wefttest-<id>-pod1/pod2  fd00:10:244:1::2 / fd00:10:244:2::2 (10.244.1.2 / 10.244.2.2)
 //   wefttest-<id>-legacy6 a node whose rules are in ip6tables-legacy
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatIPv6, ipv6Mask } from '../../native-free/addr.js';
+import { nftMasqRules, NftablesError } from '../../src/daemon/nftables.js';
 import { ForwardRules, IpMasq, IptablesError, commandsFor, forwardRules, masqRules } from '../../src/daemon/ipmasq.js';
 import { chooseIptables, type Exec } from '../../src/daemon/iptables-mode.js';
 import { useJanitor, HOOK_TIMEOUT } from '../integration/harness/context.js';
-import { ipn, nsRun, sysctl, waitFor } from '../integration/harness/exec.js';
+import { ipn, nsRun, sleep, sysctl, waitFor } from '../integration/harness/exec.js';
 import type { Janitor } from '../integration/harness/janitor.js';
-import { isCi } from '../helpers/tshark.js';
+import { decodePcapFile, isCi } from '../helpers/tshark.js';
+import { Capture } from '../integration/harness/capture.js';
 import { Driver, seenAs, skipParity } from './harness.js';
 
 const NETWORK6 = 'fd00:10:244::/56';
@@ -101,6 +106,31 @@ describe('IPv6 iptables rules (no root)', () => {
     expect(() => masqRules(bad, SUBNET6, true)).toThrow(why);
     expect(() => masqRules(NETWORK6, bad, true)).toThrow(IptablesError);
     expect(() => new ForwardRules(bad, log)).toThrow(IptablesError);
+  });
+
+  it('any IPv6 network, however written, reaches both managers canonical; with an IPv4 one, never', () => {
+    const net6 = fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 128 })).map(([b, len]) => `${formatIPv6(ipv6Mask(b, len))}/${len}`);
+    // the same network with every group spelled out in four upper-case digits
+    const spelled = (c: string): string => {
+      const [a, len] = c.split('/') as [string, string];
+      if (a.includes('.')) return c; // ::ffff:a.b.c.d keeps its dotted tail
+      const [head, tail = ''] = a.split('::') as [string, string?];
+      const groups = (t: string): string[] => (t === '' ? [] : t.split(':'));
+      const h = groups(head);
+      const t = groups(tail);
+      const all = a.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+      return `${all.map((g) => g.toUpperCase().padStart(4, '0')).join(':')}/${len}`;
+    };
+    fc.assert(
+      fc.property(net6, net6, (n, s) => {
+        const lines = masqRules(spelled(n), spelled(s), true).map((r) => r.spec.join(' '));
+        expect(lines[2]).toBe(`-s ${s} -d ${n} -m comment --comment flanneld masq -j RETURN`);
+        expect(nftMasqRules(spelled(n), spelled(s), true)[1]).toBe(`ip6 saddr ${s} ip6 daddr ${n} return`);
+        expect(() => masqRules(n, '10.244.1.0/24', true)).toThrow(IptablesError);
+        expect(() => nftMasqRules('10.244.0.0/16', s, true)).toThrow(NftablesError);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('a set knows its family; v6 sets run the ip6tables commands of the same commands object', () => {
@@ -258,7 +288,17 @@ describe.skipIf(noIp6tables())('IPv6 ip-masq and forward rules in namespaces (ro
   });
 
   it('an IPv6 pod reaching the internet is masqueraded to the node external IPv6 address', async () => {
+    // on the wire in the far namespace (tshark), and as its server saw it
+    const file = join(janitor().dir, 'inet6.pcapng');
+    const cap = await Capture.start(janitor(), inet, 'wtinet0', 'ip6 and tcp', file);
     expect(await seenAs(janitor(), pod1, inet, INET6)).toBe(NODE1_EXT6);
+    await sleep(300); // what tshark has read reaches its file
+    await cap.stop();
+    const rows = await decodePcapFile(file, { fields: ['ipv6.src', 'ipv6.dst'] });
+    const toInet = rows.filter((r) => r['ipv6.dst'][0] === INET6);
+    expect(toInet.length).toBeGreaterThan(2); // SYN, ACK, ... of the connection
+    expect(new Set(toInet.map((r) => r['ipv6.src'][0]))).toEqual(new Set([NODE1_EXT6]));
+    expect(rows.some((r) => r['ipv6.src'][0] === POD1 || r['ipv6.dst'][0] === POD1)).toBe(false);
     expect(await seenAs(janitor(), pod1, inet, '203.0.113.254')).toBe('203.0.113.1'); // and IPv4 still
   });
 
