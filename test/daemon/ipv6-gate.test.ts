@@ -1,6 +1,6 @@
-// The one daemon-level refusal of IPv6 (issue 13): the registry carries IPv6
-// config and leases, the data plane does not yet. Until the integrator wires it,
-// EnableIPv6 stops the daemon with ERR_WEFT_IPV6_NOT_WIRED before a lease is taken.
+// The one daemon-level refusal of IPv6 (issue 13): dual-stack runs; an
+// IPv6-only network stops the daemon with ERR_WEFT_IPV6_NOT_WIRED before a
+// lease is taken (the node's IPv4 half is not optional yet).
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { IPv6NotWiredError, refuseUnwiredIPv6 } from '../../src/daemon/ipv6-gate.js';
@@ -8,8 +8,8 @@ import { parseNetworkConfig } from '../../src/registry/config.js';
 
 const cases: Array<[string, object, RegExp | null]> = [
   ['IPv4 only passes', { Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } }, null],
-  ['dual stack is refused', { Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:244::/56', Backend: { Type: 'vxlan' } }, /IPv6 \(dual-stack, IPv6Network fd00:10:244::\/56\).*not wired yet/],
-  ['IPv6-only is refused', { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10:244::/56', Backend: { Type: 'host-gw' } }, /IPv6-only/],
+  ['dual stack passes', { Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:244::/56', Backend: { Type: 'vxlan' } }, null],
+  ['IPv6-only is refused', { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10:244::/56', Backend: { Type: 'host-gw' } }, /IPv6-only \("EnableIPv4": false, IPv6Network fd00:10:244::\/56\).*dual-stack/],
 ];
 it.each(cases)('%s', (_n, doc, message) => {
   const config = parseNetworkConfig(JSON.stringify(doc)); // the registry accepts every one of them

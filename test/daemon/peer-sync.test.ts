@@ -1,4 +1,5 @@
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { parseIPv6 } from '../../native-free/addr.js';
 import { LpmTable } from '../../native-free/table/lpm.js';
 import { PeerTable } from '../../native-free/table/peers.js';
 import { PeerSync } from '../../src/dataplane/peer-sync.js';
@@ -126,4 +127,63 @@ it('a route that does not fit the trie node budget undoes its new peer (and a MA
   // The known node's second subnet in another /16, with a new MAC: no route, so the MAC stays the old one.
   sync.apply([add(lease('10.246.3.0/24', '198.51.100.2', '0a:00:00:00:00:22'))]);
   expect(peers.get(peers.findByUnderlay(ip4('198.51.100.2')))!.mac).toEqual(Uint8Array.from([10, 0, 0, 0, 0, 2]));
+});
+
+describe('IPv6 (EnableIPv6): the IPv6 route table and the peers\' IPv6 underlays', () => {
+  const v6lease = (subnet: string, ip: string, subnet6: string, ip6: string | null, mac = '0a:00:00:00:00:02'): Lease => ({
+    subnet,
+    ipv6Subnet: subnet6,
+    attrs: { PublicIP: ip, PublicIPv6: ip6, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: mac }, BackendV6Data: { VNI: 1, VtepMAC: mac } },
+    expiration: null,
+    revision: 1,
+  });
+  const at6 = (text: string) => {
+    const b = new Uint8Array(16);
+    b.set(parseIPv6(text));
+    return b;
+  };
+  function setup6() {
+    const routes = LpmTable.create({ family: 4, capacity: 100 });
+    const routes6 = LpmTable.create({ family: 6, capacity: 100 });
+    const peers = PeerTable.create({ capacity: 100 });
+    const sync = new PeerSync(routes, peers, { subnet: '10.244.1.0/24', ipv6Subnet: 'fd00:10:244:1::/64' }, 'vxlan', 1, { info() {}, warn() {} }, routes6);
+    return { routes, routes6, peers, sync };
+  }
+
+  it('installs a dual-stack lease as one peer with both routes and its IPv6 underlay; skips its own', () => {
+    const { routes, routes6, peers, sync } = setup6();
+    sync.apply([add(v6lease('10.244.1.0/24', '198.51.100.1', 'fd00:10:244:1::/64', 'fd00:198:51:100::1')), add(v6lease('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2'))]);
+    const id = routes.lookup4(ip4('10.244.2.9'));
+    expect(id).toBeGreaterThanOrEqual(0);
+    expect(routes6.lookup(at6('fd00:10:244:2::9'), 0)).toBe(id);
+    expect(routes6.lookup(at6('fd00:10:244:1::9'), 0)).toBe(-1);
+    const u6 = new Uint8Array(16);
+    peers.writeUnderlay6(id, u6, 0);
+    expect(u6).toEqual(at6('fd00:198:51:100::2'));
+    expect(peers.findByUnderlay6(at6('fd00:198:51:100::2'), 0)).toBe(id);
+    expect(sync.size).toBe(1);
+    expect(sync.list()).toEqual([expect.objectContaining({ subnet: '10.244.2.0/24', ipv6Subnet: 'fd00:10:244:2::/64', publicIpv6: 'fd00:198:51:100::2' })]);
+  });
+
+  it('a lease that drops its IPv6 half loses the IPv6 route and underlay; removed, it leaves nothing', () => {
+    const { routes, routes6, peers, sync } = setup6();
+    sync.apply([add(v6lease('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2'))]);
+    sync.apply([add(lease('10.244.2.0/24', '198.51.100.2', '0a:00:00:00:00:02'))]);
+    const id = routes.lookup4(ip4('10.244.2.9'));
+    expect(routes6.lookup(at6('fd00:10:244:2::9'), 0)).toBe(-1);
+    expect(peers.findByUnderlay6(at6('fd00:198:51:100::2'), 0)).toBe(-1);
+    expect(peers.underlayOf(id)).toBe(ip4('198.51.100.2'));
+    sync.apply([add(v6lease('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2'))]);
+    sync.apply([del(v6lease('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2'))]);
+    expect(routes6.lookup(at6('fd00:10:244:2::9'), 0)).toBe(-1);
+    expect(routes.lookup4(ip4('10.244.2.9'))).toBe(-1);
+    expect(sync.size).toBe(0);
+  });
+
+  it('without an IPv6 route table (an IPv4-only node) the IPv6 half of leases is ignored', () => {
+    const { peers, sync } = setup();
+    sync.apply([add(v6lease('10.244.2.0/24', '198.51.100.2', 'fd00:10:244:2::/64', 'fd00:198:51:100::2'))]);
+    expect(peers.findByUnderlay6(at6('fd00:198:51:100::2'), 0)).toBe(-1);
+    expect(sync.size).toBe(1);
+  });
 });
