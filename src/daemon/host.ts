@@ -42,7 +42,7 @@ import { listAddresses, replaceAddress } from '../sys/netlink-addr.js';
 import { setReceiving } from '../sys/raw.js';
 import { parseIPv4, parseIPv6 } from '../../native-free/addr.js';
 import { enableUdpGro, openSendOnlyUdp, openUdp, openUdp6, udpGsoSupported } from '../sys/udp.js';
-import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6, VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
 
 export class HostError extends WeftError {
   constructor(message: string) {
@@ -122,10 +122,10 @@ export interface HostPlan {
   tunOffload: boolean;
 }
 
-/** What TUNSETOFFLOAD is asked for, then without UDP segmentation (kernels before 6.2), then without ECN. */
+/** What TUNSETOFFLOAD is asked for (TSO6, USO6: IPv6 super-packets on a dual-stack TUN; an IPv4-only one has IPv6 off and gets none), then without UDP segmentation (kernels before 6.2), then without ECN and IPv6. */
 const TUN_OFFLOADS = [
-  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
-  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
   TUN_F_CSUM | TUN_F_TSO4,
 ];
 

@@ -122,6 +122,9 @@ async function join(flags: RunFlags, registry: SubnetRegistry, log: Logger): Pro
   // Refused here, before the MAC, the sockets or the lease: an MTU that cannot work changes nothing.
   const { mtu, warning: mtuWarning } = tunnelMtu(config.Backend.Type, underlay.mtu, spec.configuredMtu(config.Backend));
   if (mtuWarning !== null) log.warn({ mtu, underlayMtu: underlay.mtu }, mtuWarning);
+  if (config.EnableIPv6 && mtu - IPV6_EXTRA < 1280) {
+    throw new WeftError('ERR_WEFT_IPV6', `"EnableIPv6": true, but the tunnel MTU over IPv6 would be ${mtu - IPV6_EXTRA}, below IPv6's minimum of 1280 (RFC 8200 §5): give the underlay a larger MTU, or raise Backend.MTU`);
+  }
   // host-gw has no VTEP: nothing is written to the state dir.
   const { mac, created } = hasTunnel(spec) ? await loadOrCreateVtepMac(flags.stateDir) : { mac: '', created: false };
   const preferSubnet = (await readPreviousSubnet(flags.subnetFile)) ?? undefined;
