@@ -37,6 +37,8 @@
 // (16 bytes). Jumbograms (payload length 0 with a Jumbo Payload option) are
 // not supported: a payload length of 0 means an empty payload.
 
+import { pseudoHeaderSum6 } from '../checksum.js';
+
 /** Length of the fixed IPv6 header. */
 export const IPV6_HEADER_LEN = 40;
 /** Length of an IPv6 address. */
@@ -168,12 +170,5 @@ function copy16(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number
  * ICMPv6 checksums, passed as `initial` to checksum().
  */
 export function ipv6PseudoHeaderSum(b: Uint8Array, off: number, nextHeader: number, length: number): number {
-  let hi = 0;
-  let lo = 0;
-  for (let i = off + SRC; i < off + DST + IPV6_ADDR_LEN; i += 2) {
-    hi += b[i]!;
-    lo += b[i + 1]!;
-  }
-  // The length is 32 bits in the pseudo-header; upper halves are zero below 64 KiB.
-  return hi * 256 + lo + (length >>> 16) + (length & 0xffff) + nextHeader;
+  return pseudoHeaderSum6(b, off + SRC, nextHeader, length);
 }
