@@ -160,4 +160,24 @@ describe.skipIf(skipIntegration('weft dual-stack'))('weft dual-stack (namespaces
     }, TEST_TIMEOUT);
   });
 
+
+  describe('dual-stack host-gw, 2 nodes (kernel routes for both families)', () => {
+    let cluster: Cluster;
+    beforeAll(async () => {
+      cluster = await Cluster.create(janitor(), { tag: 'dh', config: { ...DUAL, Backend: { Type: 'host-gw' } }, nodes: 2, ipv6: true });
+    }, HOOK_TIMEOUT);
+    afterAll(async () => {
+      await cluster?.destroy();
+    }, HOOK_TIMEOUT);
+
+    it("routes each peer's IPv6 subnet via its PublicIPv6, as flannel's route_network.go", async () => {
+      const [n1] = cluster.nodes;
+      const leases = await cluster.leases();
+      const peer = leases.find((l) => l.attrs.PublicIP !== n1!.underlayIp)!;
+      const rows = JSON.parse((await nsRun(n1!.ns, 'ip', ['-j', '-6', 'route', 'show', peer.ipv6Subnet!])).stdout) as Array<{ dst: string; gateway?: string; dev: string }>;
+      expect(rows).toEqual([expect.objectContaining({ dst: peer.ipv6Subnet, gateway: peer.attrs.PublicIPv6, dev: n1!.iface })]);
+    });
+
+    clusterTests(() => cluster, janitor, [4, 6]);
+  });
 });
