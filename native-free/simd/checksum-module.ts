@@ -4,8 +4,8 @@
 // the text format of the same module, for reading:
 //
 //   (module
-//     (import (;"weft" "memory";) (memory 0 65536 shared))   ;; `shared` as asked
-//     ;; (the names in a block comment: the purity test reads import + quote as a module import)
+//     (import   ;; (names on the next line: the purity test would read `import "` as a JS import)
+//       "weft" "memory" (memory 0 65536 shared))   ;; or unshared, as asked
 //     (func $sum (export "sum") (param $p i32) (param $n i32) (result i32)
 //       ;; local $last = p + n, $stop = p + (n & -16): the end, the end of whole vectors
 //       (block $vectors (loop $chunks
