@@ -8,8 +8,9 @@ import { cases as engineCases } from './cases/engine.js';
 import { cases as tableCases } from './cases/tables.js';
 import { cases as offloadCases } from './cases/offload.js';
 import { cases as offloadUdpCases } from './cases/offload-udp.js';
+import { cases as checksumCases } from './cases/checksum.js';
 
-const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases, ...offloadUdpCases];
+const all: BenchCase[] = [...engineCases, ...tableCases, ...offloadCases, ...offloadUdpCases, ...checksumCases];
 
 function main(): void {
   const { values } = parseArgs({
