@@ -53,7 +53,7 @@
 // ArrayBuffer and the JS loops run.
 import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';
 import { VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
-import { createPacketMemory } from '../../native-free/simd/packet-memory.js';
+import { createPacketMemory, simdStatus } from '../../native-free/simd/packet-memory.js';
 import { PacketSlab } from '../sys/mmsg.js';
 import { OUTER_UDP_BYTES } from './capture-tap.js';
 
@@ -87,6 +87,13 @@ export function alignLine(x: number): number {
 /** Where the read after one of n bytes at `at`, not used in place, may start: a run gap on, aligned. */
 export function pastGap(at: number, n: number): number {
   return alignLine(at + n + RUN_GAP);
+}
+
+/** Which checksum engine the slabs get, and why not SIMD: for the one log line at start (pool.ts). */
+export function checksumEngine(): { engine: 'wasm-simd' | 'js'; reason: string } {
+  if (process.env['WEFT_CHECKSUM_ENGINE'] === 'js') return { engine: 'js', reason: 'WEFT_CHECKSUM_ENGINE=js' };
+  const { engine, reason } = simdStatus();
+  return { engine, reason };
 }
 
 /** Memory for a slab of `bytes`: a packet memory (see the top), or undefined for an ordinary ArrayBuffer. */

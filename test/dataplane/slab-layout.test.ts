@@ -6,7 +6,7 @@
 import { afterEach, expect, test } from 'vitest';
 import { sum16 } from '../../native-free/checksum.js';
 import { wasmChecksumOf } from '../../native-free/simd/packet-memory.js';
-import { offloadTxSlab, plainTxSlab, rxSlab } from '../../src/dataplane/slab-layout.js';
+import { checksumEngine, offloadTxSlab, plainTxSlab, rxSlab } from '../../src/dataplane/slab-layout.js';
 import { O_RDWR } from '../../src/sys/constants.js';
 import { libc } from '../../src/sys/libc.js';
 
@@ -28,6 +28,9 @@ test('WEFT_CHECKSUM_ENGINE=js: ordinary memory, the JS loops', () => {
   const s = plainTxSlab(8, 2048);
   expect(s.buf.buffer).toBeInstanceOf(ArrayBuffer);
   expect(wasmChecksumOf(s.buf)).toBeNull();
+  expect(checksumEngine()).toEqual({ engine: 'js', reason: 'WEFT_CHECKSUM_ENGINE=js' });
+  delete process.env['WEFT_CHECKSUM_ENGINE'];
+  expect(checksumEngine()).toEqual({ engine: 'wasm-simd', reason: '' });
 });
 
 test('the kernel writes where the slab address says: read(2) into a packet memory, summed in WebAssembly', () => {

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { fold, sum16 } from '../../../native-free/checksum.js';
-import { copySum16 } from '../../../native-free/offload/copy-sum.js';
+import { copySum16, moveSum } from '../../../native-free/offload/copy-sum.js';
 import { CHUNK } from '../../../native-free/simd/checksum-module.js';
 import { createPacketMemory, simdStatus, wasmChecksumOf } from '../../../native-free/simd/packet-memory.js';
 import { wasmCopySum16, wasmSum16 } from '../../../native-free/simd/sum.js';
@@ -180,4 +180,26 @@ describe.runIf(memory !== null)('over a packet memory', () => {
 test('a packet memory is whole 64 KiB pages, at least what was asked for', () => {
   const b = createPacketMemory(65537);
   expect(b?.byteLength).toBe(2 * 65536);
+});
+
+describe.runIf(memory !== null)('the dispatch in sum16, copySum16 and moveSum', () => {
+  test('over a packet memory they give what they give over ordinary memory, bytes included', () => {
+    const m = memory!;
+    fc.assert(
+      fc.property(fc.nat(7), fc.nat(40), fc.nat(20_000), fc.nat(0x3_ffff), fills, fc.nat(), fc.integer({ min: -64, max: 64 }), (view, off, len, initial, kind, seed, shift) => {
+        const b = new Uint8Array(m, view, 2 * (off + len) + 256);
+        fill(b, 0, b.length, kind, seed);
+        const p = b.slice();
+        expect(sum16(b, off, len, initial)).toBe(sum16(p, off, len, initial));
+        const to = off + len + 64;
+        expect(copySum16(b, off, b, to, len, initial)).toBe(copySum16(p, off, p, to, len, initial));
+        // moveSum within one array, either direction (upwards over itself: copyWithin, then the sum).
+        const from = 64 + off;
+        const dest = Math.max(0, from + shift);
+        expect(moveSum(b, from, b, dest, len, initial)).toBe(moveSum(p, from, p, dest, len, initial));
+        expect(firstDifference(b, p)).toBe(-1);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
