@@ -2,17 +2,23 @@
 //
 // WebAssembly code reads only its own linear memory, and copying a packet
 // into it would cost what SIMD saves. So a slab that wants SIMD checksums is
-// itself a WebAssembly.Memory (createPacketMemory): shared, so its buffer is
-// a SharedArrayBuffer, with initial = maximum (it never grows: growing would
-// hand out a new buffer object and, unshared, detach the old one). Each
-// memory gets its own instance of checksum-module.ts; wasmChecksumOf(b) finds
-// it from a Uint8Array over that memory, through a two-entry cache of the
-// last arrays seen (a worker sums in two or three arrays) and a WeakMap by
-// buffer behind it. Arrays over any other buffer get null: the JS loop.
+// itself a WebAssembly.Memory (createPacketMemory), with initial = maximum:
+// it never grows (growing hands out a new buffer object and detaches the old
+// one of an unshared memory). Unshared by default, its buffer an ordinary
+// ArrayBuffer: V8 copies within a SharedArrayBuffer with relaxed atomics, and
+// copyWithin of 1448 bytes took ~0.9-1.3 µs there against ~45-80 ns in an
+// ArrayBuffer (node 20, measured here), which undid the SIMD gain in
+// segmentation; a worker's slabs stay in that worker anyway. { shared: true }
+// gives a SharedArrayBuffer for memory that must cross threads.
+//
+// Each memory gets its own instance of checksum-module.ts; wasmChecksumOf(b)
+// finds it from a Uint8Array over that memory, through a two-entry cache of
+// the last arrays seen (a worker sums in two or three arrays) and a WeakMap
+// by buffer behind it. Arrays over any other buffer get null: the JS loop.
 //
 // The runtime is asked once per thread: the module must validate (it needs
-// SIMD and threads, Node ≥ 16.4) and compile; otherwise simdStatus() says why
-// and createPacketMemory returns null, so the caller allocates an ordinary
+// SIMD, Node ≥ 16.4) and compile; otherwise simdStatus() says why and
+// createPacketMemory returns null, so the caller allocates an ordinary
 // ArrayBuffer. native-free/ has no Node types and no DOM lib, so the few
 // WebAssembly members used are declared here and looked up on globalThis.
 
@@ -51,9 +57,25 @@ export interface SimdStatus {
 const PAGE = 65536;
 
 const status: SimdStatus = { engine: 'js', reason: 'not tried yet', memories: 0 };
-let compiled: { api: WasmApi; module: object } | null | undefined;
+interface Compiled {
+  api: WasmApi;
+  /** The module for unshared memories, and (compiled when first asked for) for shared ones. */
+  unshared: object;
+  shared: object | null;
+}
+let compiled: Compiled | null | undefined;
 
-function load(): { api: WasmApi; module: object } | null {
+function compile(api: WasmApi, shared: boolean): object | string {
+  const bytes = checksumModuleBytes(shared);
+  if (!api.validate(bytes)) return `WebAssembly without SIMD${shared ? ' or shared memory' : ''}: the checksum module does not validate`;
+  try {
+    return new api.Module(bytes);
+  } catch (e) {
+    return `WebAssembly checksum module did not compile: ${(e as Error).message}`;
+  }
+}
+
+function load(): Compiled | null {
   if (compiled !== undefined) return compiled;
   compiled = null;
   const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
@@ -61,17 +83,12 @@ function load(): { api: WasmApi; module: object } | null {
     (status as { reason: string }).reason = 'no WebAssembly in this runtime';
     return null;
   }
-  const bytes = checksumModuleBytes(true);
-  if (!api.validate(bytes)) {
-    (status as { reason: string }).reason = 'WebAssembly without SIMD or shared memory: the checksum module does not validate';
+  const m = compile(api, false);
+  if (typeof m === 'string') {
+    (status as { reason: string }).reason = m;
     return null;
   }
-  try {
-    compiled = { api, module: new api.Module(bytes) };
-  } catch (e) {
-    (status as { reason: string }).reason = `WebAssembly checksum module did not compile: ${(e as Error).message}`;
-    return null;
-  }
+  compiled = { api, unshared: m, shared: null };
   Object.assign(status, { engine: 'wasm-simd', reason: '' });
   return compiled;
 }
@@ -85,23 +102,35 @@ export function simdStatus(): Readonly<SimdStatus> {
 const byBuffer = new WeakMap<ArrayBufferLike, WasmChecksum>();
 
 /**
- * A SharedArrayBuffer of at least `bytes` bytes (whole 64 KiB pages) that is a
- * WebAssembly memory with the checksum module instantiated over it, or null
- * if this runtime cannot (see simdStatus).
+ * An ArrayBuffer (a SharedArrayBuffer with { shared: true }) of at least
+ * `bytes` bytes, whole 64 KiB pages, that is a WebAssembly memory with the
+ * checksum module instantiated over it; or null if this runtime cannot (see
+ * simdStatus).
  */
-export function createPacketMemory(bytes: number): SharedArrayBuffer | null {
+export function createPacketMemory(bytes: number): ArrayBuffer | null;
+export function createPacketMemory(bytes: number, o: { shared: true }): SharedArrayBuffer | null;
+export function createPacketMemory(bytes: number, o: { shared: boolean } = { shared: false }): ArrayBuffer | SharedArrayBuffer | null {
   const c = load();
   if (c === null) return null;
+  let module = c.unshared;
+  if (o.shared) {
+    if (c.shared === null) {
+      const m = compile(c.api, true);
+      if (typeof m === 'string') return null;
+      c.shared = m;
+    }
+    module = c.shared;
+  }
   const pages = Math.max(1, Math.ceil(bytes / PAGE));
-  const memory = new c.api.Memory({ initial: pages, maximum: pages, shared: true });
-  const instance = new c.api.Instance(c.module, { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.field]: memory } });
+  const memory = new c.api.Memory({ initial: pages, maximum: pages, shared: o.shared });
+  const instance = new c.api.Instance(module, { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.field]: memory } });
   const fns: WasmChecksum = {
     sum: instance.exports['sum'] as WasmChecksum['sum'],
     copySum: instance.exports['copySum'] as WasmChecksum['copySum'],
   };
   byBuffer.set(memory.buffer, fns);
   status.memories++;
-  return memory.buffer as SharedArrayBuffer;
+  return memory.buffer;
 }
 
 let lastArray: Uint8Array | null = null;

@@ -46,8 +46,8 @@
 //
 //   | capture room | datagram ≤ 64 KB | capture room | datagram | ... | TCP area | UDP area |
 //
-// Each slab is one packet memory (native-free/simd/packet-memory.ts): a
-// WebAssembly memory, so that sum16 / copySum16 / moveSum on its bytes run in
+// Each slab is one packet memory (native-free/simd/packet-memory.ts): an
+// unshared WebAssembly memory (a slab stays in its worker), so that sum16 / copySum16 / moveSum on its bytes run in
 // WebAssembly SIMD, in place. Where the runtime has no SIMD, or with
 // WEFT_CHECKSUM_ENGINE=js (an A/B switch for measuring), it is an ordinary
 // ArrayBuffer and the JS loops run.
@@ -97,7 +97,7 @@ export function checksumEngine(): { engine: 'wasm-simd' | 'js'; reason: string }
 }
 
 /** Memory for a slab of `bytes`: a packet memory (see the top), or undefined for an ordinary ArrayBuffer. */
-export function slabMemory(bytes: number): SharedArrayBuffer | undefined {
+export function slabMemory(bytes: number): ArrayBuffer | undefined {
   if (process.env['WEFT_CHECKSUM_ENGINE'] === 'js') return undefined;
   return createPacketMemory(bytes) ?? undefined;
 }

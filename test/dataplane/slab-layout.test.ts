@@ -17,7 +17,8 @@ afterEach(() => {
 test('every slab of a worker is a packet memory, each its own', () => {
   const slabs = [plainTxSlab(8, 2048), offloadTxSlab(), rxSlab(4, 2048, 0).slab];
   for (const s of slabs) {
-    expect(s.buf.buffer).toBeInstanceOf(SharedArrayBuffer);
+    // Not shared: V8 copies within a SharedArrayBuffer with relaxed atomics, ~20x slower (packet-memory.ts).
+    expect(s.buf.buffer).toBeInstanceOf(ArrayBuffer);
     expect(wasmChecksumOf(s.buf)).not.toBeNull();
   }
   expect(new Set(slabs.map((s) => wasmChecksumOf(s.buf))).size).toBe(3);

@@ -25,6 +25,7 @@ function rfc1071(b: Uint8Array, off: number, len: number, initial: number): numb
 
 const MEMORY_BYTES = 2 * 1024 * 1024;
 const memory = createPacketMemory(MEMORY_BYTES);
+const sharedMemory = createPacketMemory(MEMORY_BYTES, { shared: true });
 
 /** Deterministic bytes from a seed (xorshift32), or the worst cases for carries. */
 type Fill = 'random' | 'ff' | 'zero' | 'ff-but-one';
@@ -48,12 +49,18 @@ const fills = fc.constantFrom<Fill>('random', 'random', 'ff', 'zero', 'ff-but-on
 
 test('this runtime has WebAssembly SIMD: packet memories are WebAssembly memories', () => {
   expect(simdStatus()).toMatchObject({ engine: 'wasm-simd', reason: '' });
-  expect(memory).toBeInstanceOf(SharedArrayBuffer);
+  expect(memory).toBeInstanceOf(ArrayBuffer);
   expect(memory!.byteLength).toBe(MEMORY_BYTES);
+  expect(sharedMemory).toBeInstanceOf(SharedArrayBuffer);
+  expect(sharedMemory!.byteLength).toBe(MEMORY_BYTES);
 });
 
-describe.runIf(memory !== null)('over a packet memory', () => {
-  const m = memory!;
+describe.each([
+  ['an unshared', memory],
+  ['a shared', sharedMemory],
+] as const)('over %s packet memory', (_kind, mem) => {
+  if (mem === null) return;
+  const m = mem;
   const whole = new Uint8Array(m);
 
   test.each([
