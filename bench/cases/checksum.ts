@@ -5,7 +5,7 @@
 // of that many bytes; bytes/s = ops/s × size.
 //
 //   sum16-js-N            sum16 over an ordinary array (the JS word loop)
-//   sum16-wasm-N          wasmSum16 over a packet memory
+//   sum16-wasm-N          wasmSum16 over a packet memory (unshared, as the worker's slabs)
 //   copysum-js-N          copySum16 between ordinary arrays (one JS pass, byte by byte)
 //   copywithin-sum-js-N   copyWithin then sum16 (what moveSum and same-array
 //                         segmentation do today: a native memmove, then the word loop)
@@ -16,8 +16,9 @@
 // Then the offload cases whose time is mostly checksums, with their buffer a
 // packet memory: compare with tso-64k-in-slab, uso-64k-in-slab and
 // gro-45-in-buffer (offload.ts, offload-udp.ts), which use ordinary memory.
-// sum16 / copySum16 send them to WebAssembly only when the dispatch is on
-// (checksum.ts, copy-sum.ts); with it off they measure the same as those.
+// sum16 / copySum16 / moveSum send their sums to WebAssembly by size
+// (checksum.ts, copy-sum.ts); segmentation in one array still copies with
+// copyWithin (tso.ts), so there only the sum is SIMD.
 import { sum16 } from '../../native-free/checksum.js';
 import { GRO_HELD, createGroState, groAdd, groFinish } from '../../native-free/offload/gro.js';
 import { copySum16 } from '../../native-free/offload/copy-sum.js';
