@@ -36,13 +36,17 @@ for (const size of SIZES) {
     for (let rep = 0; rep < REPS; rep++) {
       for (const prefix of group) {
         const name = `${prefix}-${size}`;
-        (results[name] ??= []).push(runRow(name));
+        try {
+          (results[name] ??= []).push(runRow(name));
+        } catch (e) {
+          process.stderr.write(`${name}: ${e.message.split('\n')[0]}\n`);
+        }
       }
     }
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const table = Object.entries(results).map(([name, xs]) => {
+const table = Object.entries(results).filter(([, xs]) => xs.length > 0).map(([name, xs]) => {
   const size = Number(name.slice(name.lastIndexOf('-') + 1));
   const m = median(xs);
   return { name, opsPerSec: m, nsPerOp: 1e9 / m, gbPerSec: (m * size) / 1e9, runs: xs };
