@@ -10,7 +10,10 @@ import { wasmSum16 } from './simd/sum.js';
 
 /** Below this many bytes the byte loop wins over setting up the word loop. */
 const WORD_LOOP_MIN = 64;
-/** From this many bytes a packet memory is summed in WebAssembly SIMD (simd/; bench/cases/checksum.ts). */
+/**
+ * From this many bytes a packet memory is summed in WebAssembly SIMD (simd/):
+ * bench/checksum-pairs.mjs, ns per sum, JS / wasm: 40 B 21 / 35, 64 B 51 / 17, 1500 B 198 / 66.
+ */
 const WASM_SUM_MIN = 64;
 
 /** u32 loads are little-endian here (x86-64, arm64); elsewhere only the byte loop is used. */

@@ -7,14 +7,12 @@ import { fold, sum16 } from '../checksum.js';
 import { wasmCopySum16 } from '../simd/sum.js';
 
 /**
- * From these many bytes a copy within one packet memory goes to WebAssembly
- * SIMD (simd/). bench/cases/checksum.ts, medians of 3: at 64 bytes the wasm
- * copy+sum (~45 ns) loses to this JS loop (~29 ns) but beats copyWithin and
- * sum16 (~61 ns, moveSum's other way); at 1500 it wins over both (95 ns
- * against 1229 and 307).
+ * From this many bytes a copy within one packet memory goes to WebAssembly
+ * SIMD (simd/). bench/checksum-pairs.mjs, medians of 3 (ns per copy and sum):
+ * 64 B: 26.5 wasm, 64.0 this JS loop, 74.3 copyWithin + sum16 (moveSum's
+ * other way); 1500 B: 65.3, 1372, 347.
  */
-const WASM_COPY_MIN = 256;
-const WASM_MOVE_MIN = 64;
+const WASM_COPY_MIN = 64;
 
 /**
  * Copies src[so, so+len) to dst[dOff, dOff+len) and returns the ones'-complement
@@ -81,7 +79,7 @@ export function copyBytes(src: Uint8Array, so: number, dst: Uint8Array, dOff: nu
 export function moveSum(b: Uint8Array, from: number, o: Uint8Array, to: number, len: number, initial: number): number {
   if (b !== o) return copySum16(b, from, o, to, len, initial);
   // In a packet memory, one SIMD pass; -1 for ordinary memory or a move upwards over itself.
-  const s = len >= WASM_MOVE_MIN ? wasmCopySum16(b, from, o, to, len, initial) : -1;
+  const s = len >= WASM_COPY_MIN ? wasmCopySum16(b, from, o, to, len, initial) : -1;
   if (s >= 0) return s;
   o.copyWithin(to, from, from + len);
   return sum16(o, to, len, initial);
