@@ -10,8 +10,9 @@ import { cases as tableCases } from './cases/tables.js';
 import { cases as offloadCases } from './cases/offload.js';
 import { cases as offloadUdpCases } from './cases/offload-udp.js';
 import { cases as offload6Cases } from './cases/offload6.js';
+import { cases as checksumCases } from './cases/checksum.js';
 
-const all: BenchCase[] = [...engineCases, ...engine6Cases, ...tableCases, ...offloadCases, ...offloadUdpCases, ...offload6Cases];
+const all: BenchCase[] = [...engineCases, ...engine6Cases, ...tableCases, ...offloadCases, ...offloadUdpCases, ...offload6Cases, ...checksumCases];
 
 function main(): void {
   const { values } = parseArgs({

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { discardWarmWorkers, takeWarmWorker, WORKER_URL } from './prewarm.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { createTestFaults } from './test-faults.js';
+import { checksumEngine } from './slab-layout.js';
 import { CONTROL_GO, CONTROL_STOP, controlBytes, heartbeatIndex, type WorkerInit } from './worker-init.js';
 
 export interface PoolLogger {
@@ -94,6 +95,8 @@ export class WorkerPool {
   }
 
   start(): void {
+    // Once: the workers run in this runtime, so what it offers them is what they use.
+    this.log.info({ checksums: checksumEngine() }, 'packet checksums');
     this.inits.forEach((_, i) => this.spawn(i));
     discardWarmWorkers();
     this.checker = setInterval(() => this.check(), Math.max(10, Math.min(250, this.stallMs / 4)));

@@ -45,8 +45,15 @@
 // Receive slab (`batch` slots of 64 KB, then the coalescing area):
 //
 //   | capture room | datagram ≤ 64 KB | capture room | datagram | ... | TCP area | UDP area |
+//
+// Each slab is one packet memory (native-free/simd/packet-memory.ts): an
+// unshared WebAssembly memory (a slab stays in its worker), so that sum16 / copySum16 / moveSum on its bytes run in
+// WebAssembly SIMD, in place. Where the runtime has no SIMD, or with
+// WEFT_CHECKSUM_ENGINE=js (an A/B switch for measuring), it is an ordinary
+// ArrayBuffer and the JS loops run.
 import { MAX_SUPER_PACKET } from '../../native-free/offload/tso.js';
 import { VIRTIO_NET_HDR_LEN } from '../../native-free/offload/virtio-net-hdr.js';
+import { createPacketMemory, simdStatus } from '../../native-free/simd/packet-memory.js';
 import { PacketSlab } from '../sys/mmsg.js';
 import { OUTER_UDP_BYTES } from './capture-tap.js';
 
@@ -82,14 +89,27 @@ export function pastGap(at: number, n: number): number {
   return alignLine(at + n + RUN_GAP);
 }
 
+/** Which checksum engine the slabs get, and why not SIMD: for the one log line at start (pool.ts). */
+export function checksumEngine(): { engine: 'wasm-simd' | 'js'; reason: string } {
+  if (process.env['WEFT_CHECKSUM_ENGINE'] === 'js') return { engine: 'js', reason: 'WEFT_CHECKSUM_ENGINE=js' };
+  const { engine, reason } = simdStatus();
+  return { engine, reason };
+}
+
+/** Memory for a slab of `bytes`: a packet memory (see the top), or undefined for an ordinary ArrayBuffer. */
+export function slabMemory(bytes: number): ArrayBuffer | undefined {
+  if (process.env['WEFT_CHECKSUM_ENGINE'] === 'js') return undefined;
+  return createPacketMemory(bytes) ?? undefined;
+}
+
 /** The transmit slab for offloads off: `batch` slots of slotSize (lead included). */
 export function plainTxSlab(batch: number, slotSize: number): PacketSlab {
-  return new PacketSlab({ slots: batch, slotSize, headroom: ENCAP_LEAD });
+  return new PacketSlab({ slots: batch, slotSize, headroom: ENCAP_LEAD, memory: slabMemory(batch * slotSize) });
 }
 
 /** The transmit slab for offloads on: one slot holding the read and the segment region. */
 export function offloadTxSlab(): PacketSlab {
-  return new PacketSlab({ slots: 1, slotSize: READ_REGION + SEGMENT_REGION, headroom: 0 });
+  return new PacketSlab({ slots: 1, slotSize: READ_REGION + SEGMENT_REGION, headroom: 0, memory: slabMemory(READ_REGION + SEGMENT_REGION) });
 }
 
 /** Bytes the TUN queue coalesces in at the end of the receive slab: 0 unless it has vnet headers and coalesces. */
@@ -106,6 +126,6 @@ export function coalesceArea(vnet: boolean, coalesce: boolean): number {
 export function rxSlab(batch: number, slotSize: number, area: number): { slab: PacketSlab; coalesceAt: number } {
   const size = Math.max(slotSize, MAX_SUPER_PACKET) + OUTER_UDP_BYTES;
   const extra = Math.ceil(area / size);
-  const slab = new PacketSlab({ slots: batch + extra, slotSize: size, headroom: OUTER_UDP_BYTES });
+  const slab = new PacketSlab({ slots: batch + extra, slotSize: size, headroom: OUTER_UDP_BYTES, memory: slabMemory((batch + extra) * size) });
   return { slab, coalesceAt: extra > 0 ? batch * size : -1 };
 }
