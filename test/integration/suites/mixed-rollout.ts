@@ -361,7 +361,7 @@ export function mixedRolloutTests(cluster: () => Cluster, janitor: () => Janitor
       expect(st.lease.subnet, 'weft reuses the kernel node subnet').toBe(k.subnet);
       expect(st.lease.publicIp).toBe(k.underlayIp);
       expect(st.vtepMac).not.toBe(oldMac);
-      expect(node.subnetEnv()).toEqual({ network, subnet: flannelSubnet, mtu: k.mtu });
+      expect(node.subnetEnv()).toEqual({ network, subnet: flannelSubnet, mtu: k.mtu, ipv6Network: null, ipv6Subnet: null });
       // The same lease key, now carrying weft's VtepMAC; no other lease for this PublicIP.
       const leases = await c.leases();
       expect(leases.length).toBe(leaseCount);
