@@ -8,6 +8,9 @@
 //                             IPv6 + UDP with the mandatory UDP checksum over
 //                             the whole 1400-byte packet
 //   vxlan-encap-v4in6         IPv4 inner over the IPv6 underlay
+//   vxlan6-encap-socket       vxlan6-encap without outerHeaders: what the daemon's
+//                             worker does (the kernel's UDPv6 socket adds IPv6 and UDP
+//                             and the checksum, offloaded); result.underlay6 filled
 //   vxlan6-decap              decapVxlan6: sender by IPv6 underlay, inner IPv6
 //   vxlan6-decap-spoof-check  the same with admit6 (one /64 lookup, two prefix compares)
 //   peer-by-underlay6-10k     findByUnderlay6, 7/8 of the addresses known
@@ -48,7 +51,7 @@ function cluster(): { routes: LpmTable; routes6: LpmTable; peers: PeerTable } {
   return { routes, routes6, peers };
 }
 
-function config(self: number, outerFor4: 4 | 6): EncapConfig {
+function config(self: number, outerFor4: 4 | 6, outerHeaders = true): EncapConfig {
   return {
     localUnderlay: (0x64400000 | self) >>> 0,
     localMac: Uint8Array.from([2, 0, 0, 1, self >> 8, self & 255]),
@@ -56,7 +59,7 @@ function config(self: number, outerFor4: 4 | 6): EncapConfig {
     port: 4789,
     mtu: 1450,
     mtu6: 1430,
-    outerHeaders: true,
+    outerHeaders,
     udpChecksum: false,
     ttl: 64,
     localUnderlay6: underlay6(self),
@@ -107,13 +110,13 @@ function inner4(): Uint8Array[] {
   return out;
 }
 
-function encapCase(name: string, packets: () => Uint8Array[], outerFor4: 4 | 6): BenchCase {
+function encapCase(name: string, packets: () => Uint8Array[], outerFor4: 4 | 6, outerHeaders = true): BenchCase {
   return {
     name,
     unit: 'packet',
     setup() {
       const { routes, routes6, peers } = cluster();
-      const ctx = createEncapContext(config(0, outerFor4), routes, routes6, peers);
+      const ctx = createEncapContext(config(0, outerFor4, outerHeaders), routes, routes6, peers);
       const bufs = packets();
       return (n) => {
         let acc = 0;
@@ -206,6 +209,7 @@ const packetTooBig: BenchCase = {
 export const cases: BenchCase[] = [
   encapCase('vxlan6-encap', inner6, 4),
   encapCase('vxlan-encap-v4in6', inner4, 6),
+  encapCase('vxlan6-encap-socket', inner6, 4, false),
   decapCase('vxlan6-decap', false),
   decapCase('vxlan6-decap-spoof-check', true),
   peerByUnderlay6,
