@@ -30,6 +30,7 @@ import { receiveStats } from '../sys/deaf.js';
 import { IpipHandover } from './ipip-handover.js';
 import { renderMetrics } from './metrics.js';
 import { trace, type TraceNode } from './trace.js';
+import { trace6, type TraceNode6 } from './trace6.js';
 import { parseTraceQuery } from './trace-query.js';
 
 /** On stop, how long the workers go on draining their sockets after these left the port's selection. */
@@ -86,6 +87,7 @@ export class Tunnel implements Forwarder {
   private readonly inits: Omit<WorkerInit, 'control'>[];
   private readonly offload: { tun: boolean; udpGso: boolean; udpGro: boolean };
   private readonly traceNode: TraceNode;
+  private readonly traceNode6: TraceNode6 | null;
   private readonly captureService: CaptureService;
 
   /** Programs the host (after the lease: a failed start before it changes nothing) and starts the workers, which forward after go(). */
@@ -219,6 +221,19 @@ export class Tunnel implements Forwarder {
       peerSubnets: () => this.sync.routeEntries(),
       sourcePorts: host.sendPorts,
     };
+    this.traceNode6 =
+      v6 === null
+        ? null
+        : {
+            backend,
+            config: { ...this.traceNode.config, localUnderlay6: parseIPv6(v6.address), mtu6: v6.mtu },
+            subnet: v6.subnet,
+            network: v6.network,
+            tun: host.tun.name,
+            routes6: this.routes6!,
+            peers: this.peers,
+            peerSubnets: () => this.sync.routeEntries(),
+          };
     this.captureService = new CaptureService(capture);
   }
 
@@ -327,7 +342,10 @@ export class Tunnel implements Forwarder {
   }
 
   trace(q: URLSearchParams): unknown {
-    return trace(this.traceNode, parseTraceQuery(q));
+    const req = parseTraceQuery(q);
+    if (!req.src.includes(':')) return trace(this.traceNode, req);
+    if (this.traceNode6 === null) throw new WeftError('ERR_WEFT_NO_IPV6', 'this node carries IPv4 only (the network config has no "EnableIPv6": true): nothing to trace for IPv6');
+    return trace6(this.traceNode6, req);
   }
 
   capture(q: URLSearchParams, res: ServerResponse): void {

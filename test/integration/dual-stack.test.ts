@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachToUnderlay, Cluster, ETCD_IP, type Pod } from './harness/cluster.js';
 import { NETWORK_PREFIX } from './harness/etcd.js';
-import { WeftNode } from './harness/weft-node.js';
+import { WEFT_BIN, WeftNode } from './harness/weft-node.js';
 import { Capture } from './harness/capture.js';
 import { ipn, nsRun, sleep, waitFor } from './harness/exec.js';
 import { KernelNode } from './harness/kernel-node.js';
@@ -116,6 +116,14 @@ describe.skipIf(skipIntegration('weft dual-stack'))('weft dual-stack (namespaces
         const r = await tcpTransfer(janitor() as never, from, to, file.path);
         expect(r.sha256, `TCP over IPv6 ${from.ns} → ${to.ip}`).toBe(file.sha256);
       }
+    }, TEST_TIMEOUT);
+
+    it('weft trace walks an IPv6 pod packet over the IPv6 underlay to delivery, from the live tables', async () => {
+      const [a, b] = cluster.pods as [Pod, Pod];
+      const r = await nsRun(cluster.nodes[0]!.ns, process.execPath, [WEFT_BIN, 'trace', a.ip6!, b.ip6!], { allowFail: true });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/outer IPv6 {3}40 B {2}fd00:198:51:100::1 → fd00:198:51:100::2/);
+      expect(r.stdout.trim().split('\n').at(-1)).toBe('= delivered');
     }, TEST_TIMEOUT);
 
     it('refuses an IPv6-only network at start, with the reason, before any lease or host change', async () => {
