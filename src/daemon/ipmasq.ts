@@ -46,6 +46,7 @@
 import { execFile } from 'node:child_process';
 import { formatCidr, parseCidr } from '../../native-free/addr.js';
 import { WeftError } from '../../native-free/errors.js';
+import { ruleFamily } from './rule-family.js';
 
 export class IptablesError extends WeftError {
   constructor(message: string) {
@@ -117,9 +118,7 @@ export function forwardRules(network: string): IptablesRule[] {
 
 /** The family of the first CIDR (a colon: IPv6); every other one must be of it. */
 export function familyOf(...cidrs: string[]): IpFamily {
-  const family = (t: string): IpFamily => (typeof t === 'string' && t.includes(':') ? 6 : 4);
-  const first = family(cidrs[0]!);
-  const other = cidrs.find((c) => family(c) !== first);
+  const { family: first, other } = ruleFamily(cidrs);
   if (other !== undefined) {
     throw new IptablesError(`"${cidrs[0]}" and "${other}" are not of one address family: a rule set is either IPv4 (iptables) or IPv6 (ip6tables)`);
   }

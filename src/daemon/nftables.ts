@@ -31,6 +31,7 @@
 import { execFile } from 'node:child_process';
 import { formatCidr, parseCidr } from '../../native-free/addr.js';
 import { WeftError } from '../../native-free/errors.js';
+import { ruleFamily } from './rule-family.js';
 
 export class NftablesError extends WeftError {
   constructor(message: string) {
@@ -61,9 +62,7 @@ interface NftLogger {
 
 /** The family of the first CIDR (a colon: IPv6); every other one must be of it. */
 export function nftFamilyOf(...cidrs: string[]): NftFamily {
-  const family = (t: string): NftFamily => (typeof t === 'string' && t.includes(':') ? 6 : 4);
-  const first = family(cidrs[0]!);
-  const other = cidrs.find((c) => family(c) !== first);
+  const { family: first, other } = ruleFamily(cidrs);
   if (other !== undefined) {
     throw new NftablesError(`"${cidrs[0]}" and "${other}" are not of one address family: rules go either in table ip ${NFT_TABLE} or in ip6 ${NFT_TABLE6}`);
   }
